@@ -1,0 +1,38 @@
+// Migrations are TypeScript modules in db/migrations, loaded by a custom source so the same
+// files run under tsx in development, CI, the release phase and tests (no knexfile juggling).
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+export interface Migration {
+  up(knex: Knex): Promise<void>;
+  down?(knex: Knex): Promise<void>;
+}
+
+const source: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return readdirSync(dir)
+      .filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f))
+      .sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const mod = (await import(pathToFileURL(path.join(dir, name)).href)) as Migration;
+    return { up: mod.up, down: mod.down ?? (async () => {}) };
+  },
+};
+
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest({ migrationSource: source })) as [number, string[]];
+  return applied;
+}
+
+/** Runs statements one by one: PGlite's extended protocol refuses several in one string. */
+export async function runStatements(knex: Knex, statements: string[]) {
+  for (const sql of statements) await knex.raw(sql);
+}

@@ -1,0 +1,110 @@
+// API keys: only a SHA-256 of the secret is stored; the secret is shown once at creation.
+// Scopes: check (send-permission), send (mail gateway), contacts, events (ledger export).
+import { createHash, randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { AppError } from '../http/errors.ts';
+import type { Ledger, Origin } from '../ledger/ledger.ts';
+
+export const SCOPES = ['check', 'send', 'contacts', 'events'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: Scope[];
+  created_by: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export function hashApiKey(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function parseScopes(raw: string | string[]): Scope[] {
+  const list = (Array.isArray(raw) ? raw : raw.split(',')).map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (list.length === 0 || bad.length) {
+    throw new AppError(
+      'validation_failed',
+      `Scopes must be one or more of ${SCOPES.join(', ')}${bad.length ? `; unknown: ${bad.join(', ')}` : ''}.`,
+      [{ field: 'scopes', message: 'unknown or missing scope' }],
+    );
+  }
+  return [...new Set(list)] as Scope[];
+}
+
+export async function createApiKey(
+  knex: Knex,
+  ledger: Ledger,
+  origin: Origin,
+  input: { name: string; scopes: Scope[] },
+): Promise<{ key: ApiKey; secret: string }> {
+  const name = input.name.trim();
+  if (!name || name.length > 200) {
+    throw new AppError(
+      'validation_failed',
+      'Name the key (1-200 characters) so you can tell keys apart later.',
+      [{ field: 'name', message: 'required, at most 200 characters' }],
+    );
+  }
+  const secret = `pck_${randomBytes(32).toString('base64url')}`;
+  return knex.transaction(async (trx) => {
+    const [key] = await trx('api_keys')
+      .insert({
+        name,
+        prefix: secret.slice(0, 10),
+        key_hash: hashApiKey(secret),
+        scopes: input.scopes,
+        created_by: origin.actor,
+      })
+      .returning([
+        'id',
+        'name',
+        'prefix',
+        'scopes',
+        'created_by',
+        'created_at',
+        'last_used_at',
+        'revoked_at',
+      ]);
+    await ledger.append(trx, origin, {
+      type: 'apikey.created',
+      data: { apiKeyId: key.id, scopes: input.scopes },
+    });
+    return { key, secret };
+  });
+}
+
+export async function revokeApiKey(knex: Knex, ledger: Ledger, origin: Origin, id: string): Promise<ApiKey> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new AppError('not_found', `No API key with id ${id}.`);
+  return knex.transaction(async (trx) => {
+    const key = await trx('api_keys').where({ id }).forUpdate().first();
+    if (!key) throw new AppError('not_found', `No API key with id ${id}.`);
+    if (key.revoked_at) return key;
+    const [updated] = await trx('api_keys').where({ id }).update({ revoked_at: new Date() }).returning('*');
+    await ledger.append(trx, origin, { type: 'apikey.revoked', data: { apiKeyId: id } });
+    return updated;
+  });
+}
+
+export async function listApiKeys(knex: Knex): Promise<ApiKey[]> {
+  return knex('api_keys')
+    .select('id', 'name', 'prefix', 'scopes', 'created_by', 'created_at', 'last_used_at', 'revoked_at')
+    .orderBy('created_at', 'desc');
+}
+
+export async function activeKeyByHash(knex: Knex, keyHash: string) {
+  return knex('api_keys')
+    .where({ key_hash: keyHash })
+    .whereNull('revoked_at')
+    .first('id', 'key_hash', 'scopes', 'last_used_at') as Promise<
+    { id: string; key_hash: string; scopes: Scope[]; last_used_at: Date | null } | undefined
+  >;
+}
+
+export async function touchApiKey(knex: Knex, id: string, at: Date) {
+  await knex('api_keys').where({ id }).update({ last_used_at: at });
+}

@@ -1,0 +1,216 @@
+// Environment is read and validated once, here. Every other module receives a Config and never
+// touches process.env, so a bad deployment fails at start with a message naming the variable.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { isSupportedCountry } from 'libphonenumber-js';
+
+export interface TokenKey {
+  kid: string;
+  secret: Buffer;
+}
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  baseUrl: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  tokenKeys: TokenKey[];
+  hashSecret: Buffer;
+  sendgridApiKey: string | undefined;
+  sendgridApiUrl: string;
+  sendgridWebhookPublicKey: string | undefined;
+  mailFrom: string;
+  twilioAuthToken: string | undefined;
+  defaultPhoneRegion: string;
+  trustProxy: number;
+  metricsToken: string | undefined;
+  migrateOnStart: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+/** `kid:secret,kid2:secret2`; a bare secret gets key id `k1`. The first key signs, all verify. */
+export function parseTokenKeys(raw: string, problems: string[]): TokenKey[] {
+  const keys: TokenKey[] = [];
+  const parts = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const [i, part] of parts.entries()) {
+    const colon = part.indexOf(':');
+    const kid = colon > 0 ? part.slice(0, colon) : parts.length === 1 ? 'k1' : '';
+    const secret = colon > 0 ? part.slice(colon + 1) : part;
+    if (!/^[A-Za-z0-9_-]{1,16}$/.test(kid)) {
+      problems.push(
+        `TOKEN_SECRET entry ${i + 1}: needs a key id of 1-16 letters, digits, '-' or '_' before ':' (e.g. "k2:<secret>")`,
+      );
+      continue;
+    }
+    if (secret.length < MIN_SECRET_LENGTH) {
+      problems.push(`TOKEN_SECRET key "${kid}": secret must be at least ${MIN_SECRET_LENGTH} characters`);
+      continue;
+    }
+    if (keys.some((k) => k.kid === kid)) {
+      problems.push(`TOKEN_SECRET: key id "${kid}" appears twice`);
+      continue;
+    }
+    keys.push({ kid, secret: Buffer.from(secret, 'utf8') });
+  }
+  if (parts.length === 0) problems.push('TOKEN_SECRET is empty');
+  return keys;
+}
+
+function parseUrl(name: string, value: string, problems: string[]): string {
+  try {
+    const u = new URL(value);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+    return value.replace(/\/+$/, '');
+  } catch {
+    problems.push(`${name} must be an absolute http(s) URL, got "${value}"`);
+    return '';
+  }
+}
+
+function parseIntVar(
+  name: string,
+  value: string | undefined,
+  dflt: number,
+  min: number,
+  max: number,
+  problems: string[],
+) {
+  if (value === undefined || value === '') return dflt;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+    return dflt;
+  }
+  return Number(value);
+}
+
+function parseBool(name: string, value: string | undefined, dflt: boolean, problems: string[]) {
+  if (value === undefined || value === '') return dflt;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  problems.push(`${name} must be true or false, got "${value}"`);
+  return dflt;
+}
+
+export interface LoadOptions {
+  /** Secrets generated once for development live here; defaults to ./data. */
+  dataDir?: string;
+  /** Development only: where absent TOKEN_SECRET / HASH_SECRET come from. */
+  devSecrets?: () => { tokenSecret: string; hashSecret: string };
+}
+
+/** Pure apart from the optional devSecrets callback: throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Config {
+  const problems: string[] = [];
+  const nodeEnv =
+    env.NODE_ENV === 'production' ? 'production' : env.NODE_ENV === 'test' ? 'test' : 'development';
+  const isProd = nodeEnv === 'production';
+
+  const port = parseIntVar('PORT', env.PORT, 3000, 0, 65535, problems);
+  const trustProxy = parseIntVar('TRUST_PROXY', env.TRUST_PROXY, 0, 0, 10, problems);
+  const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
+
+  if (isProd) {
+    for (const name of ['DATABASE_URL', 'TOKEN_SECRET', 'HASH_SECRET', 'BASE_URL'] as const) {
+      if (!env[name]) problems.push(`${name} is required when NODE_ENV=production`);
+    }
+  }
+  const baseUrl = env.BASE_URL
+    ? parseUrl('BASE_URL', env.BASE_URL, problems)
+    : `http://localhost:${port || 3000}`;
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+
+  let tokenSecret = env.TOKEN_SECRET;
+  let hashSecret = env.HASH_SECRET;
+  if ((!tokenSecret || !hashSecret) && !isProd && opts.devSecrets) {
+    const dev = opts.devSecrets();
+    tokenSecret ||= dev.tokenSecret;
+    hashSecret ||= dev.hashSecret;
+  }
+  const tokenKeys = tokenSecret ? parseTokenKeys(tokenSecret, problems) : [];
+  if (!tokenSecret && !isProd) problems.push('TOKEN_SECRET is not set');
+  if (hashSecret !== undefined && hashSecret.length < MIN_SECRET_LENGTH) {
+    problems.push(
+      `HASH_SECRET must be at least ${MIN_SECRET_LENGTH} characters (and must never change once used)`,
+    );
+  }
+  if (!hashSecret && !isProd) problems.push('HASH_SECRET is not set');
+
+  const region = (env.DEFAULT_PHONE_REGION || 'US').toUpperCase();
+  if (!isSupportedCountry(region)) {
+    problems.push(`DEFAULT_PHONE_REGION must be a two-letter country code such as US or GB, got "${region}"`);
+  }
+  const sendgridApiUrl = parseUrl(
+    'SENDGRID_API_URL',
+    env.SENDGRID_API_URL || 'https://api.sendgrid.com',
+    problems,
+  );
+  const mailFrom = env.MAIL_FROM || 'Preferences <no-reply@localhost>';
+  if (!/@/.test(mailFrom)) problems.push(`MAIL_FROM must contain an email address, got "${mailFrom}"`);
+
+  const logLevel = env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(
+      `LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`,
+    );
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    env: nodeEnv,
+    port,
+    baseUrl,
+    databaseUrl,
+    dataDir: opts.dataDir ?? path.resolve('data'),
+    tokenKeys,
+    hashSecret: Buffer.from(hashSecret as string, 'utf8'),
+    sendgridApiKey: env.SENDGRID_API_KEY || undefined,
+    sendgridApiUrl,
+    sendgridWebhookPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY || undefined,
+    mailFrom,
+    twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
+    defaultPhoneRegion: region,
+    trustProxy,
+    metricsToken: env.METRICS_TOKEN || undefined,
+    migrateOnStart,
+    logLevel,
+  };
+}
+
+/**
+ * Development convenience: secrets generated once and kept in the data directory, so links
+ * sent yesterday still verify today. Never used in production (HASH_SECRET must not change).
+ */
+export function devSecretsIn(dataDir: string) {
+  return () => {
+    const file = path.join(dataDir, 'secrets.json');
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as { tokenSecret: string; hashSecret: string };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    mkdirSync(dataDir, { recursive: true });
+    const secrets = {
+      tokenSecret: `dev:${randomBytes(32).toString('base64url')}`,
+      hashSecret: randomBytes(32).toString('base64url'),
+    };
+    writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    return secrets;
+  };
+}

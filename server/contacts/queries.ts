@@ -1,0 +1,75 @@
+import type { Knex } from 'knex';
+
+export interface AccountRow {
+  id: string;
+  external_id: string;
+  name: string | null;
+  agreement_status: 'none' | 'signed' | 'terminated';
+  agreement_signed_at: Date | null;
+  agreement_reference: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ContactRow {
+  id: string;
+  email: string;
+  name: string | null;
+  phone: string | null;
+  locale: string | null;
+  time_zone: string | null;
+  account_id: string | null;
+  optouts: string[];
+  erased_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export function accountByExternalId(q: Knex | Knex.Transaction, externalId: string) {
+  return q<AccountRow>('accounts').where({ external_id: externalId }).first() as Promise<
+    AccountRow | undefined
+  >;
+}
+
+export function accountById(q: Knex | Knex.Transaction, id: string) {
+  return q<AccountRow>('accounts').where({ id }).first() as Promise<AccountRow | undefined>;
+}
+
+/** Live (not erased) contact by address, case-insensitively. */
+export function contactByEmail(
+  q: Knex | Knex.Transaction,
+  email: string,
+  opts: { forUpdate?: boolean } = {},
+) {
+  const query = q<ContactRow>('contacts')
+    .whereRaw('lower(email) = lower(?)', [email.trim()])
+    .whereNull('erased_at');
+  return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
+}
+
+export function contactById(q: Knex | Knex.Transaction, id: string, opts: { forUpdate?: boolean } = {}) {
+  const query = q<ContactRow>('contacts').where({ id });
+  return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
+}
+
+export function contactByPhone(q: Knex | Knex.Transaction, phone: string) {
+  return q<ContactRow>('contacts').where({ phone }).first() as Promise<ContactRow | undefined>;
+}
+
+export function suppressionByHash(q: Knex | Knex.Transaction, emailHash: string) {
+  return q('suppressions').where({ email_hash: emailHash }).first() as Promise<
+    { email_hash: string; reason: string; created_at: Date } | undefined
+  >;
+}
+
+export async function insertSuppression(
+  trx: Knex.Transaction,
+  row: { email_hash: string; reason: string; actor: string },
+) {
+  const inserted = await trx('suppressions')
+    .insert(row)
+    .onConflict('email_hash')
+    .ignore()
+    .returning('email_hash');
+  return inserted.length > 0;
+}

@@ -1,0 +1,94 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { AppError, isDatabaseUnavailable } from './errors.ts';
+
+export function isApiPath(path: string) {
+  return path.startsWith('/api/') || path === '/api' || path.startsWith('/webhooks/') || path === '/metrics';
+}
+
+/** Maps whatever was thrown to an AppError without ever blaming the caller for our faults. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as {
+    type?: string;
+    status?: number;
+    statusCode?: number;
+    expose?: boolean;
+    message?: string;
+  };
+  // body-parser / raw-body errors carry a type and a 4xx status
+  if (e?.type === 'entity.too.large') {
+    return new AppError('payload_too_large', 'The request body is too large: the limit is 4 MB.');
+  }
+  if (e?.type === 'entity.parse.failed') {
+    return new AppError('validation_failed', 'The request body is not valid JSON.', [
+      { message: String(e.message) },
+    ]);
+  }
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
+    return new AppError(
+      'unsupported_media_type',
+      'The request body uses an encoding or charset we do not accept.',
+    );
+  }
+  if (e?.type === 'request.aborted')
+    return new AppError('validation_failed', 'The request was aborted by the client.');
+  if (isDatabaseUnavailable(err)) {
+    return new AppError('unavailable', 'The service cannot reach its database right now. Try again shortly.');
+  }
+  const status = e?.status ?? e?.statusCode;
+  if (status && status >= 400 && status < 500 && e.expose) {
+    return new AppError(status === 413 ? 'payload_too_large' : 'validation_failed', String(e.message));
+  }
+  return new AppError('internal', 'Something went wrong on our side. It has been logged.');
+}
+
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const appErr = toAppError(err);
+    if (appErr.code === 'internal' || appErr.code === 'unavailable') {
+      (req.log ?? logger).error({ err, code: appErr.code }, 'request failed');
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (appErr.code === 'rate_limited') res.setHeader('Retry-After', '60');
+    res.status(appErr.status);
+    if (isApiPath(req.path)) {
+      res.json({
+        error: {
+          code: appErr.code,
+          message: appErr.message,
+          ...(appErr.details.length ? { details: appErr.details } : {}),
+        },
+      });
+      return;
+    }
+    res.render('error', {
+      status: appErr.status,
+      code: appErr.code,
+      message: appErr.message,
+      title: titleFor(appErr),
+    });
+  };
+}
+
+function titleFor(err: AppError) {
+  switch (err.code) {
+    case 'not_found':
+      return 'Page not found';
+    case 'forbidden':
+      return 'This form has expired';
+    case 'rate_limited':
+      return 'Too many requests';
+    case 'validation_failed':
+    case 'payload_too_large':
+    case 'unsupported_media_type':
+      return 'We could not read that request';
+    case 'unavailable':
+      return 'Temporarily unavailable';
+    default:
+      return 'Something went wrong';
+  }
+}

@@ -1,0 +1,54 @@
+import type { NextFunction, Request, Response } from 'express';
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { redactPath } from './redact.ts';
+
+export interface Metrics {
+  registry: Registry;
+  middleware(req: Request, res: Response, next: NextFunction): void;
+  decisions: Counter<'channel' | 'reason'>;
+}
+
+/** Label a request by its route template; unmatched paths share one label so labels stay bounded. */
+function routeLabel(req: Request): string {
+  const route = (req as Request & { route?: { path?: string } }).route?.path;
+  if (typeof route === 'string') return `${req.baseUrl}${route}`;
+  return req.res?.statusCode === 404 ? 'unmatched' : redactPath(req.baseUrl || 'unmatched');
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency by method and route template',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
+  const decisions = new Counter({
+    name: 'send_permission_decisions_total',
+    help: 'Send-permission decisions by channel and reason',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    decisions,
+    middleware(req, res, next) {
+      const start = process.hrtime.bigint();
+      res.on('finish', () => {
+        const route = routeLabel(req);
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        requests.inc({ method: req.method, route, status: String(res.statusCode) });
+        latency.observe({ method: req.method, route }, seconds);
+      });
+      next();
+    },
+  };
+}

@@ -1,0 +1,602 @@
+// The OpenAPI 3.1 description of every JSON API route, served at GET /api/openapi.json.
+// test/integration/openapi.test.ts fails when a route in the router is missing here, and
+// validates every example (and real responses) against these schemas.
+import { REASONS } from '../permission/decide.ts';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, example?: unknown) => ({
+  'application/json': { schema, ...(example !== undefined ? { example } : {}) },
+});
+const errorResponse = (description: string, code: string, message: string) => ({
+  description,
+  content: json(ref('Error'), { error: { code, message } }),
+});
+const standardErrors = {
+  '400': errorResponse(
+    'Invalid input; details name each bad field',
+    'validation_failed',
+    'The request is not valid.',
+  ),
+  '401': errorResponse(
+    'Missing, unknown or revoked API key',
+    'unauthorized',
+    'This API key is not valid or has been revoked.',
+  ),
+  '403': errorResponse(
+    'The key lacks the scope this route needs',
+    'forbidden',
+    'This API key lacks the "check" scope needed here.',
+  ),
+  '503': errorResponse(
+    'The database cannot be reached: treat as a denial',
+    'unavailable',
+    'The service cannot reach its database right now.',
+  ),
+};
+const emailParam = {
+  name: 'email',
+  in: 'path',
+  required: true,
+  description: 'The contact address (URL-encoded); matched case-insensitively.',
+  schema: { type: 'string' },
+};
+
+const contactExample = {
+  email: 'ann@example.com',
+  name: 'Ann Example',
+  phone: '+14155552671',
+  locale: 'en',
+  timeZone: 'America/Los_Angeles',
+  account: {
+    externalId: 'acme',
+    name: 'Acme Inc',
+    agreement: { status: 'signed', signedAt: '2026-03-01T00:00:00.000Z', reference: 'MSA-2026-001' },
+  },
+  preferences: {
+    email: {
+      allMarketing: 'subscribed',
+      topics: {
+        newsletter: 'unsubscribed',
+        'product-updates': 'subscribed',
+        events: 'subscribed',
+        offers: 'subscribed',
+      },
+    },
+    sms: {
+      allMarketing: 'subscribed',
+      topics: { 'product-updates': 'subscribed', events: 'subscribed', offers: 'subscribed' },
+    },
+    voice: { allMarketing: 'subscribed', topics: { events: 'subscribed', offers: 'subscribed' } },
+  },
+  consents: [
+    {
+      phone: '+14155552671',
+      channel: 'sms',
+      status: 'granted',
+      method: 'web_form',
+      disclosureVersion: 1,
+      capturedAt: '2026-03-02T10:00:00.000Z',
+      revokedAt: null,
+    },
+  ],
+  suppression: null,
+  preferencesUrl: 'https://prefs.example.com/preferences/AQJ…',
+};
+
+export function openApiDocument(baseUrl: string) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Preference center API',
+      version: '1.0.0',
+      description:
+        'Send-permission checks, contacts, accounts and topics. Authenticate with `Authorization: Bearer <api key>`; ' +
+        'each route names the scope it needs. Anything but a 200 from a check is a denial.',
+    },
+    servers: [{ url: `${baseUrl}/api` }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: {
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'API key created with `npm run cli -- apikey:create`',
+        },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: {
+                  type: 'string',
+                  enum: [
+                    'validation_failed',
+                    'unauthorized',
+                    'forbidden',
+                    'not_found',
+                    'conflict',
+                    'payload_too_large',
+                    'unsupported_media_type',
+                    'rate_limited',
+                    'unavailable',
+                    'provider_failed',
+                    'internal',
+                  ],
+                },
+                message: { type: 'string' },
+                details: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['message'],
+                    properties: { field: { type: 'string' }, message: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+        Channel: { type: 'string', enum: ['email', 'sms', 'voice'] },
+        Reason: { type: 'string', enum: [...REASONS] },
+        PrefStatus: { type: 'string', enum: ['subscribed', 'unsubscribed'] },
+        Unsubscribe: {
+          type: 'object',
+          required: ['url', 'oneClickUrl', 'headers'],
+          properties: {
+            url: { type: 'string', format: 'uri' },
+            oneClickUrl: { type: 'string', format: 'uri' },
+            headers: {
+              type: 'object',
+              required: ['List-Unsubscribe', 'List-Unsubscribe-Post'],
+              properties: {
+                'List-Unsubscribe': { type: 'string', pattern: '^<https?://.+>$' },
+                'List-Unsubscribe-Post': { const: 'List-Unsubscribe=One-Click' },
+              },
+            },
+          },
+        },
+        CheckRequest: {
+          type: 'object',
+          required: ['channel', 'recipient', 'topic'],
+          properties: {
+            channel: ref('Channel'),
+            recipient: {
+              type: 'string',
+              description: 'An email address, or a phone number in any common format for sms/voice',
+            },
+            topic: { type: 'string', description: 'Topic slug, see GET /v1/topics' },
+          },
+        },
+        CheckResponse: {
+          type: 'object',
+          required: ['allowed', 'reason', 'channel', 'recipient', 'topic'],
+          additionalProperties: false,
+          properties: {
+            allowed: { type: 'boolean' },
+            reason: ref('Reason'),
+            channel: ref('Channel'),
+            recipient: { type: 'string', description: 'Email as given (trimmed), phone numbers in E.164' },
+            topic: { type: 'string' },
+            unsubscribe: ref('Unsubscribe'),
+          },
+        },
+        BatchResponse: {
+          type: 'object',
+          required: ['results'],
+          properties: {
+            results: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['recipient', 'allowed', 'reason'],
+                properties: {
+                  recipient: { type: 'string' },
+                  allowed: { type: 'boolean' },
+                  reason: ref('Reason'),
+                },
+              },
+            },
+          },
+        },
+        Topic: {
+          type: 'object',
+          required: ['slug', 'name', 'kind', 'channels'],
+          properties: {
+            slug: { type: 'string' },
+            name: { type: 'string' },
+            description: { type: ['string', 'null'] },
+            kind: { type: 'string', enum: ['marketing', 'operational'] },
+            channels: { type: 'array', items: ref('Channel') },
+            sendgridGroupId: { type: ['integer', 'null'] },
+          },
+        },
+        Agreement: {
+          type: 'object',
+          required: ['status'],
+          properties: {
+            status: { type: 'string', enum: ['none', 'signed', 'terminated'] },
+            signedAt: { type: ['string', 'null'], format: 'date-time' },
+            reference: { type: ['string', 'null'], maxLength: 200 },
+          },
+        },
+        Account: {
+          type: 'object',
+          required: ['externalId', 'name', 'agreement'],
+          properties: {
+            externalId: { type: 'string' },
+            name: { type: ['string', 'null'] },
+            agreement: ref('Agreement'),
+          },
+        },
+        ChannelPreferences: {
+          type: 'object',
+          required: ['allMarketing', 'topics'],
+          properties: {
+            allMarketing: ref('PrefStatus'),
+            topics: { type: 'object', additionalProperties: ref('PrefStatus') },
+          },
+        },
+        Preferences: {
+          type: 'object',
+          required: ['email', 'sms', 'voice'],
+          properties: {
+            email: ref('ChannelPreferences'),
+            sms: ref('ChannelPreferences'),
+            voice: ref('ChannelPreferences'),
+          },
+        },
+        Consent: {
+          type: 'object',
+          required: ['phone', 'channel', 'status', 'method', 'capturedAt'],
+          properties: {
+            phone: { type: 'string' },
+            channel: { type: 'string', enum: ['sms', 'voice'] },
+            status: { type: 'string', enum: ['granted', 'revoked'] },
+            method: {
+              type: 'string',
+              enum: ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'],
+            },
+            disclosureVersion: { type: ['integer', 'null'] },
+            capturedAt: { type: 'string', format: 'date-time' },
+            revokedAt: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        Contact: {
+          type: 'object',
+          required: [
+            'email',
+            'name',
+            'phone',
+            'locale',
+            'timeZone',
+            'account',
+            'preferences',
+            'consents',
+            'suppression',
+            'preferencesUrl',
+          ],
+          properties: {
+            email: { type: 'string' },
+            name: { type: ['string', 'null'] },
+            phone: { type: ['string', 'null'] },
+            locale: { type: ['string', 'null'] },
+            timeZone: { type: ['string', 'null'] },
+            account: { oneOf: [ref('Account'), { type: 'null' }] },
+            preferences: ref('Preferences'),
+            consents: { type: 'array', items: ref('Consent') },
+            suppression: {
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  required: ['reason', 'since'],
+                  properties: { reason: { type: 'string' }, since: { type: 'string', format: 'date-time' } },
+                },
+              ],
+            },
+            preferencesUrl: { type: 'string' },
+          },
+        },
+        ContactInput: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            name: { type: ['string', 'null'], maxLength: 200 },
+            phone: { type: ['string', 'null'], description: 'Any common format; stored in E.164' },
+            accountExternalId: { type: ['string', 'null'] },
+            locale: { type: ['string', 'null'], examples: ['en', 'es'] },
+            timeZone: { type: ['string', 'null'], examples: ['America/New_York'] },
+          },
+        },
+      },
+    },
+    paths: {
+      '/openapi.json': {
+        get: {
+          summary: 'This document',
+          security: [],
+          responses: { '200': { description: 'OpenAPI 3.1 document', content: json({ type: 'object' }) } },
+        },
+      },
+      '/v1/send-permission': {
+        post: {
+          summary: 'May we send this topic on this channel to this recipient? (scope: check)',
+          requestBody: {
+            required: true,
+            content: json(ref('CheckRequest'), {
+              channel: 'email',
+              recipient: 'ann@example.com',
+              topic: 'newsletter',
+            }),
+          },
+          responses: {
+            '200': {
+              description:
+                'The decision. Allowed email marketing carries the unsubscribe link and List-Unsubscribe headers to put on the message.',
+              content: json(ref('CheckResponse'), {
+                allowed: true,
+                reason: 'subscribed',
+                channel: 'email',
+                recipient: 'ann@example.com',
+                topic: 'newsletter',
+                unsubscribe: {
+                  url: 'https://prefs.example.com/u/AQE.k1.sig',
+                  oneClickUrl: 'https://prefs.example.com/u/AQE.k1.sig',
+                  headers: {
+                    'List-Unsubscribe': '<https://prefs.example.com/u/AQE.k1.sig>',
+                    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+                  },
+                },
+              }),
+            },
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/send-permission/batch': {
+        post: {
+          summary:
+            'Up to 10,000 recipients of one channel and topic, answered in request order (scope: check)',
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                required: ['channel', 'topic', 'recipients'],
+                properties: {
+                  channel: ref('Channel'),
+                  topic: { type: 'string' },
+                  recipients: { type: 'array', maxItems: 10000, items: { type: 'string' } },
+                },
+              },
+              { channel: 'email', topic: 'offers', recipients: ['ann@example.com', 'bob@example.com'] },
+            ),
+          },
+          responses: {
+            '200': {
+              description: 'One result per recipient, in order, duplicates included',
+              content: json(ref('BatchResponse'), {
+                results: [
+                  { recipient: 'ann@example.com', allowed: true, reason: 'subscribed' },
+                  { recipient: 'bob@example.com', allowed: false, reason: 'unsubscribed_all' },
+                ],
+              }),
+            },
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/send-permission/stream': {
+        post: {
+          summary: 'Any number of recipients, one per line, answered line by line as NDJSON (scope: check)',
+          parameters: [
+            { name: 'channel', in: 'query', required: true, schema: ref('Channel') },
+            { name: 'topic', in: 'query', required: true, schema: { type: 'string' } },
+            {
+              name: 'links',
+              in: 'query',
+              required: false,
+              schema: { type: 'string', enum: ['true', 'false'] },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'text/plain': { schema: { type: 'string' }, example: 'ann@example.com\nbob@example.com\n' },
+              'application/x-ndjson': {
+                schema: { type: 'string' },
+                example: '{"recipient":"ann@example.com"}\n',
+              },
+            },
+          },
+          responses: {
+            '200': {
+              description:
+                'One NDJSON line per input line, in order: {"recipient","allowed","reason"} or {"recipient","error"} for a malformed line.',
+              content: {
+                'application/x-ndjson': {
+                  schema: { type: 'string' },
+                  example: '{"recipient":"ann@example.com","allowed":true,"reason":"subscribed"}\n',
+                },
+              },
+            },
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/topics': {
+        get: {
+          summary: 'Every topic with its kind and channels (any valid key)',
+          responses: {
+            '200': {
+              description: 'Topics',
+              content: json(
+                {
+                  type: 'object',
+                  required: ['topics'],
+                  properties: { topics: { type: 'array', items: ref('Topic') } },
+                },
+                {
+                  topics: [
+                    {
+                      slug: 'newsletter',
+                      name: 'Newsletter',
+                      description: 'Our regular newsletter.',
+                      kind: 'marketing',
+                      channels: ['email'],
+                      sendgridGroupId: null,
+                    },
+                  ],
+                },
+              ),
+            },
+            '401': standardErrors['401'],
+          },
+        },
+      },
+      '/v1/accounts/{externalId}': {
+        put: {
+          summary:
+            'Create or update an account and its agreement (scope: contacts). Absent fields stay, null clears.',
+          parameters: [
+            { name: 'externalId', in: 'path', required: true, schema: { type: 'string', maxLength: 200 } },
+          ],
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  name: { type: ['string', 'null'], maxLength: 200 },
+                  agreement: ref('Agreement'),
+                },
+              },
+              {
+                name: 'Acme Inc',
+                agreement: { status: 'signed', signedAt: '2026-03-01', reference: 'MSA-2026-001' },
+              },
+            ),
+          },
+          responses: {
+            '200': { description: 'Updated', content: json(ref('Account')) },
+            '201': {
+              description: 'Created',
+              content: json(ref('Account'), {
+                externalId: 'acme',
+                name: 'Acme Inc',
+                agreement: {
+                  status: 'signed',
+                  signedAt: '2026-03-01T00:00:00.000Z',
+                  reference: 'MSA-2026-001',
+                },
+              }),
+            },
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/contacts/{email}': {
+        put: {
+          summary: 'Create or update a contact (scope: contacts). Absent fields stay, null clears.',
+          parameters: [emailParam],
+          requestBody: {
+            required: true,
+            content: json(ref('ContactInput'), {
+              name: 'Ann Example',
+              phone: '(415) 555-2671',
+              accountExternalId: 'acme',
+            }),
+          },
+          responses: {
+            '200': { description: 'Updated', content: json(ref('Contact')) },
+            '201': { description: 'Created', content: json(ref('Contact'), contactExample) },
+            '409': errorResponse(
+              'The phone number belongs to another contact',
+              'conflict',
+              'This phone number already belongs to another contact.',
+            ),
+            ...standardErrors,
+          },
+        },
+        get: {
+          summary: 'A contact with account, preferences, consents and suppression (scope: contacts)',
+          parameters: [emailParam],
+          responses: {
+            '200': { description: 'The contact', content: json(ref('Contact'), contactExample) },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+        delete: {
+          summary:
+            'Erase a contact: personal data removed, address kept suppressed by keyed hash (scope: contacts)',
+          parameters: [emailParam],
+          responses: {
+            '204': { description: 'Erased' },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/contacts/{email}/unsubscribe': {
+        post: {
+          summary:
+            'Unsubscribe a contact (scope: contacts). No topic: all marketing. No channel: every channel the topic is offered on.',
+          parameters: [emailParam],
+          requestBody: {
+            required: false,
+            content: json(
+              {
+                type: 'object',
+                additionalProperties: false,
+                properties: { topic: { type: 'string' }, channel: ref('Channel') },
+              },
+              { topic: 'newsletter', channel: 'email' },
+            ),
+          },
+          responses: {
+            '200': {
+              description: 'The changes that took effect and the resulting preferences',
+              content: json(
+                {
+                  type: 'object',
+                  required: ['changed', 'preferences'],
+                  properties: {
+                    changed: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['channel', 'topic', 'from', 'to'],
+                        properties: {
+                          channel: ref('Channel'),
+                          topic: { type: ['string', 'null'] },
+                          from: ref('PrefStatus'),
+                          to: ref('PrefStatus'),
+                        },
+                      },
+                    },
+                    preferences: ref('Preferences'),
+                  },
+                },
+                {
+                  changed: [
+                    { channel: 'email', topic: 'newsletter', from: 'subscribed', to: 'unsubscribed' },
+                  ],
+                  preferences: contactExample.preferences,
+                },
+              ),
+            },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Process entry: config → database → migrate → listen; graceful shutdown on SIGTERM/SIGINT.
+import type { Server } from 'node:http';
+import { seedDemo } from '../db/seeds/demo.ts';
+import { createApp, createLogger } from './app.ts';
+import { openDatabase, readConfig } from './boot.ts';
+import { ConfigError } from './config.ts';
+import { DatabaseLockedError } from './db.ts';
+
+const started = process.hrtime.bigint();
+const ms = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+
+async function main() {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel);
+  const { db, applied } = await openDatabase(config, config.migrateOnStart);
+  if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+  const app = createApp({ config, db, logger });
+  if (db.kind === 'pglite') {
+    const demo = await seedDemo(app.locals.ctx);
+    if (demo) process.stdout.write(demo);
+  }
+
+  const server: Server = app.listen(config.port);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info(
+    { port, database: db.kind, startupMs: ms() },
+    `preference center listening on http://localhost:${port} (${db.kind === 'pg' ? 'PostgreSQL' : 'embedded PGlite'})`,
+  );
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
+    const force = setTimeout(() => {
+      logger.warn('requests still running after 25 s; closing them');
+      server.closeAllConnections();
+    }, 25_000);
+    force.unref();
+    server.close(async () => {
+      clearTimeout(force);
+      try {
+        await db.close();
+        logger.info('stopped cleanly');
+        process.exit(0);
+      } catch (err) {
+        logger.error({ err }, 'error while closing the database');
+        process.exit(1);
+      }
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError || err instanceof DatabaseLockedError) {
+    process.stderr.write(`${err.message}\n`);
+  } else {
+    process.stderr.write(`Could not start: ${(err as Error).stack ?? err}\n`);
+  }
+  process.exit(1);
+});

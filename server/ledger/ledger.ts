@@ -1,0 +1,211 @@
+// Every state change appends here in the same transaction as the change itself.
+// Each subject has its own chain: a row stores its predecessor's hash and an HMAC over its own
+// fields and that hash, so a changed, removed or inserted row breaks the chain at that point and
+// forging a row needs HASH_SECRET. Appends for one subject are serialised by a row lock on the
+// contact (or account), so two writers can never fork a chain.
+import { createHmac } from 'node:crypto';
+import type { Knex } from 'knex';
+
+export type Actor =
+  | 'recipient'
+  | 'system'
+  | 'provider:sendgrid'
+  | 'provider:sms'
+  | `staff:${string}`
+  | `apikey:${string}`
+  | `import:${string}`;
+
+export type EventType =
+  | 'contact.created'
+  | 'contact.updated'
+  | 'contact.erased'
+  | 'preference.changed'
+  | 'preference.feedback'
+  | 'consent.granted'
+  | 'consent.revoked'
+  | 'suppression.added'
+  | 'suppression.removed'
+  | 'account.created'
+  | 'account.updated'
+  | 'agreement.changed'
+  | 'topic.created'
+  | 'topic.updated'
+  | 'apikey.created'
+  | 'apikey.revoked'
+  | 'staff.created';
+
+/** Who did it and from where; IP and user agent are kept as evidence where known. */
+export interface Origin {
+  actor: Actor;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+type Scalar = string | number | boolean | null;
+
+export interface EventInput {
+  type: EventType;
+  contactId?: string | null;
+  accountId?: string | null;
+  channel?: 'email' | 'sms' | 'voice' | null;
+  topic?: string | null;
+  oldValue?: string | null;
+  newValue?: string | null;
+  /** Ids, codes and keyed hashes only: never names, addresses, numbers or typed text. */
+  data?: Record<string, Scalar | Scalar[]>;
+}
+
+export interface EventRow {
+  id: number;
+  occurred_at: Date;
+  chain: string;
+  contact_id: string | null;
+  account_id: string | null;
+  type: string;
+  channel: string | null;
+  topic: string | null;
+  old_value: string | null;
+  new_value: string | null;
+  data: Record<string, unknown>;
+  actor: string;
+  ip: string | null;
+  user_agent: string | null;
+  prev_hash: string | null;
+  hash: string;
+}
+
+function stable(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stable);
+  if (value && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.keys(value as object)
+        .sort()
+        .map((k) => [k, stable((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+export function rowHash(secret: Buffer, row: Omit<EventRow, 'hash'>): string {
+  const fields = [
+    row.id,
+    row.occurred_at.toISOString(),
+    row.chain,
+    row.contact_id,
+    row.account_id,
+    row.type,
+    row.channel,
+    row.topic,
+    row.old_value,
+    row.new_value,
+    stable(row.data ?? {}),
+    row.actor,
+    row.ip,
+    row.user_agent,
+    row.prev_hash,
+  ];
+  return createHmac('sha256', secret)
+    .update(`ledger:v1:${JSON.stringify(fields)}`)
+    .digest('hex');
+}
+
+export function chainOf(input: Pick<EventInput, 'contactId' | 'accountId'>): string {
+  if (input.contactId) return `contact:${input.contactId}`;
+  if (input.accountId) return `account:${input.accountId}`;
+  return 'system';
+}
+
+const MAX_UA = 500;
+
+export interface Ledger {
+  append(trx: Knex.Transaction, origin: Origin, input: EventInput): Promise<EventRow>;
+  verify(knex: Knex, onProgress?: (checked: number) => void): Promise<VerifyResult>;
+}
+
+export type VerifyResult =
+  | { ok: true; events: number; chains: number }
+  | { ok: false; events: number; brokenAt: { id: number; chain: string; problem: string } };
+
+export function createLedger(secret: Buffer): Ledger {
+  return {
+    async append(trx, origin, input) {
+      if (!trx.isTransaction) throw new Error('ledger append must run inside the transaction of the change');
+      const chain = chainOf(input);
+      if (input.contactId) {
+        await trx.raw('select id from contacts where id = ? for update', [input.contactId]);
+      } else if (input.accountId) {
+        await trx.raw('select id from accounts where id = ? for update', [input.accountId]);
+      } else {
+        await trx.raw("select pg_advisory_xact_lock(hashtext('ledger:system'))");
+      }
+      const prev = await trx('events').where({ chain }).orderBy('id', 'desc').first('hash');
+      const {
+        rows: [{ id }],
+      } = await trx.raw("select nextval('events_id_seq') as id");
+      const row: Omit<EventRow, 'hash'> = {
+        id: Number(id),
+        occurred_at: new Date(),
+        chain,
+        contact_id: input.contactId ?? null,
+        account_id: input.accountId ?? null,
+        type: input.type,
+        channel: input.channel ?? null,
+        topic: input.topic ?? null,
+        old_value: input.oldValue ?? null,
+        new_value: input.newValue ?? null,
+        data: input.data ?? {},
+        actor: origin.actor,
+        ip: origin.ip ?? null,
+        user_agent: origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null,
+        prev_hash: prev?.hash ?? null,
+      };
+      const full = { ...row, hash: rowHash(secret, row) };
+      await trx('events').insert({ ...full, data: JSON.stringify(full.data) });
+      return full;
+    },
+
+    async verify(knex, onProgress) {
+      const last = new Map<string, string>();
+      let events = 0;
+      let after = 0;
+      for (;;) {
+        const rows: EventRow[] = await knex('events').where('id', '>', after).orderBy('id').limit(5000);
+        if (rows.length === 0) break;
+        for (const row of rows) {
+          const expectedPrev = last.get(row.chain) ?? null;
+          if (row.prev_hash !== expectedPrev) {
+            return {
+              ok: false,
+              events,
+              brokenAt: {
+                id: row.id,
+                chain: row.chain,
+                problem:
+                  expectedPrev === null
+                    ? 'first event of its chain points at a predecessor that does not exist'
+                    : 'does not point at the previous event of its chain (a row was removed, inserted or reordered)',
+              },
+            };
+          }
+          const { hash, ...rest } = row;
+          if (rowHash(secret, rest) !== hash) {
+            return {
+              ok: false,
+              events,
+              brokenAt: {
+                id: row.id,
+                chain: row.chain,
+                problem: 'its content does not match its hash (the row was altered)',
+              },
+            };
+          }
+          last.set(row.chain, hash);
+          events++;
+        }
+        after = rows[rows.length - 1].id;
+        onProgress?.(events);
+      }
+      return { ok: true, events, chains: last.size };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// The reads behind a decision: one round trip per check (or per batch), index probes only.
+// Prepared statements on PostgreSQL; the contact row carries its opt-outs as a snapshot kept
+// current by a trigger on preferences, so no join over preference rows is needed.
+import type { Db } from '../db.ts';
+
+export interface EmailStateRow {
+  kind: 'marketing' | 'operational' | null;
+  channels: string[] | null;
+  contact_id: string | null;
+  optouts: string[] | null;
+  suppressed: boolean;
+}
+
+export interface PhoneStateRow {
+  contact_id: string | null;
+  optouts: string[] | null;
+  time_zone: string | null;
+  agreement_status: 'none' | 'signed' | 'terminated' | null;
+  consent: 'granted' | 'revoked' | null;
+}
+
+export interface TopicRow {
+  slug: string;
+  kind: 'marketing' | 'operational';
+  channels: string[];
+}
+
+/** One email recipient and the topic, in one statement. */
+export async function emailStateWithTopic(db: Db, email: string, emailHash: string, topic: string) {
+  const [row] = await db.read<EmailStateRow>(
+    'check_email_one',
+    `select t.kind, t.channels, c.id as contact_id, c.optouts, (s.email_hash is not null) as suppressed
+       from (select $1::text as email, $2::text as hash, $3::text as topic) v
+       left join topics t on t.slug = v.topic
+       left join contacts c on lower(c.email) = v.email and c.erased_at is null
+       left join suppressions s on s.email_hash = v.hash`,
+    [email, emailHash, topic],
+  );
+  return row;
+}
+
+/** Many email recipients, answered in input order (duplicates included). */
+export function emailStates(db: Db, emails: string[], hashes: string[]) {
+  return db.read<Omit<EmailStateRow, 'kind' | 'channels'>>(
+    'check_email_many',
+    `select c.id as contact_id, c.optouts, (s.email_hash is not null) as suppressed
+       from unnest($1::text[], $2::text[]) with ordinality as v(email, hash, i)
+       left join contacts c on lower(c.email) = v.email and c.erased_at is null
+       left join suppressions s on s.email_hash = v.hash
+      order by v.i`,
+    [emails, hashes],
+  );
+}
+
+/**
+ * Many phone recipients for one channel, in input order. Consent is the newest record for this
+ * number and channel given by the contact who holds the number now: consent never moves with a
+ * number to another person.
+ */
+export function phoneStates(db: Db, phones: string[], channel: 'sms' | 'voice') {
+  return db.read<PhoneStateRow>(
+    'check_phone_many',
+    `select c.id as contact_id, c.optouts, c.time_zone, a.agreement_status,
+            (select k.status from consents k
+              where k.phone = v.phone and k.channel = $2 and k.contact_id = c.id
+              order by k.created_at desc limit 1) as consent
+       from unnest($1::text[]) with ordinality as v(phone, i)
+       left join contacts c on c.phone = v.phone and c.erased_at is null
+       left join accounts a on a.id = c.account_id
+      order by v.i`,
+    [phones, channel],
+  );
+}
+
+export async function topicFacts(db: Db, slug: string) {
+  const [row] = await db.read<TopicRow>(
+    'topic_facts',
+    'select slug, kind, channels from topics where slug = $1',
+    [slug],
+  );
+  return row;
+}

@@ -1,0 +1,131 @@
+// Loads what decide() needs (one query per check or per batch) and asks it. No cache: every
+// check reads the committed state, so an opt-out is honoured by the very next check.
+import { parsePhone } from '../contacts/phone.ts';
+import { cleanEmail } from '../contacts/rules.ts';
+import type { Core } from '../core.ts';
+import { AppError } from '../http/errors.ts';
+import { keyedHash } from '../keyed-hash.ts';
+import { type Channel, type Decision, decide, type TopicFacts } from './decide.ts';
+import { emailStates, emailStateWithTopic, phoneStates, topicFacts } from './queries.ts';
+
+export type Recipient =
+  | { ok: true; input: string; display: string; key: string; country?: string }
+  | { ok: false; input: unknown; reason: string };
+
+export interface CheckResult extends Decision {
+  recipient: string;
+  contactId: string | null;
+}
+
+/** Email: trimmed for display, lower-cased for lookup. Phone: E.164 for both. */
+export function normaliseRecipient(channel: Channel, raw: unknown, region: string): Recipient {
+  if (channel === 'email') {
+    const r = cleanEmail(raw);
+    return r.ok
+      ? { ok: true, input: raw as string, display: r.email, key: r.email.toLowerCase() }
+      : { ok: false, input: raw, reason: r.reason };
+  }
+  const p = parsePhone(raw, region);
+  return p.ok
+    ? { ok: true, input: raw as string, display: p.e164, key: p.e164, country: p.country }
+    : { ok: false, input: raw, reason: p.reason };
+}
+
+export function unknownTopic(slug: string) {
+  return new AppError('validation_failed', `Unknown topic "${slug}". GET /api/v1/topics lists them.`, [
+    { field: 'topic', message: 'unknown topic' },
+  ]);
+}
+
+export async function requireTopic(core: Core, slug: string): Promise<TopicFacts> {
+  const topic = await topicFacts(core.db, slug);
+  if (!topic) throw unknownTopic(slug);
+  return topic;
+}
+
+export async function checkOne(
+  core: Core,
+  now: Date,
+  channel: Channel,
+  topicSlug: string,
+  r: Recipient & { ok: true },
+) {
+  if (channel === 'email') {
+    const hash = keyedHash(core.config.hashSecret, 'email', r.key);
+    const row = await emailStateWithTopic(core.db, r.key, hash, topicSlug);
+    if (!row?.kind || !row.channels) throw unknownTopic(topicSlug);
+    const topic = { slug: topicSlug, kind: row.kind, channels: row.channels };
+    const d = decide(
+      channel,
+      topic,
+      { known: !!row.contact_id, suppressed: row.suppressed, optouts: row.optouts ?? [] },
+      now,
+    );
+    return { ...d, recipient: r.display, contactId: row.contact_id };
+  }
+  const topic = await requireTopic(core, topicSlug);
+  const [result] = await checkMany(core, now, channel, topic, [r]);
+  return result as CheckResult;
+}
+
+/**
+ * Decides for many recipients of one channel and topic, in input order. Invalid recipients
+ * come back as `{recipient, error}` without costing a lookup.
+ */
+export async function checkMany(
+  core: Core,
+  now: Date,
+  channel: Channel,
+  topic: TopicFacts,
+  recipients: Recipient[],
+): Promise<(CheckResult | { recipient: unknown; error: string })[]> {
+  const valid = recipients.filter((r): r is Recipient & { ok: true } => r.ok);
+  const decided: CheckResult[] = [];
+  if (valid.length && !topic.channels.includes(channel)) {
+    for (const r of valid)
+      decided.push({
+        ...decide(channel, topic, { known: false }, now),
+        recipient: r.display,
+        contactId: null,
+      });
+  } else if (valid.length && channel === 'email') {
+    const keys = valid.map((r) => r.key);
+    const hashes = keys.map((k) => keyedHash(core.config.hashSecret, 'email', k));
+    const rows = await emailStates(core.db, keys, hashes);
+    valid.forEach((r, i) => {
+      const row = rows[i];
+      const d = decide(
+        channel,
+        topic,
+        { known: !!row.contact_id, suppressed: row.suppressed, optouts: row.optouts ?? [] },
+        now,
+      );
+      decided.push({ ...d, recipient: r.display, contactId: row.contact_id });
+    });
+  } else if (valid.length) {
+    const rows = await phoneStates(
+      core.db,
+      valid.map((r) => r.key),
+      channel as 'sms' | 'voice',
+    );
+    valid.forEach((r, i) => {
+      const row = rows[i];
+      const d = decide(
+        channel,
+        topic,
+        {
+          known: !!row.contact_id,
+          optouts: row.optouts ?? [],
+          agreement: row.agreement_status,
+          consent: row.consent,
+          timeZone: row.time_zone,
+          country: r.country ?? null,
+        },
+        now,
+      );
+      decided.push({ ...d, recipient: r.display, contactId: row.contact_id });
+    });
+  }
+  let next = 0;
+  return recipients.map((r) => (r.ok ? decided[next++] : { recipient: r.input ?? null, error: r.reason }));
+}

@@ -1,0 +1,86 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { migrateLatest } from '../../db/migrate.ts';
+import { createApp } from '../../server/app.ts';
+import { type TestApp, testApp, testConfig } from '../support/app.ts';
+import { freshDb } from '../support/db.ts';
+
+describe('HTTP platform', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await testApp();
+  });
+
+  it('GET /healthz answers while the process is up', async () => {
+    await request(t.app).get('/healthz').expect(200, { status: 'ok' });
+  });
+
+  it('GET /readyz answers 200 when the database answers', async () => {
+    const res = await request(t.app).get('/readyz').expect(200);
+    expect(res.body.database).to.equal('ok');
+  });
+
+  it('GET /readyz answers 503 when the database is gone', async function () {
+    this.timeout(60_000);
+    const fresh = await freshDb();
+    await migrateLatest(fresh.db.knex);
+    const app = createApp({ config: testConfig(), db: fresh.db });
+    await request(app).get('/readyz').expect(200);
+    await fresh.drop();
+    const res = await request(app).get('/readyz').expect(503);
+    expect(res.body.error.code).to.equal('unavailable');
+  });
+
+  it('answers 404 as JSON under /api and as a page elsewhere', async () => {
+    const api = await request(t.app).get('/api/v1/nothing-here').expect(404);
+    expect(api.body.error.code).to.equal('not_found');
+    const page = await request(t.app).get('/nothing-here').expect(404);
+    expect(page.headers['content-type']).to.match(/text\/html/);
+    expect(page.text).to.include('Page not found');
+    expect(page.text).to.include('noindex');
+  });
+
+  it('answers 413 with a clear message for a body over 4 MB', async () => {
+    const huge = JSON.stringify({ recipients: ['x'.repeat(5 * 1024 * 1024)] });
+    const res = await request(t.app)
+      .post('/api/v1/anything')
+      .set('Content-Type', 'application/json')
+      .send(huge)
+      .expect(413);
+    expect(res.body.error.code).to.equal('payload_too_large');
+    expect(res.body.error.message).to.include('4 MB');
+  });
+
+  it('answers 400, not 500, for malformed JSON', async () => {
+    const res = await request(t.app)
+      .post('/api/v1/anything')
+      .set('Content-Type', 'application/json')
+      .send('{"a":')
+      .expect(400);
+    expect(res.body.error.code).to.equal('validation_failed');
+  });
+
+  it('sends a strict CSP, no referrer, a request id and no X-Powered-By', async () => {
+    const res = await request(t.app).get('/nothing');
+    expect(res.headers['content-security-policy']).to.include("script-src 'self'");
+    expect(res.headers['content-security-policy']).to.include("frame-ancestors 'none'");
+    expect(res.headers['referrer-policy']).to.equal('no-referrer');
+    expect(res.headers['x-request-id']).to.match(/^[\w-]{8,}/);
+    expect(res.headers['x-powered-by']).to.equal(undefined);
+  });
+
+  it('GET /metrics exposes request counts by route template, never by address', async () => {
+    await request(t.app).get('/api/v1/contacts/ann%40example.com');
+    const res = await request(t.app).get('/metrics').expect(200);
+    expect(res.text).to.include('http_requests_total');
+    expect(res.text).to.include('http_request_duration_seconds');
+    expect(res.text).not.to.include('example.com');
+  });
+
+  it('GET /metrics needs METRICS_TOKEN when one is set', async () => {
+    const { app } = await testApp({ env: { METRICS_TOKEN: 'scrape-secret' } });
+    await request(app).get('/metrics').expect(401);
+    await request(app).get('/metrics').set('Authorization', 'Bearer wrong').expect(401);
+    await request(app).get('/metrics').set('Authorization', 'Bearer scrape-secret').expect(200);
+  });
+});

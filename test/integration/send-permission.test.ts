@@ -1,0 +1,453 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import request from 'supertest';
+import { revokeApiKey } from '../../server/admin/api-keys.ts';
+import { createApp } from '../../server/app.ts';
+import { createDb } from '../../server/db.ts';
+import {
+  apiKeyFor,
+  type TestApp,
+  testApp,
+  testConfig,
+  uniqueEmail,
+  uniqueId,
+  uniquePhone,
+} from '../support/app.ts';
+
+describe('send-permission API', () => {
+  let t: TestApp;
+  let auth: string;
+  before(async () => {
+    t = await testApp();
+    auth = (await apiKeyFor(t, ['check', 'contacts'])).auth;
+  });
+
+  const check = (body: object) =>
+    request(t.app).post('/api/v1/send-permission').set('Authorization', auth).send(body);
+  const putContact = (email: string, body: object = {}) =>
+    request(t.app)
+      .put(`/api/v1/contacts/${encodeURIComponent(email)}`)
+      .set('Authorization', auth)
+      .send(body);
+
+  describe('authentication', () => {
+    const body = { channel: 'email', recipient: 'a@example.com', topic: 'newsletter' };
+    it('refuses a missing key with 401', async () => {
+      const res = await request(t.app).post('/api/v1/send-permission').send(body).expect(401);
+      expect(res.body.error.code).to.equal('unauthorized');
+    });
+    it('refuses a wrong key with 401', async () => {
+      await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', 'Bearer pck_wrong')
+        .send(body)
+        .expect(401);
+    });
+    it('refuses a revoked key with 401', async () => {
+      const k = await apiKeyFor(t, ['check']);
+      await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', k.auth)
+        .send(body)
+        .expect(200);
+      await revokeApiKey(t.db.knex, t.ctx.ledger, { actor: 'system' }, k.id);
+      t.ctx.apiAuth.forget(k.id); // what the console does after revoking
+      await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', k.auth)
+        .send(body)
+        .expect(401);
+    });
+    it('refuses a key without the check scope with 403', async () => {
+      const k = await apiKeyFor(t, ['contacts']);
+      const res = await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', k.auth)
+        .send(body)
+        .expect(403);
+      expect(res.body.error.code).to.equal('forbidden');
+    });
+  });
+
+  describe('email', () => {
+    it('allows marketing to a known contact and hands out unsubscribe headers', async () => {
+      const email = uniqueEmail();
+      await putContact(email).expect(201);
+      const res = await check({
+        channel: 'email',
+        recipient: `  ${email.toUpperCase()} `,
+        topic: 'newsletter',
+      }).expect(200);
+      expect(res.body).to.include({
+        allowed: true,
+        reason: 'subscribed',
+        channel: 'email',
+        topic: 'newsletter',
+      });
+      expect(res.body.recipient).to.equal(email.toUpperCase());
+      const u = res.body.unsubscribe;
+      expect(u.url).to.match(/^https:\/\/prefs\.example\.test\/u\/[A-Za-z0-9_.-]+$/);
+      expect(u.oneClickUrl).to.equal(u.url);
+      expect(u.headers).to.deep.equal({
+        'List-Unsubscribe': `<${u.url}>`,
+        'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+      });
+      expect(u.url).not.to.include(email.split('@')[0]);
+    });
+
+    it('denies marketing to an unknown address but allows operational mail', async () => {
+      const email = uniqueEmail('stranger');
+      const m = await check({ channel: 'email', recipient: email, topic: 'offers' }).expect(200);
+      expect(m.body).to.include({ allowed: false, reason: 'unknown_recipient' });
+      expect(m.body.unsubscribe).to.equal(undefined);
+      const o = await check({ channel: 'email', recipient: email, topic: 'security' }).expect(200);
+      expect(o.body).to.include({ allowed: true, reason: 'operational' });
+      expect(o.body.unsubscribe).to.equal(undefined);
+    });
+
+    it('denies the very next check after an opt-out commits (no cache)', async () => {
+      const email = uniqueEmail();
+      await putContact(email).expect(201);
+      expect(
+        (await check({ channel: 'email', recipient: email, topic: 'newsletter' })).body.allowed,
+      ).to.equal(true);
+      await request(t.app)
+        .post(`/api/v1/contacts/${email}/unsubscribe`)
+        .set('Authorization', auth)
+        .send({ topic: 'newsletter', channel: 'email' })
+        .expect(200);
+      expect((await check({ channel: 'email', recipient: email, topic: 'newsletter' })).body).to.include({
+        allowed: false,
+        reason: 'unsubscribed_topic',
+      });
+      expect((await check({ channel: 'email', recipient: email, topic: 'offers' })).body.allowed).to.equal(
+        true,
+      );
+      await request(t.app)
+        .post(`/api/v1/contacts/${email}/unsubscribe`)
+        .set('Authorization', auth)
+        .send({})
+        .expect(200);
+      expect((await check({ channel: 'email', recipient: email, topic: 'offers' })).body.reason).to.equal(
+        'unsubscribed_all',
+      );
+      expect((await check({ channel: 'email', recipient: email, topic: 'account' })).body).to.include({
+        allowed: true,
+        reason: 'operational',
+      });
+    });
+
+    it('no check begun after an opt-out committed says allowed, under 200 concurrent checks', async () => {
+      const email = uniqueEmail();
+      await putContact(email).expect(201);
+      let committedAt = Number.POSITIVE_INFINITY;
+      const results: { startedAt: number; allowed: boolean }[] = [];
+      const one = async () => {
+        const startedAt = performance.now();
+        const res = await check({ channel: 'email', recipient: email, topic: 'events' });
+        expect(res.status).to.equal(200);
+        results.push({ startedAt, allowed: res.body.allowed });
+      };
+      const checks: Promise<void>[] = [];
+      for (let i = 0; i < 100; i++) checks.push(one());
+      const optOut = request(t.app)
+        .post(`/api/v1/contacts/${email}/unsubscribe`)
+        .set('Authorization', auth)
+        .send({ topic: 'events', channel: 'email' })
+        .then((res) => {
+          expect(res.status).to.equal(200);
+          committedAt = performance.now();
+        });
+      for (let i = 0; i < 100; i++) {
+        checks.push(one());
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await optOut;
+      for (let i = 0; i < 20; i++) checks.push(one());
+      await Promise.all(checks);
+      const after = results.filter((r) => r.startedAt > committedAt);
+      expect(after.length).to.be.greaterThan(0);
+      expect(after.filter((r) => r.allowed)).to.deep.equal([]);
+    });
+
+    it('keeps an erased address suppressed when it comes back', async () => {
+      const email = uniqueEmail();
+      await putContact(email, { name: 'Gone Soon' }).expect(201);
+      await request(t.app).delete(`/api/v1/contacts/${email}`).set('Authorization', auth).expect(204);
+      await request(t.app).get(`/api/v1/contacts/${email}`).set('Authorization', auth).expect(404);
+      expect((await check({ channel: 'email', recipient: email, topic: 'newsletter' })).body.reason).to.equal(
+        'suppressed',
+      );
+      await putContact(email, { name: 'Back Again' }).expect(201);
+      const res = await check({ channel: 'email', recipient: email, topic: 'newsletter' });
+      expect(res.body).to.include({ allowed: false, reason: 'suppressed' });
+      const contact = await request(t.app)
+        .get(`/api/v1/contacts/${email}`)
+        .set('Authorization', auth)
+        .expect(200);
+      expect(contact.body.suppression.reason).to.equal('erasure');
+      const row = await t.db
+        .knex('contacts')
+        .whereNotNull('erased_at')
+        .where({ name: null })
+        .whereRaw('email = ?', [
+          (await import('../../server/keyed-hash.ts')).keyedHash(t.ctx.config.hashSecret, 'email', email),
+        ]);
+      expect(row).to.have.length(1);
+    });
+
+    it('says channel_not_offered for a topic not on the channel', async () => {
+      const res = await check({ channel: 'sms', recipient: '+14155552671', topic: 'newsletter' }).expect(200);
+      expect(res.body).to.include({ allowed: false, reason: 'channel_not_offered' });
+    });
+  });
+
+  describe('sms and voice', () => {
+    it('answers in E.164 from a national format and needs a signed agreement and consent', async () => {
+      const phone = uniquePhone();
+      const national = `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`;
+      const email = uniqueEmail();
+      const acct = uniqueId();
+      await request(t.app)
+        .put(`/api/v1/accounts/${acct}`)
+        .set('Authorization', auth)
+        .send({ name: 'A' })
+        .expect(201);
+      await putContact(email, { phone: national, accountExternalId: acct }).expect(201);
+      const r1 = await check({ channel: 'sms', recipient: national, topic: 'offers' }).expect(200);
+      expect(r1.body).to.include({ recipient: phone, allowed: false, reason: 'not_signed_customer' });
+      await request(t.app)
+        .put(`/api/v1/accounts/${acct}`)
+        .set('Authorization', auth)
+        .send({ agreement: { status: 'signed', signedAt: '2026-01-02', reference: 'MSA-1' } })
+        .expect(200);
+      const r2 = await check({ channel: 'voice', recipient: phone, topic: 'account' }).expect(200);
+      expect(r2.body).to.include({ allowed: false, reason: 'no_consent' });
+      const r3 = await check({ channel: 'sms', recipient: uniquePhone(), topic: 'account' }).expect(200);
+      expect(r3.body).to.include({ allowed: false, reason: 'unknown_recipient' });
+    });
+  });
+
+  describe('bad input', () => {
+    const cases: [string, unknown, string][] = [
+      ['missing fields', {}, 'channel'],
+      ['unknown channel', { channel: 'fax', recipient: 'a@example.com', topic: 'newsletter' }, 'channel'],
+      ['wrong types', { channel: 'email', recipient: 42, topic: ['x'] }, 'recipient'],
+      ['bad email', { channel: 'email', recipient: 'not-an-email', topic: 'newsletter' }, 'recipient'],
+      ['bad phone', { channel: 'sms', recipient: '12', topic: 'offers' }, 'recipient'],
+      ['letters as phone', { channel: 'voice', recipient: 'call me', topic: 'offers' }, 'recipient'],
+      ['unknown topic', { channel: 'email', recipient: 'a@example.com', topic: 'nope' }, 'topic'],
+      ['unknown topic on sms', { channel: 'sms', recipient: '+14155552671', topic: 'nope' }, 'topic'],
+      ['array body', [1, 2], ''],
+    ];
+    for (const [name, body, field] of cases) {
+      it(`answers 400 for ${name}`, async () => {
+        const res = await check(body as object).expect(400);
+        expect(res.body.error.code).to.equal('validation_failed');
+        if (field) expect(JSON.stringify(res.body.error.details)).to.include(field);
+      });
+    }
+  });
+
+  describe('batch', () => {
+    const batch = (body: object) =>
+      request(t.app).post('/api/v1/send-permission/batch').set('Authorization', auth).send(body);
+
+    it('answers in request order, duplicates included', async () => {
+      const a = uniqueEmail('a');
+      const b = uniqueEmail('b');
+      await putContact(a).expect(201);
+      await putContact(b).expect(201);
+      await request(t.app)
+        .post(`/api/v1/contacts/${b}/unsubscribe`)
+        .set('Authorization', auth)
+        .send({ channel: 'email' })
+        .expect(200);
+      const stranger = uniqueEmail('c');
+      const res = await batch({
+        channel: 'email',
+        topic: 'offers',
+        recipients: [b, a, stranger, a, b.toUpperCase()],
+      }).expect(200);
+      expect(res.body.results).to.deep.equal([
+        { recipient: b, allowed: false, reason: 'unsubscribed_all' },
+        { recipient: a, allowed: true, reason: 'subscribed' },
+        { recipient: stranger, allowed: false, reason: 'unknown_recipient' },
+        { recipient: a, allowed: true, reason: 'subscribed' },
+        { recipient: b.toUpperCase(), allowed: false, reason: 'unsubscribed_all' },
+      ]);
+    });
+
+    it('accepts 10,000 recipients and refuses 10,001', async () => {
+      const many = Array.from({ length: 10_000 }, (_, i) => `bulk${i}@example.org`);
+      const ok = await batch({ channel: 'email', topic: 'newsletter', recipients: many }).expect(200);
+      expect(ok.body.results).to.have.length(10_000);
+      expect(ok.body.results[9999].recipient).to.equal('bulk9999@example.org');
+      const res = await batch({
+        channel: 'email',
+        topic: 'newsletter',
+        recipients: [...many, 'one@more.org'],
+      }).expect(400);
+      expect(res.body.error.details[0].message).to.include('10000');
+    });
+
+    it('names each invalid recipient and checks nothing', async () => {
+      const res = await batch({
+        channel: 'email',
+        topic: 'newsletter',
+        recipients: ['ok@example.com', 'nope', 7],
+      }).expect(400);
+      expect(res.body.error.details.map((d: { field: string }) => d.field)).to.deep.equal([
+        'recipients[1]',
+        'recipients[2]',
+      ]);
+    });
+
+    it('refuses an unknown topic and a missing recipients list', async () => {
+      await batch({ channel: 'email', topic: 'nope', recipients: ['a@example.com'] }).expect(400);
+      await batch({ channel: 'email', topic: 'newsletter' }).expect(400);
+    });
+  });
+
+  describe('stream', () => {
+    it('answers each line in order, malformed lines included, with links on request', async () => {
+      const known = uniqueEmail();
+      await putContact(known).expect(201);
+      const input = [
+        known,
+        '',
+        'not an email',
+        `{"recipient":"${known}"}`,
+        '{"recipient":5}',
+        '{broken',
+        'x@unknown.example.org',
+      ].join('\n');
+      const res = await request(t.app)
+        .post('/api/v1/send-permission/stream?channel=email&topic=newsletter&links=true')
+        .set('Authorization', auth)
+        .set('Content-Type', 'text/plain')
+        .send(`${input}\n`)
+        .expect(200);
+      expect(res.headers['content-type']).to.include('application/x-ndjson');
+      const lines = res.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).to.have.length(7);
+      expect(lines[0]).to.include({ recipient: known, allowed: true, reason: 'subscribed' });
+      expect(lines[0].unsubscribe.url).to.match(/\/u\//);
+      expect(lines[1]).to.have.property('error');
+      expect(lines[2]).to.have.property('error');
+      expect(lines[3]).to.include({ recipient: known, allowed: true });
+      expect(lines[4]).to.have.property('error');
+      expect(lines[5]).to.have.property('error');
+      expect(lines[6]).to.deep.equal({
+        recipient: 'x@unknown.example.org',
+        allowed: false,
+        reason: 'unknown_recipient',
+      });
+    });
+
+    it('needs channel and topic in the URL, a known topic and the check scope', async () => {
+      await request(t.app)
+        .post('/api/v1/send-permission/stream?channel=email')
+        .set('Authorization', auth)
+        .send('a@b.co\n')
+        .expect(400);
+      await request(t.app)
+        .post('/api/v1/send-permission/stream?channel=email&topic=nope')
+        .set('Authorization', auth)
+        .send('a@b.co\n')
+        .expect(400);
+      const k = await apiKeyFor(t, ['events']);
+      await request(t.app)
+        .post('/api/v1/send-permission/stream?channel=email&topic=newsletter')
+        .set('Authorization', k.auth)
+        .expect(403);
+    });
+
+    it('streams 100,000 lines over a real socket, in order, with flat memory', async function () {
+      this.timeout(120_000);
+      const server = http.createServer(t.app).listen(0);
+      const { port } = server.address() as AddressInfo;
+      const N = 100_000;
+      const before = process.memoryUsage().rss;
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 50);
+      try {
+        const count = await new Promise<{ lines: number; lastRecipient: string; firstOutOfOrder: number }>(
+          (resolve, reject) => {
+            const req = http.request(
+              {
+                port,
+                method: 'POST',
+                path: '/api/v1/send-permission/stream?channel=email&topic=newsletter',
+                headers: { authorization: auth, 'content-type': 'text/plain' },
+              },
+              (res) => {
+                let lines = 0;
+                let rest = '';
+                let last = '';
+                let firstOutOfOrder = -1;
+                res.setEncoding('utf8');
+                res.on('data', (chunk: string) => {
+                  const parts = (rest + chunk).split('\n');
+                  rest = parts.pop() ?? '';
+                  for (const p of parts) {
+                    const o = JSON.parse(p);
+                    if (firstOutOfOrder < 0 && o.recipient !== `s${lines}@stream.example.org`)
+                      firstOutOfOrder = lines;
+                    last = o.recipient;
+                    lines++;
+                  }
+                });
+                res.on('end', () => resolve({ lines, lastRecipient: last, firstOutOfOrder }));
+                res.on('error', reject);
+              },
+            );
+            req.on('error', reject);
+            let i = 0;
+            const write = () => {
+              while (i < N) {
+                let chunk = '';
+                for (let j = 0; j < 1000 && i < N; j++, i++) chunk += `s${i}@stream.example.org\n`;
+                if (!req.write(chunk)) return req.once('drain', write);
+              }
+              req.end();
+            };
+            write();
+          },
+        );
+        expect(count.lines).to.equal(N);
+        expect(count.firstOutOfOrder).to.equal(-1);
+        expect(count.lastRecipient).to.equal(`s${N - 1}@stream.example.org`);
+        // The whole input is ~3 MB and the output ~8 MB; a server that buffered either would
+        // grow by far more than this bound on top of the test process's own baseline.
+        expect(peak - before).to.be.lessThan(150 * 1024 * 1024);
+      } finally {
+        clearInterval(sampler);
+        server.close();
+      }
+    });
+  });
+
+  describe('when the database is unreachable', () => {
+    it('fails closed with 503 unavailable', async function () {
+      this.timeout(30_000);
+      const db = await createDb({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none' });
+      const app = createApp({ config: testConfig(), db });
+      // the key lookup itself needs the database, so this fails at authentication already: closed
+      const res = await request(app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel: 'email', recipient: 'a@example.com', topic: 'newsletter' });
+      expect(res.status).to.equal(503);
+      expect(res.body).to.deep.include({ error: { code: 'unavailable', message: res.body.error.message } });
+      await request(app).get('/readyz').expect(503);
+      await db.close();
+    });
+  });
+});
