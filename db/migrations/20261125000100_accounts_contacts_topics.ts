@@ -17,7 +17,10 @@ export async function up(knex: Knex) {
     )`,
     // Email is kept as written (trimmed, +tags kept); identity is its lower-case form.
     // optouts is a snapshot of the contact's unsubscribed preferences ("email:*", "sms:offers"),
-    // kept current by a trigger on preferences so the send check reads one row.
+    // kept current by a trigger on preferences so the send check reads one row. email_hash is
+    // the keyed hash (HASH_SECRET) of the lower-cased address, written by the app; suppressed
+    // mirrors the suppressions table for that hash (triggers in the suppressions migration), so
+    // a check of a known address costs one index probe and no HMAC.
     `create table contacts (
       id uuid primary key default gen_random_uuid(),
       email text not null check (length(email) between 3 and 320),
@@ -27,6 +30,8 @@ export async function up(knex: Knex) {
       time_zone text check (length(time_zone) <= 64),
       account_id uuid references accounts(id),
       optouts text[] not null default '{}',
+      email_hash text not null check (email_hash ~ '^[0-9a-f]{64}$'),
+      suppressed boolean not null default false,
       erased_at timestamptz,
       created_at timestamptz not null default now(),
       updated_at timestamptz not null default now()
@@ -36,6 +41,7 @@ export async function up(knex: Knex) {
     'create unique index contacts_email_lower on contacts (lower(email)) where erased_at is null',
     'create unique index contacts_phone on contacts (phone) where phone is not null',
     'create index contacts_account on contacts (account_id)',
+    'create index contacts_email_hash on contacts (email_hash)',
     `create table topics (
       slug text primary key check (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
       name text not null check (length(name) between 1 and 200),

@@ -20,6 +20,8 @@ export interface ContactRow {
   time_zone: string | null;
   account_id: string | null;
   optouts: string[];
+  email_hash: string;
+  suppressed: boolean;
   erased_at: Date | null;
   created_at: Date;
   updated_at: Date;

@@ -187,7 +187,7 @@ export async function upsertContact(core: Core, origin: Origin, email: string, p
     };
     if (!existing) {
       const [contact] = await trx<ContactRow>('contacts')
-        .insert({ email, ...next })
+        .insert({ email, email_hash: keyedHash(core.config.hashSecret, 'email', email), ...next })
         .returning('*');
       await core.ledger.append(trx, origin, {
         type: 'contact.created',

@@ -47,7 +47,7 @@ export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const appErr = toAppError(err);
     if (appErr.code === 'internal' || appErr.code === 'unavailable') {
-      (req.log ?? logger).error({ err, code: appErr.code }, 'request failed');
+      logger.error({ err, code: appErr.code, reqId: req.id }, 'request failed');
     }
     if (res.headersSent) {
       res.destroy();

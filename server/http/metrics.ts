@@ -37,6 +37,10 @@ export function createMetrics(): Metrics {
     labelNames: ['channel', 'reason'] as const,
     registers: [registry],
   });
+  const children = new Map<
+    string,
+    { requests: ReturnType<typeof requests.labels>; latency: ReturnType<typeof latency.labels> }
+  >();
   return {
     registry,
     decisions,
@@ -45,8 +49,19 @@ export function createMetrics(): Metrics {
       res.on('finish', () => {
         const route = routeLabel(req);
         const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-        requests.inc({ method: req.method, route, status: String(res.statusCode) });
-        latency.observe({ method: req.method, route }, seconds);
+        // prom-client hashes a label object on every call; the bound children are cached by a
+        // plain string key instead (labels are bounded: route templates, methods, statuses).
+        const key = `${req.method} ${route} ${res.statusCode}`;
+        let bound = children.get(key);
+        if (!bound) {
+          bound = {
+            requests: requests.labels({ method: req.method, route, status: String(res.statusCode) }),
+            latency: latency.labels({ method: req.method, route }),
+          };
+          children.set(key, bound);
+        }
+        bound.requests.inc();
+        bound.latency.observe(seconds);
       });
       next();
     },

@@ -25,31 +25,43 @@ export interface TopicRow {
   channels: string[];
 }
 
-/** One email recipient and the topic, in one statement. */
-export async function emailStateWithTopic(db: Db, email: string, emailHash: string, topic: string) {
+/**
+ * One email recipient and the topic, in one statement: the contact row carries its opt-outs and
+ * its suppression, so a known address is one index probe. For an unknown address `suppressed`
+ * is false here; the caller asks `suppressedHashes` (that needs the keyed hash).
+ */
+export async function emailStateWithTopic(db: Db, email: string, topic: string) {
   const [row] = await db.read<EmailStateRow>(
     'check_email_one',
-    `select t.kind, t.channels, c.id as contact_id, c.optouts, (s.email_hash is not null) as suppressed
-       from (select $1::text as email, $2::text as hash, $3::text as topic) v
+    `select t.kind, t.channels, c.id as contact_id, c.optouts, coalesce(c.suppressed, false) as suppressed
+       from (select $1::text as email, $2::text as topic) v
        left join topics t on t.slug = v.topic
-       left join contacts c on lower(c.email) = v.email and c.erased_at is null
-       left join suppressions s on s.email_hash = v.hash`,
-    [email, emailHash, topic],
+       left join contacts c on lower(c.email) = v.email and c.erased_at is null`,
+    [email, topic],
   );
   return row;
 }
 
 /** Many email recipients, answered in input order (duplicates included). */
-export function emailStates(db: Db, emails: string[], hashes: string[]) {
+export function emailStates(db: Db, emails: string[]) {
   return db.read<Omit<EmailStateRow, 'kind' | 'channels'>>(
     'check_email_many',
-    `select c.id as contact_id, c.optouts, (s.email_hash is not null) as suppressed
-       from unnest($1::text[], $2::text[]) with ordinality as v(email, hash, i)
+    `select c.id as contact_id, c.optouts, coalesce(c.suppressed, false) as suppressed
+       from unnest($1::text[]) with ordinality as v(email, i)
        left join contacts c on lower(c.email) = v.email and c.erased_at is null
-       left join suppressions s on s.email_hash = v.hash
       order by v.i`,
-    [emails, hashes],
+    [emails],
   );
+}
+
+/** Which of these keyed hashes are suppressed (addresses no live contact holds, e.g. erased). */
+export async function suppressedHashes(db: Db, hashes: string[]): Promise<Set<string>> {
+  const rows = await db.read<{ email_hash: string }>(
+    'suppressed_hashes',
+    'select email_hash from suppressions where email_hash = any($1::text[])',
+    [hashes],
+  );
+  return new Set(rows.map((r) => r.email_hash));
 }
 
 /**

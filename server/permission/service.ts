@@ -6,7 +6,7 @@ import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { type Channel, type Decision, decide, type TopicFacts } from './decide.ts';
-import { emailStates, emailStateWithTopic, phoneStates, topicFacts } from './queries.ts';
+import { emailStates, emailStateWithTopic, phoneStates, suppressedHashes, topicFacts } from './queries.ts';
 
 export type Recipient =
   | { ok: true; input: string; display: string; key: string; country?: string }
@@ -31,6 +31,10 @@ export function normaliseRecipient(channel: Channel, raw: unknown, region: strin
     : { ok: false, input: raw, reason: p.reason };
 }
 
+/** Suppression only changes an email answer for marketing offered on email. */
+const needsSuppressionLookup = (topic: TopicFacts) =>
+  topic.kind === 'marketing' && topic.channels.includes('email');
+
 export function unknownTopic(slug: string) {
   return new AppError('validation_failed', `Unknown topic "${slug}". GET /api/v1/topics lists them.`, [
     { field: 'topic', message: 'unknown topic' },
@@ -51,14 +55,18 @@ export async function checkOne(
   r: Recipient & { ok: true },
 ) {
   if (channel === 'email') {
-    const hash = keyedHash(core.config.hashSecret, 'email', r.key);
-    const row = await emailStateWithTopic(core.db, r.key, hash, topicSlug);
+    const row = await emailStateWithTopic(core.db, r.key, topicSlug);
     if (!row?.kind || !row.channels) throw unknownTopic(topicSlug);
     const topic = { slug: topicSlug, kind: row.kind, channels: row.channels };
+    let suppressed = row.suppressed;
+    if (!row.contact_id && needsSuppressionLookup(topic)) {
+      const hash = keyedHash(core.config.hashSecret, 'email', r.key);
+      suppressed = (await suppressedHashes(core.db, [hash])).has(hash);
+    }
     const d = decide(
       channel,
       topic,
-      { known: !!row.contact_id, suppressed: row.suppressed, optouts: row.optouts ?? [] },
+      { known: !!row.contact_id, suppressed, optouts: row.optouts ?? [] },
       now,
     );
     return { ...d, recipient: r.display, contactId: row.contact_id };
@@ -89,15 +97,31 @@ export async function checkMany(
         contactId: null,
       });
   } else if (valid.length && channel === 'email') {
-    const keys = valid.map((r) => r.key);
-    const hashes = keys.map((k) => keyedHash(core.config.hashSecret, 'email', k));
-    const rows = await emailStates(core.db, keys, hashes);
+    const rows = await emailStates(
+      core.db,
+      valid.map((r) => r.key),
+    );
+    // Only addresses no live contact holds need their keyed hash looked up (an erased person
+    // keeps a suppression under the hash); known contacts carry their suppression.
+    const unknownHashes = new Map<number, string>();
+    if (needsSuppressionLookup(topic))
+      rows.forEach((row, i) => {
+        if (!row.contact_id) unknownHashes.set(i, keyedHash(core.config.hashSecret, 'email', valid[i].key));
+      });
+    const suppressed = unknownHashes.size
+      ? await suppressedHashes(core.db, [...new Set(unknownHashes.values())])
+      : new Set<string>();
     valid.forEach((r, i) => {
       const row = rows[i];
+      const hash = unknownHashes.get(i);
       const d = decide(
         channel,
         topic,
-        { known: !!row.contact_id, suppressed: row.suppressed, optouts: row.optouts ?? [] },
+        {
+          known: !!row.contact_id,
+          suppressed: hash ? suppressed.has(hash) : row.suppressed,
+          optouts: row.optouts ?? [],
+        },
         now,
       );
       decided.push({ ...d, recipient: r.display, contactId: row.contact_id });

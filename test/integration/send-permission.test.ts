@@ -171,6 +171,32 @@ describe('send-permission API', () => {
       expect(after.filter((r) => r.allowed)).to.deep.equal([]);
     });
 
+    it('denies a known address once a suppression for its hash commits, and allows after it is lifted', async () => {
+      const email = uniqueEmail();
+      await putContact(email).expect(201);
+      const { keyedHash } = await import('../../server/keyed-hash.ts');
+      const hash = keyedHash(t.ctx.config.hashSecret, 'email', email.toUpperCase());
+      const batch = () =>
+        request(t.app)
+          .post('/api/v1/send-permission/batch')
+          .set('Authorization', auth)
+          .send({ channel: 'email', topic: 'offers', recipients: [email] })
+          .expect(200);
+      await t.db.knex('suppressions').insert({ email_hash: hash, reason: 'bounce', actor: 'system' });
+      expect((await check({ channel: 'email', recipient: email, topic: 'offers' })).body.reason).to.equal(
+        'suppressed',
+      );
+      expect((await batch()).body.results[0].reason).to.equal('suppressed');
+      expect((await check({ channel: 'email', recipient: email, topic: 'account' })).body.reason).to.equal(
+        'operational',
+      );
+      await t.db.knex('suppressions').where({ email_hash: hash }).del();
+      expect((await check({ channel: 'email', recipient: email, topic: 'offers' })).body.reason).to.equal(
+        'subscribed',
+      );
+      expect((await batch()).body.results[0].reason).to.equal('subscribed');
+    });
+
     it('keeps an erased address suppressed when it comes back', async () => {
       const email = uniqueEmail();
       await putContact(email, { name: 'Gone Soon' }).expect(201);
@@ -179,6 +205,15 @@ describe('send-permission API', () => {
       expect((await check({ channel: 'email', recipient: email, topic: 'newsletter' })).body.reason).to.equal(
         'suppressed',
       );
+      const gone = await request(t.app)
+        .post('/api/v1/send-permission/batch')
+        .set('Authorization', auth)
+        .send({ channel: 'email', topic: 'newsletter', recipients: [uniqueEmail(), email] })
+        .expect(200);
+      expect(gone.body.results.map((r: { reason: string }) => r.reason)).to.deep.equal([
+        'unknown_recipient',
+        'suppressed',
+      ]);
       await putContact(email, { name: 'Back Again' }).expect(201);
       const res = await check({ channel: 'email', recipient: email, topic: 'newsletter' });
       expect(res.body).to.include({ allowed: false, reason: 'suppressed' });
