@@ -235,7 +235,14 @@ async function main() {
   const sP99 = median(s.map((x) => x.latency.p99));
 
   console.log(`stream of ${STREAM.toLocaleString()} recipients…`);
-  const st = await stream(app.port, apiKey, STREAM);
+  // Like the single check, the stream is measured warm: the first pass pulls the contacts index
+  // into PostgreSQL's cache and gets the JIT going. Every pass is reported; the median counts.
+  const passes: Awaited<ReturnType<typeof stream>>[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    passes.push(await stream(app.port, apiKey, STREAM));
+    console.log(`stream pass ${r + 1}: ${Math.round(passes[r].perSecond).toLocaleString()} recipients/s`);
+  }
+  const st = [...passes].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(passes.length / 2)];
   const rss = peakRss(app.child.pid as number);
 
   app.child.kill('SIGTERM');
@@ -268,6 +275,7 @@ async function main() {
 
 Run: ${new Date().toISOString()} on ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'cpu'}), Node ${process.version}.
 Medians of ${ROUNDS} alternating rounds of ${SECONDS} s at 50 connections after a warm-up; ${errors} errors or non-2xx.
+Stream passes: ${passes.map((p) => `${Math.round(p.perSecond).toLocaleString()}/s`).join(', ')} (median counts; the first pass runs with a cold cache).
 Stream: ${st.lines.toLocaleString()} answer lines for ${STREAM.toLocaleString()} input lines (${st.allowed.toLocaleString()} allowed).
 
 ${table}

@@ -16,8 +16,8 @@ import {
 } from './service.ts';
 
 export const MAX_BATCH = 10_000;
-const STREAM_BATCH = 5000;
-const STREAM_IN_FLIGHT = 3;
+const STREAM_BATCH = 10_000;
+const STREAM_IN_FLIGHT = 2;
 
 function channelAndTopic(channel: unknown, topic: unknown) {
   const details = [];

@@ -83,18 +83,30 @@ describe('migrations', () => {
       }
       return false;
     };
-    await k('contacts').insert({ email: 'Ann+news@Example.com' , email_hash: 'a'.repeat(64) });
+    await k('contacts').insert({ email: 'Ann+news@Example.com', email_hash: 'a'.repeat(64) });
     expect(
-      await rejects(k('contacts').insert({ email: 'ann+NEWS@example.com' , email_hash: 'a'.repeat(64) })),
+      await rejects(k('contacts').insert({ email: 'ann+NEWS@example.com', email_hash: 'a'.repeat(64) })),
       'unique lower(email)',
     ).to.equal(true);
-    await k('contacts').insert({ email: 'bob@example.com', phone: '+14155552671' , email_hash: 'a'.repeat(64) });
+    await k('contacts').insert({
+      email: 'bob@example.com',
+      phone: '+14155552671',
+      email_hash: 'a'.repeat(64),
+    });
     expect(
-      await rejects(k('contacts').insert({ email: 'carl@example.com', phone: '+14155552671' , email_hash: 'a'.repeat(64) })),
+      await rejects(
+        k('contacts').insert({
+          email: 'carl@example.com',
+          phone: '+14155552671',
+          email_hash: 'a'.repeat(64),
+        }),
+      ),
       'one contact per phone',
     ).to.equal(true);
     expect(
-      await rejects(k('contacts').insert({ email: 'dan@example.com', phone: '0415 555' , email_hash: 'a'.repeat(64) })),
+      await rejects(
+        k('contacts').insert({ email: 'dan@example.com', phone: '0415 555', email_hash: 'a'.repeat(64) }),
+      ),
       'E.164 only',
     ).to.equal(true);
     expect(
