@@ -16,6 +16,7 @@ import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
 import { permissionRoutes, permissionStreamRoutes } from './permission/routes.ts';
+import { preferencePages } from './preferences/routes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -127,6 +128,8 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use((_req, _res, next) =>
     next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
+
+  app.use(preferencePages(ctx));
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'There is nothing at this address.')));
   app.use(errorHandler(logger));

@@ -25,6 +25,8 @@ export interface Config {
   twilioAuthToken: string | undefined;
   defaultPhoneRegion: string;
   trustProxy: number;
+  /** Requests per minute per IP on the recipient pages; 0 turns the limit off (benchmarks). */
+  pageRateLimit: number;
   metricsToken: string | undefined;
   migrateOnStart: boolean;
   logLevel: string;
@@ -121,6 +123,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
 
   const port = parseIntVar('PORT', env.PORT, 3000, 0, 65535, problems);
   const trustProxy = parseIntVar('TRUST_PROXY', env.TRUST_PROXY, 0, 0, 10, problems);
+  const pageRateLimit = parseIntVar('PAGE_RATE_LIMIT', env.PAGE_RATE_LIMIT, 120, 0, 1_000_000, problems);
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
   if (isProd) {
@@ -187,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
     defaultPhoneRegion: region,
     trustProxy,
+    pageRateLimit,
     metricsToken: env.METRICS_TOKEN || undefined,
     migrateOnStart,
     logLevel,

@@ -4,7 +4,10 @@
 import type { Knex } from 'knex';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
+import { format, type Locale, pickLocale, strings } from '../i18n/index.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import { sendMessage } from '../mail/service.ts';
+import { preferencesUrl } from '../tokens/tokens.ts';
 import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
 
 export type PrefStatus = 'subscribed' | 'unsubscribed';
@@ -133,4 +136,90 @@ export function setPreferences(
   return core.db.knex.transaction((trx) =>
     applyPreferenceChanges(core, trx, origin, contactId, changes, data),
   );
+}
+
+/** A live contact reached through a link token, with what the pages need to know. */
+export interface LinkContact {
+  id: string;
+  email: string;
+  name: string | null;
+  locale: string | null;
+  phone: string | null;
+  agreement: 'none' | 'signed' | 'terminated' | null;
+}
+
+/** The contact a token names, or null when it is erased or gone (the page then says 404). */
+export async function linkContact(core: Core, contactId: string): Promise<LinkContact | null> {
+  const row = await core.db
+    .knex('contacts as c')
+    .leftJoin('accounts as a', 'a.id', 'c.account_id')
+    .where('c.id', contactId)
+    .whereNull('c.erased_at')
+    .first('c.id', 'c.email', 'c.name', 'c.locale', 'c.phone', 'a.agreement_status as agreement');
+  return row ?? null;
+}
+
+export const FEEDBACK_REASONS = ['too_many', 'not_relevant', 'never_signed_up', 'other'] as const;
+export type FeedbackReason = (typeof FEEDBACK_REASONS)[number];
+
+/** A change as it was undone or made, written into the confirmation page's Undo form. */
+export type AppliedChange = PreferenceChange & { from: PrefStatus };
+
+export function encodeChange(c: AppliedChange): string {
+  return `${c.channel}:${c.topic ?? '*'}:${c.from}`;
+}
+
+/** Parses an Undo field; null when it is not one (the caller answers 400). */
+export function decodeChange(value: string): PreferenceChange | null {
+  const m = /^(email|sms|voice):([a-z0-9][a-z0-9-]{0,62}|\*):(subscribed|unsubscribed)$/.exec(value);
+  if (!m) return null;
+  return { channel: m[1] as Channel, topic: m[2] === '*' ? null : m[2], status: m[3] as PrefStatus };
+}
+
+/**
+ * The unsubscribe link's actions, on the email channel (the link came in an email): one topic,
+ * or the all-marketing switch. Idempotent: a second click changes nothing and writes nothing.
+ */
+export function unsubscribeByLink(core: Core, origin: Origin, contactId: string, topic: string | null) {
+  return setPreferences(core, origin, contactId, [{ channel: 'email', topic, status: 'unsubscribed' }], {
+    via: 'link',
+  });
+}
+
+export function recordFeedback(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  reason: FeedbackReason,
+  topic: string,
+) {
+  return core.db.knex.transaction((trx) =>
+    core.ledger.append(trx, origin, {
+      type: 'preference.feedback',
+      contactId,
+      channel: 'email',
+      topic,
+      newValue: reason,
+    }),
+  );
+}
+
+/** Mails the preferences link as an operational message; an unknown address gets nothing. */
+export async function mailPreferencesLink(core: Core, email: string, pageLocale: Locale) {
+  const contact = await core.db
+    .knex('contacts')
+    .whereRaw('lower(email) = ?', [email.toLowerCase()])
+    .whereNull('erased_at')
+    .first('id', 'email', 'locale');
+  if (!contact) return null;
+  const t = strings(pickLocale(contact.locale, pageLocale));
+  const url = preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id);
+  const escaped = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  return sendMessage(core, {
+    to: contact.email,
+    topic: 'account',
+    subject: t.linkSubject,
+    text: format(t.linkText, { url }),
+    html: format(t.linkHtml, { url: escaped }),
+  });
 }

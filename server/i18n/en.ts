@@ -1,0 +1,81 @@
+// English strings for every recipient page. Templates hold no text of their own: a page reads
+// `t.key`; a missing key in another locale falls back to this file (see index.ts).
+export const en = {
+  lang: 'en',
+  brand: 'Email preferences',
+  skip: 'Skip to content',
+  // GET /u/{token}
+  unsubTitle: 'Unsubscribe',
+  unsubLead: 'You are receiving “{topic}” at {email}.',
+  unsubTopic: 'Unsubscribe from “{topic}”',
+  unsubAll: 'Unsubscribe from all marketing email',
+  manage: 'Manage all preferences',
+  operationalNote:
+    'Whatever you choose, we will still email you about your account and administrative matters:',
+  operationalTopicLead:
+    '“{topic}” is an account or administrative notice. These keep coming whatever you choose, but you can leave our marketing email here.',
+  // confirmation
+  doneTitle: 'You are unsubscribed',
+  doneTopic: 'You will no longer get “{topic}” by email at {email}.',
+  doneAll: 'You will no longer get any marketing email at {email}.',
+  doneNothing: 'You were already unsubscribed: nothing changed.',
+  undo: 'Undo',
+  undoHint: 'Clicked by mistake? Undo puts everything back as it was.',
+  undoneTitle: 'You are subscribed again',
+  undoneText: 'Everything is back as it was before.',
+  whyTitle: 'Why are you leaving? (optional)',
+  whyHint: 'Your answer helps us send better email. It is not required.',
+  whySend: 'Send answer',
+  'why.too_many': 'Too many emails',
+  'why.not_relevant': 'Not relevant to me',
+  'why.never_signed_up': 'I never signed up',
+  'why.other': 'Another reason',
+  thanksTitle: 'Thank you',
+  thanksText: 'We have noted your answer.',
+  // /preferences/{token}
+  prefsTitle: 'Your preferences',
+  prefsLead: 'Choose what we may send to {email}.',
+  save: 'Save preferences',
+  saved: 'Saved. Your choices apply to the next message we send.',
+  savedNothing: 'Nothing changed: your preferences were already like this.',
+  'channel.email': 'Email',
+  'channel.sms': 'Text messages (SMS)',
+  'channel.voice': 'Phone calls',
+  allOn: 'Send me the marketing I choose below',
+  allOff: 'Send me no marketing {channel} at all',
+  allLegend: 'Marketing {channel}',
+  topicsLegend: 'Topics',
+  alwaysOnTitle: 'Always sent',
+  alwaysOnText: 'These are about your account and cannot be turned off while you are a customer:',
+  phoneSection: 'Calls and text messages',
+  phoneNotSigned: 'We only call or text customers with a signed agreement who have agreed to it.',
+  phoneConsentPlaceholder: 'Consent to calls and text messages is recorded by your account team.',
+  unsubscribedAllShort: 'off: no marketing on this channel',
+  // GET /preferences
+  requestTitle: 'Manage your email preferences',
+  requestLead: 'Enter your email address and we will send you a link to your preferences.',
+  emailLabel: 'Email address',
+  requestSend: 'Email me a link',
+  requestSentTitle: 'Check your inbox',
+  requestSentText:
+    'If we send email to {email}, a link to your preferences is on its way. It may take a few minutes.',
+  requestBadEmail: 'Enter an email address such as name@example.com.',
+  // the link email
+  linkSubject: 'Your email preferences',
+  linkText:
+    'Here is the link to manage the email you get from us:\n\n{url}\n\nIf you did not ask for it, you can ignore this message.',
+  linkHtml:
+    '<p>Here is the link to manage the email you get from us:</p><p><a href="{url}">Manage my preferences</a></p><p>If you did not ask for it, you can ignore this message.</p>',
+  // errors
+  notFoundTitle: 'Link not valid',
+  notFoundText: 'This link is not valid. Use the newest link from one of our emails, or ask for a new one.',
+  askNewLink: 'Email me a new link',
+  expiredFormTitle: 'Please try again',
+  expiredFormText:
+    'This form is too old or was not sent from our page. Reload the page and try again; nothing was changed.',
+  rateLimitedTitle: 'Too many requests',
+  rateLimitedText: 'Please wait a minute before trying again.',
+  badFormTitle: 'Something is missing',
+};
+
+export type Strings = typeof en;

@@ -1,0 +1,96 @@
+import type { Strings } from './en.ts';
+
+export const es: Partial<Strings> = {
+  lang: 'es',
+  brand: 'Preferencias de correo',
+  skip: 'Ir al contenido',
+  unsubTitle: 'Darse de baja',
+  unsubLead: 'Recibe «{topic}» en {email}.',
+  unsubTopic: 'Darme de baja de «{topic}»',
+  unsubAll: 'Darme de baja de todo el correo comercial',
+  manage: 'Gestionar todas mis preferencias',
+  operationalNote: 'Elija lo que elija, le seguiremos escribiendo sobre su cuenta y asuntos administrativos:',
+  operationalTopicLead:
+    '«{topic}» es un aviso de cuenta o administrativo. Estos avisos siguen llegando, pero aquí puede dejar nuestro correo comercial.',
+  doneTitle: 'Se ha dado de baja',
+  doneTopic: 'Ya no recibirá «{topic}» por correo en {email}.',
+  doneAll: 'Ya no recibirá correo comercial en {email}.',
+  doneNothing: 'Ya estaba dado de baja: no ha cambiado nada.',
+  undo: 'Deshacer',
+  undoHint: '¿Fue un error? Deshacer lo deja todo como estaba.',
+  undoneTitle: 'Vuelve a estar suscrito',
+  undoneText: 'Todo está como antes.',
+  whyTitle: '¿Por qué se va? (opcional)',
+  whyHint: 'Su respuesta nos ayuda a enviar mejor correo. No es obligatoria.',
+  whySend: 'Enviar respuesta',
+  'why.too_many': 'Demasiados correos',
+  'why.not_relevant': 'No me interesa',
+  'why.never_signed_up': 'Nunca me suscribí',
+  'why.other': 'Otro motivo',
+  thanksTitle: 'Gracias',
+  thanksText: 'Hemos anotado su respuesta.',
+  prefsTitle: 'Sus preferencias',
+  prefsLead: 'Elija qué podemos enviar a {email}.',
+  save: 'Guardar preferencias',
+  saved: 'Guardado. Sus preferencias se aplican al próximo envío.',
+  savedNothing: 'No ha cambiado nada: sus preferencias ya eran así.',
+  'channel.email': 'Correo electrónico',
+  'channel.sms': 'Mensajes de texto (SMS)',
+  'channel.voice': 'Llamadas',
+  allOn: 'Enviarme lo comercial que elija abajo',
+  allOff: 'No enviarme nada comercial por {channel}',
+  allLegend: 'Comunicaciones comerciales: {channel}',
+  topicsLegend: 'Temas',
+  alwaysOnTitle: 'Siempre se envían',
+  alwaysOnText: 'Tratan de su cuenta y no se pueden desactivar mientras sea cliente:',
+  phoneSection: 'Llamadas y mensajes de texto',
+  phoneNotSigned: 'Solo llamamos o escribimos por SMS a clientes con contrato firmado que lo han autorizado.',
+  phoneConsentPlaceholder: 'El consentimiento para llamadas y SMS lo registra su equipo de cuenta.',
+  unsubscribedAllShort: 'desactivado: nada comercial por este canal',
+  requestTitle: 'Gestione sus preferencias de correo',
+  requestLead: 'Escriba su dirección de correo y le enviaremos un enlace a sus preferencias.',
+  emailLabel: 'Correo electrónico',
+  requestSend: 'Enviarme un enlace',
+  requestSentTitle: 'Revise su bandeja de entrada',
+  requestSentText:
+    'Si enviamos correo a {email}, el enlace a sus preferencias va de camino. Puede tardar unos minutos.',
+  requestBadEmail: 'Escriba una dirección como nombre@ejemplo.com.',
+  linkSubject: 'Sus preferencias de correo',
+  linkText:
+    'Este es el enlace para gestionar el correo que le enviamos:\n\n{url}\n\nSi no lo ha pedido, puede ignorar este mensaje.',
+  linkHtml:
+    '<p>Este es el enlace para gestionar el correo que le enviamos:</p><p><a href="{url}">Gestionar mis preferencias</a></p><p>Si no lo ha pedido, puede ignorar este mensaje.</p>',
+  notFoundTitle: 'Enlace no válido',
+  notFoundText:
+    'Este enlace no es válido. Use el enlace más reciente de uno de nuestros correos o pida uno nuevo.',
+  askNewLink: 'Enviarme un enlace nuevo',
+  expiredFormTitle: 'Inténtelo de nuevo',
+  expiredFormText:
+    'Este formulario es antiguo o no se envió desde nuestra página. Recargue la página e inténtelo de nuevo; no se ha cambiado nada.',
+  rateLimitedTitle: 'Demasiadas solicitudes',
+  rateLimitedText: 'Espere un minuto antes de volver a intentarlo.',
+  badFormTitle: 'Falta algo',
+};
+
+/** Names of the seeded topics; topics created later show their own name. */
+export const esTopicNames: Record<string, { name: string; description: string }> = {
+  newsletter: { name: 'Boletín', description: 'Nuestro boletín con noticias e historias.' },
+  'product-updates': { name: 'Novedades del producto', description: 'Nuevas funciones y mejoras.' },
+  events: {
+    name: 'Eventos y seminarios web',
+    description: 'Invitaciones a eventos, seminarios web y encuentros.',
+  },
+  offers: { name: 'Ofertas y promociones', description: 'Descuentos, promociones y ofertas especiales.' },
+  account: {
+    name: 'Avisos de cuenta',
+    description: 'Mensajes sobre su cuenta, pedidos, facturación y respuestas a sus solicitudes.',
+  },
+  administrative: {
+    name: 'Avisos administrativos',
+    description: 'Cambios en condiciones, políticas y servicio.',
+  },
+  security: {
+    name: 'Alertas de seguridad y fraude',
+    description: 'Avisos de inicio de sesión, seguridad y fraude.',
+  },
+};

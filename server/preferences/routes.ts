@@ -1,0 +1,328 @@
+// Recipient pages (SPEC "Pages"): the unsubscribe link /u/{token} with RFC 8058 one-click,
+// the preference center /preferences/{token}, and "email me my link" /preferences.
+// No login: the signed link is the credential. GET never changes anything (link scanners
+// fetch and even render pages); every change is a POST: either RFC 8058's one-click body, or
+// our own form with a form token (CSRF). Every change is on the ledger as actor `recipient`.
+import { type Request, type Response, Router } from 'express';
+import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import type { AppContext } from '../app.ts';
+import { cleanEmail, maskEmail } from '../contacts/rules.ts';
+import { field, fieldValues, formBody } from '../http/form-body.ts';
+import { checkFormToken, formToken } from '../http/form-token.ts';
+import { originOf } from '../http/origin.ts';
+import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
+import { keyedHash } from '../keyed-hash.ts';
+import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
+import {
+  type AppliedChange,
+  decodeChange,
+  encodeChange,
+  FEEDBACK_REASONS,
+  type FeedbackReason,
+  type LinkContact,
+  linkContact,
+  mailPreferencesLink,
+  type PreferenceChange,
+  preferenceRows,
+  preferencesView,
+  recordFeedback,
+  setPreferences,
+  unsubscribeByLink,
+} from './service.ts';
+import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
+
+const ONE_CLICK_FIELD = 'List-Unsubscribe';
+const ONE_CLICK_VALUE = 'One-Click';
+
+interface PageLocals {
+  t: Strings;
+  lang: Locale;
+  title: string;
+  format: typeof format;
+}
+
+const tokenOf = (req: Request) => String(req.params.token);
+
+function localeFor(req: Request, contact?: { locale: string | null } | null): Locale {
+  return pickLocale(contact?.locale ?? null, req.acceptsLanguages('en', 'es'));
+}
+
+function page(res: Response, view: string, locale: Locale, title: keyof Strings, locals: object = {}) {
+  const t = strings(locale);
+  res.setHeader('Cache-Control', 'no-store');
+  res.render(view, { t, lang: locale, title: t[title], format, ...locals } satisfies PageLocals);
+}
+
+function messagePage(
+  res: Response,
+  status: number,
+  locale: Locale,
+  title: keyof Strings,
+  text: keyof Strings,
+  locals: { askNewLink?: boolean } = {},
+) {
+  res.status(status);
+  page(res, 'preferences/message', locale, title, { text: strings(locale)[text], ...locals });
+}
+
+/** 404 that says nothing about why: tampered, unknown key, wrong purpose or erased contact. */
+function notFound(req: Request, res: Response) {
+  messagePage(res, 404, localeFor(req), 'notFoundTitle', 'notFoundText', { askNewLink: true });
+}
+
+async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose) {
+  const claims = verifyToken(ctx.config.tokenKeys, token, purpose);
+  if (!claims) return null;
+  const contact = await linkContact(ctx, claims.contactId);
+  return contact ? { claims, contact } : null;
+}
+
+function operationalTopics(locale: Locale, topics: Topic[]) {
+  return topics
+    .filter((t) => t.kind === 'operational' && t.channels.includes('email'))
+    .map((t) => topicText(locale, t));
+}
+
+/** Channels whose marketing a contact can manage here: email always; calls and texts only for signed customers. */
+function channelsFor(contact: LinkContact): Channel[] {
+  return contact.agreement === 'signed' ? [...CHANNELS] : ['email'];
+}
+
+export function preferencePages(ctx: AppContext) {
+  const r = Router();
+  const keys = ctx.config.tokenKeys;
+  const origin = (req: Request) => originOf(req, 'recipient');
+  const tooMany = (req: Request, res: Response) =>
+    messagePage(res, 429, localeFor(req), 'rateLimitedTitle', 'rateLimitedText');
+
+  // Pages are rate-limited per IP, generously (people behind one NAT share an address). The
+  // RFC 8058 one-click POST is not: mailbox providers send those from a few addresses of theirs.
+  const pageLimit = ctx.config.pageRateLimit
+    ? rateLimit({
+        windowMs: 60_000,
+        limit: ctx.config.pageRateLimit,
+        standardHeaders: 'draft-8',
+        legacyHeaders: false,
+        keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+        skip: (req) => req.method === 'POST' && field(req, ONE_CLICK_FIELD) !== undefined,
+        handler: tooMany,
+      })
+    : (_req: Request, _res: Response, next: () => void) => next();
+  // "Email me a link" sends mail, so it is held much tighter: per IP and per address.
+  const linkByIp = rateLimit({
+    windowMs: 15 * 60_000,
+    limit: 10,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+    handler: tooMany,
+  });
+  const linkByAddress = rateLimit({
+    windowMs: 60 * 60_000,
+    limit: 3,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    // Keyed by the address's keyed hash: the limiter's memory holds no address.
+    keyGenerator: (req) =>
+      keyedHash(ctx.config.hashSecret, 'email', (field(req, 'email') ?? '').slice(0, 320)),
+    handler: tooMany,
+  });
+
+  // ---- /u/{token} -------------------------------------------------------------------------
+
+  r.get('/u/:token', pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'unsubscribe');
+    if (!found) return notFound(req, res);
+    const { claims, contact } = found;
+    const topics = await listTopics(ctx.db.knex);
+    const topic = topics.find((t) => t.slug === claims.topic);
+    if (!topic) return notFound(req, res);
+    const locale = localeFor(req, contact);
+    page(res, 'preferences/unsubscribe', locale, 'unsubTitle', {
+      token: tokenOf(req),
+      csrf: formToken(keys, `u:${tokenOf(req)}`, ctx.now()),
+      email: maskEmail(contact.email),
+      topic: { ...topicText(locale, topic), kind: topic.kind },
+      operational: operationalTopics(locale, topics),
+      preferencesUrl: preferencesUrl('', keys, contact.id),
+    });
+  });
+
+  r.post('/u/:token', formBody, pageLimit, async (req, res) => {
+    const oneClick = field(req, ONE_CLICK_FIELD);
+    const found = await resolve(ctx, tokenOf(req), 'unsubscribe');
+    if (!found) return notFound(req, res);
+    const { claims, contact } = found;
+    const topics = await listTopics(ctx.db.knex);
+    const topic = topics.find((t) => t.slug === claims.topic);
+    if (!topic) return notFound(req, res);
+    const slug = topic.slug;
+
+    // RFC 8058: a mail client's POST, no cookie, no form token, no redirect.
+    if (oneClick !== undefined || (req.body as Record<string, unknown>)[ONE_CLICK_FIELD] !== undefined) {
+      res.setHeader('Cache-Control', 'no-store');
+      if (oneClick !== ONE_CLICK_VALUE) {
+        res.status(400).type('text/plain').send('List-Unsubscribe must be "One-Click" (RFC 8058).\n');
+        return;
+      }
+      // An operational notice never carries the one-click header; if its link is posted
+      // anyway, nothing can be unsubscribed and nothing changes.
+      if (topic.kind === 'marketing') await unsubscribeByLink(ctx, origin(req), contact.id, slug);
+      res.status(200).type('text/plain').send('Unsubscribed.\n');
+      return;
+    }
+
+    const locale = localeFor(req, contact);
+    if (!checkFormToken(keys, `u:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
+    }
+    const action = field(req, 'action');
+    const csrf = formToken(keys, `u:${tokenOf(req)}`, ctx.now());
+    const common = {
+      token: tokenOf(req),
+      csrf,
+      email: maskEmail(contact.email),
+      topic: { ...topicText(locale, topic), slug, kind: topic.kind },
+      operational: operationalTopics(locale, topics),
+      preferencesUrl: preferencesUrl('', keys, contact.id),
+      reasons: FEEDBACK_REASONS,
+    };
+
+    if (action === 'topic' || action === 'all') {
+      if (action === 'topic' && topic.kind !== 'marketing') {
+        return messagePage(res, 400, locale, 'badFormTitle', 'operationalTopicLead');
+      }
+      const done = await unsubscribeByLink(ctx, origin(req), contact.id, action === 'topic' ? slug : null);
+      return page(res, 'preferences/done', locale, 'doneTitle', {
+        ...common,
+        state: 'unsubscribed',
+        scope: action,
+        undo: done.map(encodeChange),
+      });
+    }
+    if (action === 'undo') {
+      const changes = fieldValues(req, 'undo').map(decodeChange);
+      if (changes.some((c) => c === null) || changes.length > 20) {
+        return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+      }
+      await setPreferences(ctx, origin(req), contact.id, changes as PreferenceChange[], { via: 'undo' });
+      return page(res, 'preferences/done', locale, 'undoneTitle', { ...common, state: 'undone' });
+    }
+    if (action === 'feedback') {
+      const reason = field(req, 'reason');
+      if (reason && (FEEDBACK_REASONS as readonly string[]).includes(reason)) {
+        await recordFeedback(ctx, origin(req), contact.id, reason as FeedbackReason, slug);
+      }
+      return page(res, 'preferences/done', locale, 'thanksTitle', { ...common, state: 'thanks' });
+    }
+    return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+  });
+
+  // ---- /preferences (email me my link) ---------------------------------------------------
+
+  r.get('/preferences', pageLimit, (req, res) => {
+    page(res, 'preferences/request', localeFor(req), 'requestTitle', {
+      csrf: formToken(keys, 'request-link', ctx.now()),
+      state: 'form',
+      value: '',
+    });
+  });
+
+  r.post('/preferences', formBody, pageLimit, async (req, res) => {
+    const locale = localeFor(req);
+    if (!checkFormToken(keys, 'request-link', field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
+    }
+    const raw = field(req, 'email') ?? '';
+    const email = cleanEmail(raw);
+    if (!email.ok) {
+      res.status(400);
+      return page(res, 'preferences/request', locale, 'requestTitle', {
+        csrf: formToken(keys, 'request-link', ctx.now()),
+        state: 'form',
+        value: raw.slice(0, 320),
+        error: strings(locale).requestBadEmail,
+      });
+    }
+    // Limits apply only to well-formed requests, so a typo does not use up a person's tries.
+    linkByIp(req, res, () =>
+      linkByAddress(req, res, () => {
+        // The page is the same, and as fast, for every address: the mail goes out after the
+        // answer, so neither the text nor the timing tells whether we know the address.
+        page(res, 'preferences/request', locale, 'requestSentTitle', { state: 'sent', email: email.email });
+        mailPreferencesLink(ctx, email.email, locale).catch((err) =>
+          ctx.logger.error({ err }, 'could not send a preferences link'),
+        );
+      }),
+    );
+  });
+
+  // ---- /preferences/{token} --------------------------------------------------------------
+
+  r.get('/preferences/:token', pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    const { contact } = found;
+    const locale = localeFor(req, contact);
+    const [topics, rows] = await Promise.all([
+      listTopics(ctx.db.knex),
+      preferenceRows(ctx.db.knex, contact.id),
+    ]);
+    const view = preferencesView(topics, rows);
+    const channels = channelsFor(contact);
+    const saved = typeof req.query.saved === 'string' ? req.query.saved : undefined;
+    page(res, 'preferences/preferences', locale, 'prefsTitle', {
+      token: tokenOf(req),
+      csrf: formToken(keys, `p:${tokenOf(req)}`, ctx.now()),
+      email: maskEmail(contact.email),
+      name: contact.name,
+      signed: contact.agreement === 'signed',
+      channels: channels.map((channel) => ({
+        channel,
+        allMarketing: view[channel].allMarketing,
+        topics: topics
+          .filter((t) => t.kind === 'marketing' && t.channels.includes(channel))
+          .map((t) => ({ slug: t.slug, ...topicText(locale, t), status: view[channel].topics[t.slug] })),
+      })),
+      operational: topics
+        .filter((t) => t.kind === 'operational')
+        .map((t) => ({ ...topicText(locale, t), channels: t.channels })),
+      saved: saved === '0' ? 'nothing' : saved ? 'saved' : null,
+    });
+  });
+
+  r.post('/preferences/:token', formBody, pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    const { contact } = found;
+    const locale = localeFor(req, contact);
+    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
+    }
+    const topics = await listTopics(ctx.db.knex);
+    // Only the channels the form showed are read: unticked boxes are absent from a form
+    // post, so a channel the page did not show must not read as "everything off".
+    const shown = new Set(fieldValues(req, 'channels'));
+    const ticked = new Set(fieldValues(req, 'topic'));
+    const changes: PreferenceChange[] = [];
+    for (const channel of channelsFor(contact)) {
+      if (!shown.has(channel)) continue;
+      const all = field(req, `all:${channel}`);
+      if (all === 'subscribed' || all === 'unsubscribed') changes.push({ channel, topic: null, status: all });
+      for (const t of topics) {
+        if (t.kind !== 'marketing' || !t.channels.includes(channel)) continue;
+        changes.push({
+          channel,
+          topic: t.slug,
+          status: ticked.has(`${channel}:${t.slug}`) ? 'subscribed' : 'unsubscribed',
+        });
+      }
+    }
+    const done: AppliedChange[] = await setPreferences(ctx, origin(req), contact.id, changes, {
+      via: 'preferences',
+    });
+    res.redirect(303, `/preferences/${tokenOf(req)}?saved=${done.length}`);
+  });
+
+  return r;
+}
