@@ -15,6 +15,10 @@ import { createMetrics, type Metrics } from './http/metrics.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
+import { mailRoutes } from './mail/routes.ts';
+import { createMailer, type Mailer } from './mail/service.ts';
+import { transportFor } from './mail/transport.ts';
+import { sendgridWebhookRoutes } from './mail/webhook.ts';
 import { permissionRoutes, permissionStreamRoutes } from './permission/routes.ts';
 import { preferencePages } from './preferences/routes.ts';
 
@@ -37,6 +41,8 @@ export interface AppContext {
   apiAuth: ApiAuth;
   /** The clock decisions use (quiet hours); tests may fix it. */
   now: () => Date;
+  /** The gateway's send path (SendGrid or the local outbox). */
+  mailer: Mailer;
 }
 
 export const JSON_LIMIT = '4mb';
@@ -64,7 +70,9 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     metrics,
     apiAuth: createApiAuth(deps.db.knex, (err) => logger.warn({ err }, 'could not record API key use')),
     now: deps.now ?? (() => new Date()),
+    mailer: undefined as unknown as Mailer,
   };
+  ctx.mailer = createMailer(ctx, transportFor(deps.config));
 
   const app = express();
   app.locals.ctx = ctx;
@@ -124,11 +132,13 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use(express.json({ limit: JSON_LIMIT }));
   api.use(permissionRoutes(ctx));
   api.use(contactRoutes(ctx));
+  api.use(mailRoutes(ctx));
   app.use('/api', api);
   api.use((_req, _res, next) =>
     next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
 
+  app.use(sendgridWebhookRoutes(ctx));
   app.use(preferencePages(ctx));
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'There is nothing at this address.')));

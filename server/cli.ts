@@ -7,6 +7,7 @@ import { ConfigError } from './config.ts';
 import { DatabaseLockedError, type Db } from './db.ts';
 import { AppError } from './http/errors.ts';
 import { createLedger } from './ledger/ledger.ts';
+import { messageJson, recentMessages } from './mail/service.ts';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -18,6 +19,8 @@ Commands:
   admin:create --email E --password P --role R   create a console user (roles: owner, staff, customer_admin)
                [--account EXTERNAL_ID] [--name N]  customer_admin needs the account it administers
   ledger:verify                                  check every hash chain of the ledger
+  outbox:list [--limit N]                        the newest messages (default 20) with status and
+                                                 unsubscribe link, newest first
 `;
 
 class UsageError extends Error {}
@@ -38,6 +41,7 @@ async function run(argv: string[]): Promise<number> {
           password: { type: 'string' },
           role: { type: 'string' },
           account: { type: 'string' },
+          limit: { type: 'string' },
         },
         strict: true,
         allowPositionals: false,
@@ -50,7 +54,9 @@ async function run(argv: string[]): Promise<number> {
     const missing = names.filter((n) => !values[n]);
     if (missing.length) throw new UsageError(`${command} needs ${missing.map((m) => `--${m}`).join(', ')}`);
   };
-  const known = ['migrate', 'apikey:create', 'apikey:revoke', 'admin:create', 'ledger:verify'];
+  const known = ['migrate', 'apikey:create', 'apikey:revoke', 'admin:create', 'ledger:verify', 'outbox:list'];
+  if (command === 'outbox:list' && values.limit !== undefined && !/^[1-9]\d{0,3}$/.test(values.limit))
+    throw new UsageError('--limit must be a number from 1 to 9999');
   if (!command || !known.includes(command))
     throw new UsageError(command ? `Unknown command "${command}"` : 'No command given');
   if (command === 'apikey:create') need('name', 'scopes');
@@ -75,6 +81,20 @@ async function dispatch(
   applied: string[],
 ): Promise<number> {
   switch (command) {
+    case 'outbox:list': {
+      const rows = await recentMessages(db.knex, Number(values.limit ?? 20));
+      if (!rows.length) console.log('No messages yet.');
+      for (const m of rows) {
+        const msg = messageJson(m);
+        console.log(
+          `${msg.createdAt}  ${msg.id}  ${msg.status}${msg.reason ? ` (${msg.reason})` : ''}  via ${msg.transport}`,
+        );
+        console.log(`  to ${msg.to}  topic ${msg.topic}  subject ${JSON.stringify(msg.subject)}`);
+        for (const [name, value] of Object.entries(msg.headers)) console.log(`  ${name}: ${value}`);
+        if (msg.providerError) console.log(`  provider error: ${msg.providerError}`);
+      }
+      return 0;
+    }
     case 'migrate':
       console.log(
         applied.length

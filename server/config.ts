@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { EventWebhook } from '@sendgrid/eventwebhook';
 import { isSupportedCountry } from 'libphonenumber-js';
 
 export interface TokenKey {
@@ -166,6 +167,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   );
   const mailFrom = env.MAIL_FROM || 'Preferences <no-reply@localhost>';
   if (!/@/.test(mailFrom)) problems.push(`MAIL_FROM must contain an email address, got "${mailFrom}"`);
+  const webhookKey = env.SENDGRID_WEBHOOK_PUBLIC_KEY?.trim();
+  if (webhookKey) {
+    try {
+      new EventWebhook().convertPublicKeyToECDSA(webhookKey);
+    } catch {
+      problems.push(
+        "SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid ECDSA public key (paste the verification key from SendGrid's Mail Settings)",
+      );
+    }
+  }
 
   const logLevel = env.LOG_LEVEL || (nodeEnv === 'test' ? 'silent' : 'info');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -185,7 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     hashSecret: Buffer.from(hashSecret as string, 'utf8'),
     sendgridApiKey: env.SENDGRID_API_KEY || undefined,
     sendgridApiUrl,
-    sendgridWebhookPublicKey: env.SENDGRID_WEBHOOK_PUBLIC_KEY || undefined,
+    sendgridWebhookPublicKey: webhookKey || undefined,
     mailFrom,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
     defaultPhoneRegion: region,

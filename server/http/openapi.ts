@@ -41,6 +41,24 @@ const emailParam = {
   schema: { type: 'string' },
 };
 
+const idempotencyHeader = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Same key and body within 24 h: the first answer again, nothing re-sent. Same key, other body: 409.',
+  schema: { type: 'string', maxLength: 255 },
+};
+
+const messageExample = {
+  to: 'ann@example.com',
+  topic: 'newsletter',
+  subject: 'Our November news',
+  html: '<p>Hello</p><p><a href="{{unsubscribe_url}}">Unsubscribe</a> · <a href="{{preferences_url}}">Preferences</a></p>',
+  text: 'Hello\n\nUnsubscribe: {{unsubscribe_url}}',
+  from: 'News <news@example.com>',
+};
+
 const contactExample = {
   email: 'ann@example.com',
   name: 'Ann Example',
@@ -90,7 +108,7 @@ export function openApiDocument(baseUrl: string) {
       title: 'Preference center API',
       version: '1.0.0',
       description:
-        'Send-permission checks, contacts, accounts and topics. Authenticate with `Authorization: Bearer <api key>`; ' +
+        'Send-permission checks, contacts, accounts, topics and the mail gateway. Authenticate with `Authorization: Bearer <api key>`; ' +
         'each route names the scope it needs. Anything but a 200 from a check is a denial.',
     },
     servers: [{ url: `${baseUrl}/api` }],
@@ -104,6 +122,49 @@ export function openApiDocument(baseUrl: string) {
         },
       },
       schemas: {
+        MessageRequest: {
+          type: 'object',
+          required: ['to', 'topic', 'subject'],
+          additionalProperties: false,
+          description:
+            'html, text or both. Marketing bodies must contain {{unsubscribe_url}}; {{preferences_url}} is also replaced.',
+          properties: {
+            to: { type: 'string', format: 'email' },
+            topic: { type: 'string' },
+            subject: { type: 'string', minLength: 1, maxLength: 998 },
+            html: { type: 'string' },
+            text: { type: 'string' },
+            from: { type: 'string', description: 'Defaults to MAIL_FROM' },
+          },
+        },
+        Suppressed: {
+          type: 'object',
+          required: ['status', 'reason'],
+          additionalProperties: false,
+          properties: { status: { const: 'suppressed' }, reason: { enum: [...REASONS] } },
+        },
+        Message: {
+          type: 'object',
+          required: ['id', 'to', 'topic', 'status', 'transport', 'headers'],
+          properties: {
+            id: { type: 'string' },
+            to: { type: 'string' },
+            from: { type: 'string' },
+            topic: { type: 'string' },
+            subject: { type: 'string' },
+            status: { type: 'string' },
+            reason: { type: ['string', 'null'] },
+            transport: { enum: ['sendgrid', 'outbox'] },
+            headers: { type: 'object', additionalProperties: { type: 'string' } },
+            html: { type: ['string', 'null'] },
+            text: { type: ['string', 'null'] },
+            providerMessageId: { type: ['string', 'null'] },
+            providerError: { type: ['string', 'null'] },
+            attempts: { type: 'integer' },
+            createdAt: { type: 'string' },
+            sentAt: { type: ['string', 'null'] },
+          },
+        },
         Error: {
           type: 'object',
           required: ['error'],
@@ -593,6 +654,140 @@ export function openApiDocument(baseUrl: string) {
               ),
             },
             '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/messages': {
+        post: {
+          summary:
+            'Send one email through the gateway, checked at send time (scope: send). Optional Idempotency-Key header.',
+          parameters: [idempotencyHeader],
+          requestBody: { required: true, content: json(ref('MessageRequest'), messageExample) },
+          responses: {
+            '202': {
+              description: 'Allowed and accepted by SendGrid (or stored in the local outbox)',
+              content: json(
+                {
+                  type: 'object',
+                  required: ['id', 'status'],
+                  additionalProperties: false,
+                  properties: { id: { type: 'string', format: 'uuid' }, status: { const: 'sent' } },
+                },
+                { id: '0b5f8f0e-6a53-4d5e-9a3c-5d0f7c1d2e3f', status: 'sent' },
+              ),
+            },
+            '409': errorResponse(
+              'The Idempotency-Key was used with another body, or its first request is still running',
+              'conflict',
+              'This Idempotency-Key was already used with a different request body.',
+            ),
+            '422': {
+              description: 'Denied by the check: nothing was sent',
+              content: json(ref('Suppressed'), { status: 'suppressed', reason: 'unsubscribed_topic' }),
+            },
+            '502': errorResponse(
+              'SendGrid did not accept the message after retries; it is kept as failed',
+              'provider_failed',
+              'The mail provider did not accept the message after 4 tries.',
+            ),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/messages/batch': {
+        post: {
+          summary: 'Send up to 1,000 personalised messages, decided and answered per recipient (scope: send)',
+          parameters: [idempotencyHeader],
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                required: ['messages'],
+                properties: {
+                  messages: { type: 'array', minItems: 1, maxItems: 1000, items: ref('MessageRequest') },
+                },
+              },
+              { messages: [messageExample] },
+            ),
+          },
+          responses: {
+            '200': {
+              description: 'One result per message, in order',
+              content: json(
+                {
+                  type: 'object',
+                  required: ['results'],
+                  properties: {
+                    results: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        required: ['status'],
+                        properties: {
+                          to: {},
+                          id: { type: 'string' },
+                          status: { enum: ['sent', 'suppressed', 'invalid', 'failed'] },
+                          reason: { type: 'string' },
+                          error: { type: 'object' },
+                        },
+                      },
+                    },
+                  },
+                },
+                {
+                  results: [
+                    { to: 'ann@example.com', id: '0b5f8f0e-6a53-4d5e-9a3c-5d0f7c1d2e3f', status: 'sent' },
+                    {
+                      to: 'bob@example.com',
+                      id: '1c6a9f1f-7b64-4e6f-8b4d-6e1a8d2e3f40',
+                      status: 'suppressed',
+                      reason: 'unsubscribed_all',
+                    },
+                  ],
+                },
+              ),
+            },
+            '409': errorResponse(
+              'Idempotency-Key conflict',
+              'conflict',
+              'This Idempotency-Key was already used with a different request body.',
+            ),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/messages/{id}': {
+        get: {
+          summary: 'A message, its headers and its delivery status (scope: send)',
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': {
+              description: 'The message',
+              content: json(ref('Message'), {
+                id: '0b5f8f0e-6a53-4d5e-9a3c-5d0f7c1d2e3f',
+                to: 'ann@example.com',
+                from: 'News <news@example.com>',
+                topic: 'newsletter',
+                subject: 'Our November news',
+                status: 'delivered',
+                reason: null,
+                transport: 'sendgrid',
+                headers: {
+                  'List-Unsubscribe': '<https://prefs.example.com/u/AQE.k1.sig>',
+                  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+                },
+                html: '<p>Hello</p><p><a href="https://prefs.example.com/u/AQE.k1.sig">Unsubscribe</a></p>',
+                text: null,
+                providerMessageId: 'Xy12AbCdEfGh',
+                providerError: null,
+                attempts: 1,
+                createdAt: '2026-11-25T10:00:00.000Z',
+                sentAt: '2026-11-25T10:00:01.000Z',
+              }),
+            },
+            '404': errorResponse('No such message', 'not_found', 'No message with this id.'),
             ...standardErrors,
           },
         },

@@ -250,7 +250,7 @@ export function preferencePages(ctx: AppContext) {
         // The page is the same, and as fast, for every address: the mail goes out after the
         // answer, so neither the text nor the timing tells whether we know the address.
         page(res, 'preferences/request', locale, 'requestSentTitle', { state: 'sent', email: email.email });
-        mailPreferencesLink(ctx, email.email, locale).catch((err) =>
+        mailPreferencesLink(ctx, ctx.mailer, email.email, locale).catch((err) =>
           ctx.logger.error({ err }, 'could not send a preferences link'),
         );
       }),

@@ -6,7 +6,7 @@ import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { format, type Locale, pickLocale, strings } from '../i18n/index.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { sendMessage } from '../mail/service.ts';
+import type { Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
 
@@ -205,7 +205,7 @@ export function recordFeedback(
 }
 
 /** Mails the preferences link as an operational message; an unknown address gets nothing. */
-export async function mailPreferencesLink(core: Core, email: string, pageLocale: Locale) {
+export async function mailPreferencesLink(core: Core, mailer: Mailer, email: string, pageLocale: Locale) {
   const contact = await core.db
     .knex('contacts')
     .whereRaw('lower(email) = ?', [email.toLowerCase()])
@@ -215,7 +215,7 @@ export async function mailPreferencesLink(core: Core, email: string, pageLocale:
   const t = strings(pickLocale(contact.locale, pageLocale));
   const url = preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id);
   const escaped = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
-  return sendMessage(core, {
+  return mailer.send({
     to: contact.email,
     topic: 'account',
     subject: t.linkSubject,

@@ -41,6 +41,8 @@ describe('loadConfig', () => {
       TRUST_PROXY: '-1',
       MIGRATE_ON_START: 'maybe',
       DATABASE_URL: 'mysql://x',
+      SENDGRID_WEBHOOK_PUBLIC_KEY: 'not-a-key',
+      PAGE_RATE_LIMIT: 'lots',
     });
     const text = problems.join('\n');
     for (const name of [
@@ -50,6 +52,8 @@ describe('loadConfig', () => {
       'TRUST_PROXY',
       'MIGRATE_ON_START',
       'DATABASE_URL',
+      'SENDGRID_WEBHOOK_PUBLIC_KEY',
+      'PAGE_RATE_LIMIT',
     ]) {
       expect(text).to.include(name);
     }

@@ -1,0 +1,199 @@
+// SendGrid Event Webhook events applied to our state. Each event runs in its own transaction
+// with its sg_event_id claimed first, so a replay changes nothing and one bad event cannot
+// undo or block the rest of its batch.
+import type { Knex } from 'knex';
+import { insertSuppression } from '../contacts/queries.ts';
+import type { Core } from '../core.ts';
+import { keyedHash } from '../keyed-hash.ts';
+import type { Origin } from '../ledger/ledger.ts';
+import { applyPreferenceChanges } from '../preferences/service.ts';
+import { listTopics, type Topic } from '../preferences/topics.ts';
+
+export type EventOutcome = 'applied' | 'duplicate' | 'ignored';
+
+export interface SendGridEvent {
+  event?: unknown;
+  email?: unknown;
+  sg_event_id?: unknown;
+  sg_message_id?: unknown;
+  message_id?: unknown;
+  topic?: unknown;
+  category?: unknown;
+  asm_group_id?: unknown;
+  type?: unknown;
+  reason?: unknown;
+  sg_machine_open?: unknown;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// Message statuses only move forward: events arrive out of order (an open before its delivered).
+const RANK: Record<string, number> = {
+  pending: 0,
+  failed: 0,
+  sent: 1,
+  deferred: 2,
+  delivered: 3,
+  opened: 4,
+  clicked: 5,
+  unsubscribed: 6,
+  dropped: 7,
+  bounced: 7,
+  spam_reported: 7,
+};
+
+const STATUS_FOR: Record<string, string> = {
+  delivered: 'delivered',
+  open: 'opened',
+  click: 'clicked',
+  dropped: 'dropped',
+  deferred: 'deferred',
+  spamreport: 'spam_reported',
+  unsubscribe: 'unsubscribed',
+  group_unsubscribe: 'unsubscribed',
+};
+
+interface MessageRef {
+  id: string;
+  topic: string;
+  status: string;
+}
+
+async function findMessage(trx: Knex.Transaction, ev: SendGridEvent): Promise<MessageRef | undefined> {
+  if (typeof ev.message_id === 'string' && UUID.test(ev.message_id)) {
+    const m = await trx('messages').where({ id: ev.message_id }).first('id', 'topic', 'status');
+    if (m) return m;
+  }
+  if (typeof ev.sg_message_id === 'string' && ev.sg_message_id) {
+    const providerId = ev.sg_message_id.split('.')[0];
+    return trx('messages').where({ provider_message_id: providerId }).first('id', 'topic', 'status');
+  }
+  return undefined;
+}
+
+/** Custom arg, then the stored message, then category, then ASM group; null: unknown (all marketing). */
+function topicOf(ev: SendGridEvent, message: MessageRef | undefined, topics: Topic[]): Topic | null {
+  const bySlug = (s: unknown) => (typeof s === 'string' ? topics.find((t) => t.slug === s) : undefined);
+  const categories = Array.isArray(ev.category) ? ev.category : [ev.category];
+  return (
+    bySlug(ev.topic) ??
+    bySlug(message?.topic) ??
+    categories.map(bySlug).find((t) => t !== undefined) ??
+    (typeof ev.asm_group_id === 'number'
+      ? topics.find((t) => t.sendgrid_group_id === ev.asm_group_id)
+      : undefined) ??
+    null
+  );
+}
+
+async function setStatus(trx: Knex.Transaction, message: MessageRef | undefined, status: string) {
+  if (!message || (RANK[status] ?? 0) <= (RANK[message.status] ?? 0)) return;
+  await trx('messages').where({ id: message.id }).update({ status, updated_at: new Date() });
+}
+
+async function suppress(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  email: string,
+  contactId: string | null,
+  reason: 'bounce' | 'spam_complaint',
+  eventId: string,
+) {
+  const emailHash = keyedHash(core.config.hashSecret, 'email', email);
+  if (await insertSuppression(trx, { email_hash: emailHash, reason, actor: origin.actor })) {
+    await core.ledger.append(trx, origin, {
+      type: 'suppression.added',
+      contactId,
+      channel: 'email',
+      newValue: reason,
+      data: { emailHash, sgEventId: eventId },
+    });
+  }
+}
+
+export async function applySendGridEvent(
+  core: Core,
+  origin: Origin,
+  ev: SendGridEvent,
+): Promise<EventOutcome> {
+  if (typeof ev.sg_event_id !== 'string' || !ev.sg_event_id || typeof ev.event !== 'string') return 'ignored';
+  const eventId = ev.sg_event_id.slice(0, 200);
+  const kind = ev.event;
+  return core.db.knex.transaction(async (trx) => {
+    const fresh = await trx('webhook_events')
+      .insert({ provider: 'sendgrid', event_id: eventId })
+      .onConflict(['provider', 'event_id'])
+      .ignore()
+      .returning('event_id');
+    if (!fresh.length) return 'duplicate';
+
+    const message = await findMessage(trx, ev);
+    const email = typeof ev.email === 'string' ? ev.email.trim() : '';
+    const contact = email
+      ? await trx('contacts')
+          .whereRaw('lower(email) = ?', [email.toLowerCase()])
+          .whereNull('erased_at')
+          .first('id')
+      : undefined;
+    const contactId: string | null = contact?.id ?? null;
+
+    switch (kind) {
+      case 'unsubscribe':
+      case 'group_unsubscribe': {
+        if (contactId) {
+          const topic = topicOf(ev, message, await listTopics(trx));
+          // An opt-out we cannot pin to a marketing topic stops all marketing email: the safe reading.
+          const slug = topic?.kind === 'marketing' ? topic.slug : null;
+          await applyPreferenceChanges(
+            core,
+            trx,
+            origin,
+            contactId,
+            [{ channel: 'email', topic: slug, status: 'unsubscribed' }],
+            { via: kind, sgEventId: eventId },
+          );
+        }
+        break;
+      }
+      case 'group_resubscribe': {
+        const topic = contactId ? topicOf(ev, message, await listTopics(trx)) : null;
+        if (contactId && topic?.kind === 'marketing') {
+          await applyPreferenceChanges(
+            core,
+            trx,
+            origin,
+            contactId,
+            [{ channel: 'email', topic: topic.slug, status: 'subscribed' }],
+            { via: kind, sgEventId: eventId },
+          );
+        }
+        break;
+      }
+      case 'spamreport':
+        if (email) await suppress(core, trx, origin, email, contactId, 'spam_complaint', eventId);
+        break;
+      case 'bounce':
+        // type "bounce" is permanent; "blocked" is temporary and only noted on the message.
+        if (ev.type === 'bounce') {
+          if (email) await suppress(core, trx, origin, email, contactId, 'bounce', eventId);
+          await setStatus(trx, message, 'bounced');
+        } else if (message) {
+          await trx('messages')
+            .where({ id: message.id })
+            .update({
+              provider_error: String(ev.reason ?? 'blocked').slice(0, 1000),
+              updated_at: new Date(),
+            });
+        }
+        return 'applied';
+      case 'open':
+        // Machine opens (Apple Mail privacy, image proxies) are not people opening mail.
+        if (ev.sg_machine_open === true) return 'applied';
+        break;
+    }
+    const status = STATUS_FOR[kind];
+    if (status) await setStatus(trx, message, status);
+    return 'applied';
+  });
+}
