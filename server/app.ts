@@ -5,6 +5,8 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
 import type { Config } from './config.ts';
+import { consentRoutes } from './consent/routes.ts';
+import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
@@ -133,12 +135,14 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use(permissionRoutes(ctx));
   api.use(contactRoutes(ctx));
   api.use(mailRoutes(ctx));
+  api.use(consentRoutes(ctx));
   app.use('/api', api);
   api.use((_req, _res, next) =>
     next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
 
   app.use(sendgridWebhookRoutes(ctx));
+  app.use(smsWebhookRoutes(ctx));
   app.use(preferencePages(ctx));
 
   app.use((_req, _res, next) => next(new AppError('not_found', 'There is nothing at this address.')));

@@ -23,6 +23,10 @@ export interface Config {
   sendgridApiUrl: string;
   sendgridWebhookPublicKey: string | undefined;
   mailFrom: string;
+  /** Names us in text replies (HELP, STOP); default: MAIL_FROM's display name. */
+  brandName: string;
+  /** Where HELP sends people; default: BASE_URL/preferences. */
+  supportContact: string;
   twilioAuthToken: string | undefined;
   defaultPhoneRegion: string;
   trustProxy: number;
@@ -167,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   );
   const mailFrom = env.MAIL_FROM || 'Preferences <no-reply@localhost>';
   if (!/@/.test(mailFrom)) problems.push(`MAIL_FROM must contain an email address, got "${mailFrom}"`);
+  const brandName = (env.BRAND_NAME || /^([^<]+)</.exec(mailFrom)?.[1]?.trim() || 'Preferences').slice(0, 60);
   const webhookKey = env.SENDGRID_WEBHOOK_PUBLIC_KEY?.trim();
   if (webhookKey) {
     try {
@@ -198,6 +203,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     sendgridApiUrl,
     sendgridWebhookPublicKey: webhookKey || undefined,
     mailFrom,
+    brandName,
+    supportContact: env.SUPPORT_CONTACT || `${baseUrl}/preferences`,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
     defaultPhoneRegion: region,
     trustProxy,

@@ -59,6 +59,28 @@ const messageExample = {
   from: 'News <news@example.com>',
 };
 
+const consentExample = {
+  id: '2d4e6f80-1a2b-4c3d-9e8f-7a6b5c4d3e2f',
+  phone: '+14155552671',
+  channel: 'sms',
+  status: 'granted',
+  method: 'web_form',
+  disclosure: {
+    version: 1,
+    locale: 'en',
+    text: 'By checking this box, I agree to receive …',
+    textHash: '9f2c…',
+  },
+  capturedBy: 'apikey:1f0e',
+  capturedAt: '2026-11-25T10:00:00.000Z',
+  ip: '203.0.113.7',
+  userAgent: 'Mozilla/5.0',
+  note: null,
+  revokedAt: null,
+  revokedBy: null,
+  revokedMethod: null,
+};
+
 const contactExample = {
   email: 'ann@example.com',
   name: 'Ann Example',
@@ -135,6 +157,46 @@ export function openApiDocument(baseUrl: string) {
             html: { type: 'string' },
             text: { type: 'string' },
             from: { type: 'string', description: 'Defaults to MAIL_FROM' },
+          },
+        },
+        ConsentHistory: {
+          type: 'object',
+          required: ['consents'],
+          properties: {
+            phone: { type: 'string' },
+            granted: { type: 'array', items: { enum: ['sms', 'voice'] } },
+            revoked: { type: 'array', items: { enum: ['sms', 'voice'] } },
+            consents: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['id', 'phone', 'channel', 'status', 'method', 'capturedBy', 'capturedAt'],
+                properties: {
+                  id: { type: 'string' },
+                  phone: { type: 'string' },
+                  channel: { enum: ['sms', 'voice'] },
+                  status: { enum: ['granted', 'revoked'] },
+                  method: { type: 'string' },
+                  disclosure: {
+                    type: ['object', 'null'],
+                    properties: {
+                      version: { type: 'integer' },
+                      locale: { type: 'string' },
+                      text: { type: 'string' },
+                      textHash: { type: 'string' },
+                    },
+                  },
+                  capturedBy: { type: 'string' },
+                  capturedAt: { type: 'string' },
+                  ip: { type: ['string', 'null'] },
+                  userAgent: { type: ['string', 'null'] },
+                  note: { type: ['string', 'null'] },
+                  revokedAt: { type: ['string', 'null'] },
+                  revokedBy: { type: ['string', 'null'] },
+                  revokedMethod: { type: ['string', 'null'] },
+                },
+              },
+            },
           },
         },
         Suppressed: {
@@ -788,6 +850,119 @@ export function openApiDocument(baseUrl: string) {
               }),
             },
             '404': errorResponse('No such message', 'not_found', 'No message with this id.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/contacts/{email}/consents': {
+        post: {
+          summary:
+            'Record consent to be texted and/or called at a number, with its evidence (scope: contacts). Only for contacts of accounts with a signed agreement (else 409).',
+          parameters: [emailParam],
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                required: ['phone', 'channels', 'method', 'disclosureVersion', 'capturedAt'],
+                additionalProperties: false,
+                properties: {
+                  phone: {
+                    type: 'string',
+                    description: 'Any common format; national numbers read in DEFAULT_PHONE_REGION',
+                  },
+                  channels: { type: 'array', minItems: 1, maxItems: 2, items: { enum: ['sms', 'voice'] } },
+                  method: { enum: ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'] },
+                  disclosureVersion: { type: 'integer', minimum: 1 },
+                  capturedAt: { type: 'string', format: 'date-time' },
+                  ip: { type: ['string', 'null'], description: 'Required for web_form' },
+                  userAgent: { type: ['string', 'null'], description: 'Required for web_form' },
+                  note: {
+                    type: ['string', 'null'],
+                    description: 'Required for verbal and written_agreement',
+                  },
+                },
+              },
+              {
+                phone: '(415) 555-2671',
+                channels: ['sms'],
+                method: 'web_form',
+                disclosureVersion: 1,
+                capturedAt: '2026-11-25T10:00:00Z',
+                ip: '203.0.113.7',
+                userAgent: 'Mozilla/5.0',
+              },
+            ),
+          },
+          responses: {
+            '201': {
+              description: 'Recorded; the contact now holds this number. The full consent history follows.',
+              content: json(ref('ConsentHistory'), {
+                phone: '+14155552671',
+                granted: ['sms'],
+                consents: [consentExample],
+              }),
+            },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            '409': errorResponse(
+              'The account has no signed agreement, or another contact holds the number',
+              'conflict',
+              "This contact's account has no signed agreement: only signed customers may be called or texted, so no consent was recorded.",
+            ),
+            ...standardErrors,
+          },
+        },
+        get: {
+          summary: 'Every consent record of a contact with its evidence, oldest first (scope: contacts)',
+          parameters: [emailParam],
+          responses: {
+            '200': {
+              description: 'The history',
+              content: json(ref('ConsentHistory'), { consents: [consentExample] }),
+            },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/contacts/{email}/consents/revoke': {
+        post: {
+          summary:
+            'Revoke consent for a number on channels; takes effect for the next check (scope: contacts)',
+          parameters: [emailParam],
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                required: ['phone', 'channels'],
+                additionalProperties: false,
+                properties: {
+                  phone: { type: 'string' },
+                  channels: { type: 'array', minItems: 1, maxItems: 2, items: { enum: ['sms', 'voice'] } },
+                },
+              },
+              { phone: '+14155552671', channels: ['sms', 'voice'] },
+            ),
+          },
+          responses: {
+            '200': {
+              description: 'The channels revoked now (empty when none was granted) and the history',
+              content: json(ref('ConsentHistory'), {
+                phone: '+14155552671',
+                revoked: ['sms'],
+                consents: [
+                  {
+                    ...consentExample,
+                    status: 'revoked',
+                    revokedAt: '2026-11-26T09:00:00.000Z',
+                    revokedBy: 'apikey:1f0e',
+                    revokedMethod: 'api',
+                  },
+                ],
+              }),
+            },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
             ...standardErrors,
           },
         },

@@ -6,7 +6,17 @@
 import { type Request, type Response, Router } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppContext } from '../app.ts';
+import {
+  currentDisclosure,
+  grantConsent,
+  PHONE_CHANNELS,
+  type PhoneChannel,
+  phoneConsentState,
+  revokeConsent,
+} from '../consent/service.ts';
+import { parsePhone } from '../contacts/phone.ts';
 import { cleanEmail, maskEmail } from '../contacts/rules.ts';
+import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { originOf } from '../http/origin.ts';
@@ -32,6 +42,7 @@ import {
 import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
 
 const ONE_CLICK_FIELD = 'List-Unsubscribe';
+const CONSENT_MESSAGES = ['granted', 'revoked', 'none', 'phone_invalid', 'phone_taken', 'not_signed'];
 const ONE_CLICK_VALUE = 'One-Click';
 
 interface PageLocals {
@@ -271,12 +282,29 @@ export function preferencePages(ctx: AppContext) {
     const view = preferencesView(topics, rows);
     const channels = channelsFor(contact);
     const saved = typeof req.query.saved === 'string' ? req.query.saved : undefined;
+    const signed = contact.agreement === 'signed';
+    const consentMsg =
+      typeof req.query.consent === 'string' && CONSENT_MESSAGES.includes(req.query.consent)
+        ? req.query.consent
+        : null;
     page(res, 'preferences/preferences', locale, 'prefsTitle', {
       token: tokenOf(req),
       csrf: formToken(keys, `p:${tokenOf(req)}`, ctx.now()),
       email: maskEmail(contact.email),
       name: contact.name,
-      signed: contact.agreement === 'signed',
+      signed,
+      phone: signed
+        ? {
+            last4: contact.phone ? contact.phone.slice(-4) : null,
+            state: await phoneConsentState(ctx.db.knex, contact.id, contact.phone),
+            disclosures: {
+              sms: await currentDisclosure(ctx.db.knex, 'sms', contact.locale),
+              voice: await currentDisclosure(ctx.db.knex, 'voice', contact.locale),
+            },
+            dateFormat: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }),
+          }
+        : null,
+      consentMsg,
       channels: channels.map((channel) => ({
         channel,
         allMarketing: view[channel].allMarketing,
@@ -322,6 +350,64 @@ export function preferencePages(ctx: AppContext) {
       via: 'preferences',
     });
     res.redirect(303, `/preferences/${tokenOf(req)}?saved=${done.length}`);
+  });
+
+  // Phone consent (signed customers only): separate unticked boxes per channel, the exact
+  // disclosure version shown is posted back and recorded with the IP and user agent.
+  r.post('/preferences/:token/consent', formBody, pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    const { contact } = found;
+    const back = (msg: string) => res.redirect(303, `/preferences/${tokenOf(req)}?consent=${msg}#phone`);
+    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, localeFor(req, contact), 'expiredFormTitle', 'expiredFormText');
+    }
+    if (contact.agreement !== 'signed') return back('not_signed');
+    const channels = PHONE_CHANNELS.filter((c) => fieldValues(req, 'consent').includes(c));
+    if (!channels.length) return back('none');
+    const typed = (field(req, 'phone') ?? '').trim();
+    const phone = typed ? parsePhone(typed, ctx.config.defaultPhoneRegion) : null;
+    if ((typed && !phone?.ok) || (!typed && !contact.phone)) return back('phone_invalid');
+    const e164 = phone?.ok ? phone.e164 : (contact.phone as string);
+    const versions: Partial<Record<PhoneChannel, number>> = {};
+    for (const c of channels) {
+      const v = Number(field(req, `disclosure:${c}`));
+      if (!Number.isInteger(v) || v < 1)
+        return messagePage(res, 400, localeFor(req, contact), 'badFormTitle', 'expiredFormText');
+      versions[c] = v;
+    }
+    try {
+      await grantConsent(ctx, origin(req), contact.id, {
+        phone: e164,
+        channels,
+        method: 'web_form',
+        disclosureVersions: versions,
+        locale: contact.locale,
+        ip: req.ip ?? null,
+        userAgent: req.get('user-agent') ?? null,
+      });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'conflict') {
+        return back(err.details.some((d) => d.field === 'phone') ? 'phone_taken' : 'not_signed');
+      }
+      throw err;
+    }
+    back('granted');
+  });
+
+  r.post('/preferences/:token/consent/revoke', formBody, pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    const { contact } = found;
+    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, localeFor(req, contact), 'expiredFormTitle', 'expiredFormText');
+    }
+    const channel = field(req, 'channel');
+    // Revoking never needs a signed agreement: anyone may always say stop.
+    if (contact.phone && (channel === 'sms' || channel === 'voice')) {
+      await revokeConsent(ctx, origin(req), contact.id, contact.phone, [channel], 'web_form');
+    }
+    res.redirect(303, `/preferences/${tokenOf(req)}?consent=revoked#phone`);
   });
 
   return r;

@@ -18,9 +18,9 @@ export function testConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-export async function testApp(opts: { db?: Db; env?: Record<string, string> } = {}) {
+export async function testApp(opts: { db?: Db; env?: Record<string, string>; now?: () => Date } = {}) {
   const db = opts.db ?? (await sharedDb());
-  const app = createApp({ config: testConfig(opts.env), db });
+  const app = createApp({ config: testConfig(opts.env), db, now: opts.now });
   return { app, ctx: app.locals.ctx, db };
 }
 

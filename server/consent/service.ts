@@ -1,0 +1,328 @@
+// Consent to be called or texted (TCPA, 47 CFR 64.1200). Only contacts of accounts with a
+// signed agreement may give it; it belongs to one number and one channel; each grant is a row
+// with its evidence (the exact disclosure version and text hash, method, who captured it,
+// when, and for the web the IP and user agent); revocation is written on that row and on the
+// ledger, and takes effect for the very next check. Rows are never deleted.
+import type { Knex } from 'knex';
+import { type ContactRow, contactByPhone } from '../contacts/queries.ts';
+import type { Core } from '../core.ts';
+import { AppError, conflict } from '../http/errors.ts';
+import { keyedHash } from '../keyed-hash.ts';
+import type { Origin } from '../ledger/ledger.ts';
+
+export const PHONE_CHANNELS = ['sms', 'voice'] as const;
+export type PhoneChannel = (typeof PHONE_CHANNELS)[number];
+export const CONSENT_METHODS = ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'] as const;
+export type ConsentMethod = (typeof CONSENT_METHODS)[number];
+export const STAFF_METHODS: ConsentMethod[] = ['verbal', 'written_agreement'];
+
+export interface Disclosure {
+  id: number;
+  channel: PhoneChannel;
+  locale: string;
+  version: number;
+  text: string;
+  text_hash: string;
+}
+
+export interface GrantInput {
+  phone: string; // E.164, parsed at the edge
+  channels: PhoneChannel[];
+  method: ConsentMethod;
+  /** Per channel, the version of the disclosure that was shown; absent: the current one. */
+  disclosureVersions?: Partial<Record<PhoneChannel, number>>;
+  locale?: string | null;
+  capturedAt?: Date;
+  ip?: string | null;
+  userAgent?: string | null;
+  note?: string | null;
+}
+
+/** The newest disclosure for a channel in a locale (falling back to English). */
+export async function currentDisclosure(
+  q: Knex | Knex.Transaction,
+  channel: PhoneChannel,
+  locale?: string | null,
+): Promise<Disclosure> {
+  const base = locale?.split('-')[0] ?? 'en';
+  const row = await q('disclosures')
+    .where({ channel })
+    .whereIn('locale', [base, 'en'])
+    .orderByRaw('(locale = ?) desc, version desc', [base])
+    .first();
+  return row as Disclosure;
+}
+
+export async function disclosureVersion(
+  q: Knex | Knex.Transaction,
+  channel: PhoneChannel,
+  version: number,
+  locale?: string | null,
+): Promise<Disclosure | undefined> {
+  const base = locale?.split('-')[0] ?? 'en';
+  return q('disclosures')
+    .where({ channel, version })
+    .whereIn('locale', [base, 'en'])
+    .orderByRaw('(locale = ?) desc', [base])
+    .first();
+}
+
+async function accountAgreement(trx: Knex.Transaction, contact: ContactRow) {
+  if (!contact.account_id) return null;
+  const a = await trx('accounts').where({ id: contact.account_id }).first('agreement_status');
+  return (a?.agreement_status as string | undefined) ?? null;
+}
+
+/** Newest consent row for this contact, number and channel (its current state). */
+function latest(trx: Knex.Transaction, contactId: string, phone: string, channel: PhoneChannel) {
+  return trx('consents')
+    .where({ contact_id: contactId, phone, channel })
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .first();
+}
+
+/**
+ * Records consent for one number on one or more channels, with its evidence. The contact must
+ * belong to a signed account (409 otherwise, nothing recorded) and the number must not be held
+ * by another contact (409). The contact takes the number if it held another or none: consent
+ * is for the number, and the check finds a number's contact through it.
+ */
+export async function grantConsent(core: Core, origin: Origin, contactId: string, input: GrantInput) {
+  return core.db.knex.transaction(async (trx) => {
+    const contact = (await trx('contacts')
+      .where({ id: contactId })
+      .whereNull('erased_at')
+      .forUpdate()
+      .first()) as ContactRow | undefined;
+    if (!contact) throw new AppError('not_found', 'No contact with this email address.');
+    const agreement = await accountAgreement(trx, contact);
+    if (agreement !== 'signed') {
+      throw conflict(
+        agreement === 'terminated'
+          ? "This contact's account agreement is terminated: calls and texts need a signed agreement, so no consent was recorded."
+          : "This contact's account has no signed agreement: only signed customers may be called or texted, so no consent was recorded.",
+        [{ field: 'accountExternalId', message: 'the account agreement must be signed' }],
+      );
+    }
+    const holder = await contactByPhone(trx, input.phone);
+    if (holder && holder.id !== contact.id) {
+      throw conflict('This phone number belongs to another contact: a number belongs to one contact only.', [
+        { field: 'phone', message: 'held by another contact' },
+      ]);
+    }
+    const phoneHash = keyedHash(core.config.hashSecret, 'phone', input.phone);
+    if (contact.phone !== input.phone) {
+      await trx('contacts').where({ id: contact.id }).update({ phone: input.phone, updated_at: new Date() });
+      await core.ledger.append(trx, origin, {
+        type: 'contact.updated',
+        contactId: contact.id,
+        accountId: contact.account_id,
+        data: { fields: ['phone'], phoneHash },
+      });
+    }
+    const granted: { channel: PhoneChannel; id: string; disclosureVersion: number }[] = [];
+    for (const channel of input.channels) {
+      const wanted = input.disclosureVersions?.[channel];
+      const disclosure =
+        wanted === undefined
+          ? await currentDisclosure(trx, channel, input.locale)
+          : await disclosureVersion(trx, channel, wanted, input.locale);
+      if (!disclosure) {
+        throw new AppError(
+          'validation_failed',
+          `There is no version ${wanted} of the ${channel} disclosure.`,
+          [{ field: 'disclosureVersion', message: `unknown ${channel} disclosure version` }],
+        );
+      }
+      const now = latest(trx, contact.id, input.phone, channel);
+      const current = await now;
+      if (current?.status === 'granted') continue;
+      const [row] = await trx('consents')
+        .insert({
+          contact_id: contact.id,
+          phone: input.phone,
+          channel,
+          status: 'granted',
+          method: input.method,
+          disclosure_id: disclosure.id,
+          disclosure_hash: disclosure.text_hash,
+          captured_by: origin.actor,
+          captured_at: input.capturedAt ?? new Date(),
+          ip: input.ip ?? null,
+          user_agent: input.userAgent?.slice(0, 1000) ?? null,
+          note: input.note ?? null,
+        })
+        .returning('id');
+      await core.ledger.append(trx, origin, {
+        type: 'consent.granted',
+        contactId: contact.id,
+        accountId: contact.account_id,
+        channel,
+        oldValue: current?.status ?? null,
+        newValue: 'granted',
+        data: { phoneHash, method: input.method, disclosureVersion: disclosure.version, consentId: row.id },
+      });
+      granted.push({ channel, id: row.id, disclosureVersion: disclosure.version });
+    }
+    return granted;
+  });
+}
+
+async function revokeRow(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  row: { id: string; contact_id: string; phone: string; channel: PhoneChannel },
+  method: string,
+) {
+  await trx('consents')
+    .where({ id: row.id })
+    .update({ status: 'revoked', revoked_at: new Date(), revoked_by: origin.actor, revoked_method: method });
+  await core.ledger.append(trx, origin, {
+    type: 'consent.revoked',
+    contactId: row.contact_id,
+    channel: row.channel,
+    oldValue: 'granted',
+    newValue: 'revoked',
+    data: { phoneHash: keyedHash(core.config.hashSecret, 'phone', row.phone), method, consentId: row.id },
+  });
+}
+
+/** Revokes a contact's consent for a number on the given channels; returns the channels that changed. */
+export async function revokeConsent(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  phone: string,
+  channels: PhoneChannel[],
+  method: string,
+) {
+  return core.db.knex.transaction(async (trx) => {
+    await trx.raw('select id from contacts where id = ? for update', [contactId]);
+    const changed: PhoneChannel[] = [];
+    for (const channel of channels) {
+      const row = await latest(trx, contactId, phone, channel);
+      if (row?.status !== 'granted') continue;
+      await revokeRow(core, trx, origin, row, method);
+      changed.push(channel);
+    }
+    return changed;
+  });
+}
+
+/**
+ * STOP by text: every granted consent for this number on this channel is revoked at once,
+ * whoever gave it. Returns how many were revoked.
+ */
+export async function revokeNumber(core: Core, origin: Origin, phone: string, channel: PhoneChannel) {
+  return core.db.knex.transaction(async (trx) => {
+    const rows = await trx('consents')
+      .where({ phone, channel, status: 'granted' })
+      .orderBy('contact_id')
+      .forUpdate();
+    for (const row of rows) await revokeRow(core, trx, origin, row, 'sms_keyword');
+    return rows.length;
+  });
+}
+
+/**
+ * START/UNSTOP: restores consent that a keyword revoked, for the contact who holds the number
+ * now, with the disclosure of the grant it restores. A consent revoked another way (web, staff,
+ * erasure, a terminated agreement) is not brought back by a text.
+ */
+export async function restoreNumber(core: Core, origin: Origin, phone: string, channel: PhoneChannel) {
+  return core.db.knex.transaction(async (trx) => {
+    const holder = await contactByPhone(trx, phone);
+    if (!holder || holder.erased_at) return false;
+    await trx.raw('select id from contacts where id = ? for update', [holder.id]);
+    const row = await latest(trx, holder.id, phone, channel);
+    if (row?.status !== 'revoked' || row.revoked_method !== 'sms_keyword') return false;
+    if ((await accountAgreement(trx, holder)) !== 'signed') return false;
+    const [restored] = await trx('consents')
+      .insert({
+        contact_id: holder.id,
+        phone,
+        channel,
+        status: 'granted',
+        method: 'sms_keyword',
+        disclosure_id: row.disclosure_id,
+        disclosure_hash: row.disclosure_hash,
+        captured_by: origin.actor,
+        captured_at: new Date(),
+        note: 'restored by START/UNSTOP',
+      })
+      .returning('id');
+    await core.ledger.append(trx, origin, {
+      type: 'consent.granted',
+      contactId: holder.id,
+      channel,
+      oldValue: 'revoked',
+      newValue: 'granted',
+      data: {
+        phoneHash: keyedHash(core.config.hashSecret, 'phone', phone),
+        method: 'sms_keyword',
+        consentId: restored.id,
+        restores: row.id,
+      },
+    });
+    return true;
+  });
+}
+
+/** Every consent record of a contact, oldest first, with the disclosure text: the evidence a regulator asks for. */
+export async function consentHistory(q: Knex, contactId: string) {
+  const rows = await q('consents as c')
+    .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
+    .where('c.contact_id', contactId)
+    .orderBy([{ column: 'c.created_at' }, { column: 'c.id' }])
+    .select(
+      'c.*',
+      'd.version as disclosure_version',
+      'd.locale as disclosure_locale',
+      'd.text as disclosure_text',
+    );
+  return rows.map((r) => ({
+    id: r.id as string,
+    phone: r.phone as string,
+    channel: r.channel as PhoneChannel,
+    status: r.status as string,
+    method: r.method as string,
+    disclosure: r.disclosure_version
+      ? {
+          version: r.disclosure_version,
+          locale: r.disclosure_locale,
+          text: r.disclosure_text,
+          textHash: r.disclosure_hash,
+        }
+      : null,
+    capturedBy: r.captured_by as string,
+    capturedAt: (r.captured_at as Date).toISOString(),
+    ip: r.ip as string | null,
+    userAgent: r.user_agent as string | null,
+    note: r.note as string | null,
+    revokedAt: r.revoked_at ? (r.revoked_at as Date).toISOString() : null,
+    revokedBy: r.revoked_by as string | null,
+    revokedMethod: r.revoked_method as string | null,
+  }));
+}
+
+/** Current state per channel of the contact's own number (for the preference page). */
+export async function phoneConsentState(q: Knex, contactId: string, phone: string | null) {
+  const state: Record<PhoneChannel, { status: 'granted' | 'revoked' | null; since: Date | null }> = {
+    sms: { status: null, since: null },
+    voice: { status: null, since: null },
+  };
+  if (!phone) return state;
+  const rows = await q('consents')
+    .where({ contact_id: contactId, phone })
+    .distinctOn('channel')
+    .orderBy([{ column: 'channel' }, { column: 'created_at', order: 'desc' }]);
+  for (const r of rows) {
+    state[r.channel as PhoneChannel] = {
+      status: r.status,
+      since: r.status === 'granted' ? r.captured_at : r.revoked_at,
+    };
+  }
+  return state;
+}

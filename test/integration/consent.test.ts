@@ -1,0 +1,426 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import request from 'supertest';
+import twilio from 'twilio';
+import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { signToken } from '../../server/tokens/tokens.ts';
+import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
+
+const system = { actor: 'system' as const };
+const TWILIO_TOKEN = 'twilio-test-auth-token-0123456789';
+// 15:00 UTC on a winter Wednesday: 10:00 in New York, 07:00 in Los Angeles.
+const NOON_EAST = new Date('2026-01-14T15:00:00Z');
+const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+describe('phone and SMS consent', () => {
+  let t: TestApp;
+  let auth: string;
+  before(async () => {
+    t = await testApp({ env: { TWILIO_AUTH_TOKEN: TWILIO_TOKEN, BRAND_NAME: 'Acme' }, now: () => NOON_EAST });
+    auth = (await apiKeyFor(t, ['contacts', 'check'])).auth;
+  });
+
+  async function customer(
+    agreement: 'signed' | 'none' | 'terminated' = 'signed',
+    timeZone = 'America/New_York',
+  ) {
+    const account = uniqueId('acct');
+    await upsertAccount(t.ctx, system, account, {
+      agreement:
+        agreement === 'signed'
+          ? { status: 'signed', signedAt: new Date('2026-01-02T00:00:00Z'), reference: 'MSA-7' }
+          : { status: agreement, signedAt: null, reference: null },
+    });
+    const email = uniqueEmail();
+    const { contact } = await upsertContact(t.ctx, system, email, { accountExternalId: account, timeZone });
+    return { email, id: contact.id as string, account };
+  }
+  const grant = (email: string, body: object) =>
+    request(t.app)
+      .post(`/api/v1/contacts/${email}/consents`)
+      .set('Authorization', auth)
+      .send({
+        channels: ['sms'],
+        method: 'web_form',
+        disclosureVersion: 1,
+        capturedAt: '2026-01-10T12:00:00Z',
+        ip: '203.0.113.7',
+        userAgent: 'Mozilla/5.0 test',
+        ...body,
+      });
+  const check = async (channel: string, recipient: string, topic = 'offers') =>
+    (
+      await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel, recipient, topic })
+        .expect(200)
+    ).body.reason;
+
+  describe('API', () => {
+    it('records web consent with its evidence for a signed customer, and the check allows', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      const national = `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`;
+      expect(await check('sms', phone)).to.equal('unknown_recipient');
+      const res = await grant(c.email, { phone: national, channels: ['sms', 'voice'] }).expect(201);
+      expect(res.body.phone).to.equal(phone);
+      expect(res.body.granted).to.deep.equal(['sms', 'voice']);
+      const sms = res.body.consents.find((x: { channel: string }) => x.channel === 'sms');
+      expect(sms).to.include({
+        status: 'granted',
+        method: 'web_form',
+        ip: '203.0.113.7',
+        userAgent: 'Mozilla/5.0 test',
+      });
+      expect(sms.disclosure.version).to.equal(1);
+      expect(sms.disclosure.text).to.include('Consent is not a condition of any purchase');
+      expect(sms.capturedAt).to.equal('2026-01-10T12:00:00.000Z');
+      expect(await check('sms', phone)).to.equal('subscribed');
+      expect(await check('voice', phone)).to.equal('subscribed');
+      const history = await request(t.app)
+        .get(`/api/v1/contacts/${c.email}/consents`)
+        .set('Authorization', auth)
+        .expect(200);
+      expect(history.body.consents).to.have.length(2);
+      const events = await t.db.knex('events').where({ contact_id: c.id, type: 'consent.granted' });
+      expect(events).to.have.length(2);
+      expect(JSON.stringify(events)).not.to.include(phone.slice(2));
+    });
+
+    it('refuses contacts of unsigned and terminated accounts with 409 and records nothing', async () => {
+      for (const agreement of ['none', 'terminated'] as const) {
+        const c = await customer(agreement);
+        const res = await grant(c.email, { phone: uniquePhone() }).expect(409);
+        expect(res.body.error.message).to.match(/signed agreement|terminated/);
+        expect(await t.db.knex('consents').where({ contact_id: c.id })).to.deep.equal([]);
+      }
+    });
+
+    it('denies with not_signed_customer at once when the agreement ends, keeping the evidence', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      await grant(c.email, { phone }).expect(201);
+      expect(await check('sms', phone)).to.equal('subscribed');
+      await upsertAccount(t.ctx, system, c.account, {
+        agreement: { status: 'terminated', signedAt: null, reference: null },
+      });
+      expect(await check('sms', phone)).to.equal('not_signed_customer');
+      expect(await check('sms', phone, 'account')).to.equal('not_signed_customer');
+      expect(await t.db.knex('consents').where({ contact_id: c.id, status: 'granted' })).to.have.length(1);
+    });
+
+    it('keeps consent with the number: a new number has none, and a number held by another contact is a 409', async () => {
+      const c = await customer();
+      const first = uniquePhone();
+      await grant(c.email, { phone: first }).expect(201);
+      const second = uniquePhone();
+      await request(t.app)
+        .put(`/api/v1/contacts/${c.email}`)
+        .set('Authorization', auth)
+        .send({ phone: second })
+        .expect(200);
+      expect(await check('sms', second)).to.equal('no_consent');
+      expect(await check('sms', first)).to.equal('unknown_recipient');
+      const other = await customer();
+      const taken = await grant(other.email, { phone: second }).expect(409);
+      expect(taken.body.error.details[0].field).to.equal('phone');
+    });
+
+    it('revokes through the API and the very next check denies', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      await grant(c.email, { phone, channels: ['sms', 'voice'] }).expect(201);
+      const res = await request(t.app)
+        .post(`/api/v1/contacts/${c.email}/consents/revoke`)
+        .set('Authorization', auth)
+        .send({ phone, channels: ['sms'] })
+        .expect(200);
+      expect(res.body.revoked).to.deep.equal(['sms']);
+      expect(await check('sms', phone)).to.equal('consent_revoked');
+      expect(await check('voice', phone)).to.equal('subscribed');
+      const rows = await t.db.knex('consents').where({ contact_id: c.id, channel: 'sms' });
+      expect(rows[0]).to.include({ status: 'revoked', revoked_method: 'api' });
+    });
+
+    it('applies quiet hours in the contact time zone: 10:00 in New York is fine, 07:00 in Los Angeles is not', async () => {
+      const east = await customer('signed', 'America/New_York');
+      const west = await customer('signed', 'America/Los_Angeles');
+      const p1 = uniquePhone();
+      const p2 = uniquePhone();
+      await grant(east.email, { phone: p1 }).expect(201);
+      await grant(west.email, { phone: p2 }).expect(201);
+      expect(await check('sms', p1)).to.equal('subscribed');
+      expect(await check('sms', p2)).to.equal('quiet_hours');
+      expect(await check('sms', p2, 'account')).to.equal('operational');
+    });
+
+    it('refuses bad input with 400 and a reason: phone, missing evidence, method, channels', async () => {
+      const c = await customer();
+      const bad = await grant(c.email, { phone: '555-01' }).expect(400);
+      expect(bad.body.error.details[0]).to.include({ field: 'phone' });
+      expect(bad.body.error.message).to.match(/phone number is not valid/);
+      const noIp = await grant(c.email, { phone: uniquePhone(), ip: undefined }).expect(400);
+      expect(noIp.body.error.details.map((d: { field: string }) => d.field)).to.include('ip');
+      const verbal = await grant(c.email, {
+        phone: uniquePhone(),
+        method: 'verbal',
+        ip: null,
+        userAgent: null,
+      }).expect(400);
+      expect(verbal.body.error.details.map((d: { field: string }) => d.field)).to.include('note');
+      await grant(c.email, {
+        phone: uniquePhone(),
+        method: 'verbal',
+        note: 'Call with Ann, ticket 4411',
+      }).expect(201);
+      await grant(c.email, { phone: uniquePhone(), channels: ['fax'] }).expect(400);
+      await grant(c.email, { phone: uniquePhone(), disclosureVersion: 99 }).expect(400);
+      await grant(c.email, { phone: uniquePhone(), capturedAt: 'yesterday' }).expect(400);
+      await grant(uniqueEmail(), { phone: uniquePhone() }).expect(404);
+    });
+  });
+
+  describe('POST /webhooks/sms', () => {
+    const url = 'https://prefs.example.test/webhooks/sms';
+    function inbound(from: string, body: string, sid = `SM${uniqueId('x').replace(/\W/g, '')}`) {
+      const params = {
+        ToCountry: 'US',
+        SmsMessageSid: sid,
+        NumMedia: '0',
+        Body: body,
+        To: '+18005550100',
+        MessageSid: sid,
+        AccountSid: 'AC00000000000000000000000000000000',
+        From: from,
+        ApiVersion: '2010-04-01',
+      };
+      return { params, signature: twilio.getExpectedTwilioSignature(TWILIO_TOKEN, url, params) };
+    }
+    const post = (m: ReturnType<typeof inbound>, signature = m.signature) =>
+      request(t.app).post('/webhooks/sms').set('X-Twilio-Signature', signature).type('form').send(m.params);
+
+    async function consenting() {
+      const c = await customer();
+      const phone = uniquePhone();
+      await grant(c.email, { phone, channels: ['sms', 'voice'] }).expect(201);
+      return { ...c, phone };
+    }
+
+    it('revokes SMS consent at once on STOP with one confirmation, and a replay changes nothing', async () => {
+      const c = await consenting();
+      const m = inbound(c.phone, 'Stop please');
+      const res = await post(m).expect(200);
+      expect(res.headers['content-type']).to.match(/text\/xml/);
+      expect(res.text).to.include('<Message>');
+      expect(res.text).to.include('Acme');
+      expect(res.text).to.include('no more text messages');
+      expect(await check('sms', c.phone)).to.equal('consent_revoked');
+      expect(await check('voice', c.phone)).to.equal('subscribed');
+      const replay = await post(m).expect(200);
+      expect(replay.text).not.to.include('<Message>');
+      const events = await t.db.knex('events').where({ contact_id: c.id, type: 'consent.revoked' });
+      expect(events.map((e) => e.actor)).to.deep.equal(['provider:sms']);
+    });
+
+    for (const body of [
+      'STOP',
+      'stop',
+      'STOP!',
+      ' opt out ',
+      'Unsubscribe me',
+      'cancel',
+      'END',
+      'quit',
+      'REVOKE',
+      'optout',
+    ]) {
+      it(`revokes on ${JSON.stringify(body)}`, async () => {
+        const c = await consenting();
+        await post(inbound(c.phone, body)).expect(200);
+        expect(await check('sms', c.phone)).to.equal('consent_revoked');
+      });
+    }
+
+    it('accepts Twilio\'s real form body (fixture) and revokes on its "Stop please"', async () => {
+      const c = await consenting();
+      const raw = readFileSync(
+        path.resolve(import.meta.dirname, '../fixtures/twilio-inbound-sms.txt'),
+        'utf8',
+      ).trim();
+      const form = new URLSearchParams(raw);
+      form.set('From', c.phone);
+      form.set('MessageSid', `SM${uniqueId('f').replace(/\W/g, '')}`);
+      const params = Object.fromEntries(form);
+      const res = await request(t.app)
+        .post('/webhooks/sms')
+        .set('X-Twilio-Signature', twilio.getExpectedTwilioSignature(TWILIO_TOKEN, url, params))
+        .type('form')
+        .send(form.toString())
+        .expect(200);
+      expect(res.text).to.include('<Message>');
+      expect(await check('sms', c.phone)).to.equal('consent_revoked');
+    });
+
+    it('does not revoke on "stopwatch" or an ordinary question', async () => {
+      const c = await consenting();
+      for (const body of ['stopwatch', 'When does my order arrive?']) {
+        const res = await post(inbound(c.phone, body)).expect(200);
+        expect(res.text).not.to.include('<Message>');
+      }
+      expect(await check('sms', c.phone)).to.equal('subscribed');
+    });
+
+    it('START restores what a keyword revoked; HELP names brand, support, rates and how to stop', async () => {
+      const c = await consenting();
+      await post(inbound(c.phone, 'STOP')).expect(200);
+      const start = await post(inbound(c.phone, 'start')).expect(200);
+      expect(start.text).to.include('resubscribed');
+      expect(await check('sms', c.phone)).to.equal('subscribed');
+      const help = await post(inbound(c.phone, 'HELP')).expect(200);
+      expect(help.text).to.include('Acme');
+      expect(help.text).to.include('https://prefs.example.test/preferences');
+      expect(help.text).to.include('Msg &amp; data rates may apply');
+      expect(help.text).to.include('Reply STOP to cancel');
+      expect(help.text).not.to.match(/offer|discount|sale/i);
+    });
+
+    it('START does not bring back consent revoked another way', async () => {
+      const c = await consenting();
+      await request(t.app)
+        .post(`/api/v1/contacts/${c.email}/consents/revoke`)
+        .set('Authorization', auth)
+        .send({ phone: c.phone, channels: ['sms'] })
+        .expect(200);
+      const res = await post(inbound(c.phone, 'UNSTOP')).expect(200);
+      expect(res.text).to.include('no text subscription to restore');
+      expect(await check('sms', c.phone)).to.equal('consent_revoked');
+    });
+
+    it('refuses forged, missing or wrong-URL signatures with 403 and changes nothing', async () => {
+      const c = await consenting();
+      const m = inbound(c.phone, 'STOP');
+      await post(m, 'bm90IGEgc2lnbmF0dXJl').expect(403);
+      await request(t.app).post('/webhooks/sms').type('form').send(m.params).expect(403);
+      const internal = twilio.getExpectedTwilioSignature(
+        TWILIO_TOKEN,
+        'http://127.0.0.1:3000/webhooks/sms',
+        m.params,
+      );
+      await post(m, internal).expect(403);
+      await post({ ...m, params: { ...m.params, Body: 'START' } }).expect(403);
+      expect(await check('sms', c.phone)).to.equal('subscribed');
+      const unconfigured = (await testApp()).app;
+      await request(unconfigured)
+        .post('/webhooks/sms')
+        .set('X-Twilio-Signature', m.signature)
+        .type('form')
+        .send(m.params)
+        .expect(403);
+    });
+  });
+
+  describe('preference page', () => {
+    it('captures consent with unticked boxes and the disclosure, and revokes with a button', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      const token = signToken(t.ctx.config.tokenKeys, {
+        purpose: 'preferences',
+        contactId: c.id,
+        topic: null,
+      });
+      const page = await request(t.app).get(`/preferences/${token}`).expect(200);
+      expect(page.text).to.include('value="sms" aria-describedby="disclosure-sms">');
+      expect(page.text).not.to.match(/name="consent" value="\w+"[^>]*checked/);
+      expect(page.text).to.include('Msg &amp; data rates may apply');
+      expect(page.text).to.include('Consent is not a condition of any purchase.');
+      const csrf = csrfOf(page.text);
+      const saved = await request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .set('User-Agent', 'Phone browser')
+        .type('form')
+        .send({ csrf, phone, consent: 'sms', 'disclosure:sms': '1', 'disclosure:voice': '1' })
+        .expect(303);
+      expect(saved.headers.location).to.equal(`/preferences/${token}?consent=granted#phone`);
+      const row = await t.db.knex('consents').where({ contact_id: c.id }).first();
+      expect(row).to.include({
+        channel: 'sms',
+        method: 'web_form',
+        user_agent: 'Phone browser',
+        captured_by: 'recipient',
+      });
+      expect(row.ip).to.be.a('string');
+      expect(await check('sms', phone)).to.equal('subscribed');
+      const after = await request(t.app).get(`/preferences/${token}?consent=granted`).expect(200);
+      expect(after.text).to.include('Thank you: your consent is recorded.');
+      expect(after.text).to.include(`ending in ${phone.slice(-4)}`);
+      await request(t.app)
+        .post(`/preferences/${token}/consent/revoke`)
+        .type('form')
+        .send({ csrf: csrfOf(after.text), channel: 'sms' })
+        .expect(303);
+      expect(await check('sms', phone)).to.equal('consent_revoked');
+      await request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ phone, consent: 'sms' })
+        .expect(403);
+    });
+
+    it('records nothing when no box is ticked or the number is bad', async () => {
+      const c = await customer();
+      const token = signToken(t.ctx.config.tokenKeys, {
+        purpose: 'preferences',
+        contactId: c.id,
+        topic: null,
+      });
+      const csrf = csrfOf((await request(t.app).get(`/preferences/${token}`)).text);
+      const none = await request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ csrf, phone: uniquePhone() });
+      expect(none.headers.location).to.include('consent=none');
+      const bad = await request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ csrf, phone: '12', consent: 'sms', 'disclosure:sms': '1' });
+      expect(bad.headers.location).to.include('consent=phone_invalid');
+      expect(await t.db.knex('consents').where({ contact_id: c.id })).to.deep.equal([]);
+    });
+  });
+
+  it('never sends a phone number or consent data to SendGrid', async () => {
+    const fake = await startFakeSendGrid();
+    try {
+      const gw = await testApp({ env: { SENDGRID_API_KEY: 'SG.k', SENDGRID_API_URL: fake.url } });
+      const sendAuth = (await apiKeyFor(gw, ['send'])).auth;
+      const c = await customer();
+      const phone = uniquePhone();
+      await grant(c.email, { phone, channels: ['sms', 'voice'] }).expect(201);
+      for (const topic of ['newsletter', 'account']) {
+        await request(gw.app)
+          .post('/api/v1/messages')
+          .set('Authorization', sendAuth)
+          .send({ to: c.email, topic, subject: 'Hi', text: 'Hello {{unsubscribe_url}} {{preferences_url}}' })
+          .expect(202);
+      }
+      const sent = JSON.stringify(fake.received);
+      expect(fake.received).to.have.length(2);
+      for (const secret of [
+        phone,
+        phone.slice(2),
+        phone.slice(-7),
+        'consent',
+        'web_form',
+        '203.0.113.7',
+        'MSA-7',
+      ]) {
+        expect(sent).not.to.include(secret);
+      }
+    } finally {
+      await fake.close();
+    }
+  });
+});
