@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
+import { adminRoutes } from './admin/routes.ts';
 import type { Config } from './config.ts';
 import { consentRoutes } from './consent/routes.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
@@ -17,6 +18,7 @@ import { createMetrics, type Metrics } from './http/metrics.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
+import { ledgerRoutes } from './ledger/routes.ts';
 import { mailRoutes } from './mail/routes.ts';
 import { createMailer, type Mailer } from './mail/service.ts';
 import { transportFor } from './mail/transport.ts';
@@ -136,11 +138,13 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use(contactRoutes(ctx));
   api.use(mailRoutes(ctx));
   api.use(consentRoutes(ctx));
+  api.use(ledgerRoutes(ctx));
   app.use('/api', api);
   api.use((_req, _res, next) =>
     next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
 
+  app.use(adminRoutes(ctx));
   app.use(sendgridWebhookRoutes(ctx));
   app.use(smsWebhookRoutes(ctx));
   app.use(preferencePages(ctx));

@@ -147,80 +147,85 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
 }
 
 export async function upsertContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
-  return withRetryOnRace(core.db.knex, async (trx) => {
-    const existing = await contactByEmail(trx, email, { forUpdate: true });
-    let accountId = existing?.account_id ?? null;
-    if (patch.accountExternalId !== undefined) {
-      if (patch.accountExternalId === null) accountId = null;
-      else {
-        const account = await accountByExternalId(trx, patch.accountExternalId);
-        if (!account) {
-          throw new AppError(
-            'validation_failed',
-            `No account with externalId "${patch.accountExternalId}".`,
-            [
-              {
-                field: 'accountExternalId',
-                message: 'create it first with PUT /api/v1/accounts/{externalId}',
-              },
-            ],
-          );
-        }
-        accountId = account.id;
+  return withRetryOnRace(core.db.knex, (trx) => upsertContactIn(core, trx, origin, email, patch));
+}
+
+/** upsertContact inside the caller's transaction (the import writes a row's parts atomically). */
+export async function upsertContactIn(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  email: string,
+  patch: ContactPatch,
+) {
+  const existing = await contactByEmail(trx, email, { forUpdate: true });
+  let accountId = existing?.account_id ?? null;
+  if (patch.accountExternalId !== undefined) {
+    if (patch.accountExternalId === null) accountId = null;
+    else {
+      const account = await accountByExternalId(trx, patch.accountExternalId);
+      if (!account) {
+        throw new AppError('validation_failed', `No account with externalId "${patch.accountExternalId}".`, [
+          {
+            field: 'accountExternalId',
+            message: 'create it first with PUT /api/v1/accounts/{externalId}',
+          },
+        ]);
       }
+      accountId = account.id;
     }
-    if (patch.phone) {
-      const holder = await contactByPhone(trx, patch.phone);
-      if (holder && holder.id !== existing?.id) {
-        throw conflict(
-          'This phone number already belongs to another contact: a number belongs to one contact only.',
-          [{ field: 'phone', message: 'held by another contact' }],
-        );
-      }
+  }
+  if (patch.phone) {
+    const holder = await contactByPhone(trx, patch.phone);
+    if (holder && holder.id !== existing?.id) {
+      throw conflict(
+        'This phone number already belongs to another contact: a number belongs to one contact only.',
+        [{ field: 'phone', message: 'held by another contact' }],
+      );
     }
-    const next = {
-      name: patch.name !== undefined ? patch.name : (existing?.name ?? null),
-      phone: patch.phone !== undefined ? patch.phone : (existing?.phone ?? null),
-      locale: patch.locale !== undefined ? patch.locale : (existing?.locale ?? null),
-      time_zone: patch.timeZone !== undefined ? patch.timeZone : (existing?.time_zone ?? null),
-      account_id: accountId,
-    };
-    if (!existing) {
-      const [contact] = await trx<ContactRow>('contacts')
-        .insert({ email, email_hash: keyedHash(core.config.hashSecret, 'email', email), ...next })
-        .returning('*');
-      await core.ledger.append(trx, origin, {
-        type: 'contact.created',
-        contactId: contact.id,
-        accountId: contact.account_id,
-        data: {
-          fields: Object.entries(next)
-            .filter(([, v]) => v !== null)
-            .map(([k]) => k),
-          ...(contact.phone ? { phoneHash: keyedHash(core.config.hashSecret, 'phone', contact.phone) } : {}),
-        },
-      });
-      return { contact, created: true };
-    }
-    const changed = (Object.keys(next) as (keyof typeof next)[]).filter((k) => next[k] !== existing[k]);
-    if (!changed.length) return { contact: existing, created: false };
+  }
+  const next = {
+    name: patch.name !== undefined ? patch.name : (existing?.name ?? null),
+    phone: patch.phone !== undefined ? patch.phone : (existing?.phone ?? null),
+    locale: patch.locale !== undefined ? patch.locale : (existing?.locale ?? null),
+    time_zone: patch.timeZone !== undefined ? patch.timeZone : (existing?.time_zone ?? null),
+    account_id: accountId,
+  };
+  if (!existing) {
     const [contact] = await trx<ContactRow>('contacts')
-      .where({ id: existing.id })
-      .update({ ...next, updated_at: new Date() })
+      .insert({ email, email_hash: keyedHash(core.config.hashSecret, 'email', email), ...next })
       .returning('*');
     await core.ledger.append(trx, origin, {
-      type: 'contact.updated',
+      type: 'contact.created',
       contactId: contact.id,
       accountId: contact.account_id,
       data: {
-        fields: changed,
-        ...(changed.includes('phone') && contact.phone
-          ? { phoneHash: keyedHash(core.config.hashSecret, 'phone', contact.phone) }
-          : {}),
+        fields: Object.entries(next)
+          .filter(([, v]) => v !== null)
+          .map(([k]) => k),
+        ...(contact.phone ? { phoneHash: keyedHash(core.config.hashSecret, 'phone', contact.phone) } : {}),
       },
     });
-    return { contact, created: false };
+    return { contact, created: true };
+  }
+  const changed = (Object.keys(next) as (keyof typeof next)[]).filter((k) => next[k] !== existing[k]);
+  if (!changed.length) return { contact: existing, created: false };
+  const [contact] = await trx<ContactRow>('contacts')
+    .where({ id: existing.id })
+    .update({ ...next, updated_at: new Date() })
+    .returning('*');
+  await core.ledger.append(trx, origin, {
+    type: 'contact.updated',
+    contactId: contact.id,
+    accountId: contact.account_id,
+    data: {
+      fields: changed,
+      ...(changed.includes('phone') && contact.phone
+        ? { phoneHash: keyedHash(core.config.hashSecret, 'phone', contact.phone) }
+        : {}),
+    },
   });
+  return { contact, created: false };
 }
 
 export async function requireContact(q: Knex | Knex.Transaction, email: string): Promise<ContactRow> {

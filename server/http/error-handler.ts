@@ -69,7 +69,9 @@ export function errorHandler(logger: Logger) {
       status: appErr.status,
       code: appErr.code,
       message: appErr.message,
+      details: appErr.details,
       title: titleFor(appErr),
+      back: req.method === 'POST',
     });
   };
 }
@@ -79,7 +81,7 @@ function titleFor(err: AppError) {
     case 'not_found':
       return 'Page not found';
     case 'forbidden':
-      return 'This form has expired';
+      return 'Not allowed';
     case 'rate_limited':
       return 'Too many requests';
     case 'validation_failed':

@@ -967,6 +967,42 @@ export function openApiDocument(baseUrl: string) {
           },
         },
       },
+      '/v1/events': {
+        get: {
+          summary:
+            'The ledger, streamed in ledger order as NDJSON or CSV (scope: events). Resume with after=<last id seen>.',
+          parameters: [
+            { name: 'since', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
+            { name: 'until', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
+            { name: 'after', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d+$' } },
+            {
+              name: 'contact',
+              in: 'query',
+              required: false,
+              description: 'A contact email',
+              schema: { type: 'string' },
+            },
+            {
+              name: 'format',
+              in: 'query',
+              required: false,
+              schema: { enum: ['ndjson', 'csv'], default: 'ndjson' },
+            },
+          ],
+          responses: {
+            '200': {
+              description:
+                'One event per line: {"id","occurredAt","type","contactId","accountId","channel","topic","oldValue","newValue","actor","ip","userAgent","data"}',
+              content: {
+                'application/x-ndjson': { schema: { type: 'string' } },
+                'text/csv': { schema: { type: 'string' } },
+              },
+            },
+            '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
     },
   };
 }

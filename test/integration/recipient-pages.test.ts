@@ -410,10 +410,11 @@ describe('recipient pages', () => {
       return res;
     };
     const outbox = (to: string) => t.db.knex('messages').whereRaw('lower(to_email) = lower(?)', [to]);
+    /** The mail goes out after the answer: wait until it is stored and handed over (not pending). */
     async function waitForMail(to: string) {
-      for (let i = 0; i < 50; i++) {
+      for (let i = 0; i < 100; i++) {
         const rows = await outbox(to);
-        if (rows.length) return rows;
+        if (rows.length && rows.every((r) => r.status !== 'pending')) return rows;
         await new Promise((r) => setTimeout(r, 20));
       }
       return [];
