@@ -248,7 +248,20 @@ export function adminRoutes(ctx: AppContext) {
       currentDisclosure(knex, 'sms', contact.locale),
       currentDisclosure(knex, 'voice', contact.locale),
     ]);
+    // Show who acted by name: staff actors are stored as ids on the ledger.
+    const staffIds = [
+      ...new Set(history.map((e) => /^staff:(.+)$/.exec(e.actor)?.[1]).filter(Boolean)),
+    ] as string[];
+    const people = staffIds.length
+      ? await knex('staff_users').whereIn('id', staffIds).select('id', 'email')
+      : [];
+    const actorName = (actor: string) => {
+      const id = /^staff:(.+)$/.exec(actor)?.[1];
+      const who = id && people.find((p) => p.id === id);
+      return who ? `staff ${who.email}` : actor;
+    };
     render(req, res, 'contact', contact.email, {
+      actorName,
       contact,
       topics,
       view: preferencesView(topics, prefs),

@@ -1,0 +1,168 @@
+import { readFile } from 'node:fs/promises';
+import { expect } from 'chai';
+import { parse as parseCsv } from 'csv-parse/sync';
+import type { Browser, Page } from 'playwright-core';
+import { createStaffUser } from '../../server/admin/staff.ts';
+import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { uniqueEmail, uniquePhone } from '../support/app.ts';
+import { expectAccessible, keyboardActivate, launch, shot, startApp } from './support.ts';
+
+const system = { actor: 'system' as const };
+const PASSWORD = 'correct horse battery staple';
+
+describe('admin console in Chromium', () => {
+  let app: Awaited<ReturnType<typeof startApp>>;
+  let browser: Browser;
+  const owner = uniqueEmail('owner');
+  const tenant = uniqueEmail('tenant');
+  let mine: { email: string; id: string };
+  let theirs: { email: string; id: string };
+
+  before(async () => {
+    app = await startApp();
+    browser = await launch();
+    for (const [ext, status] of [
+      ['acme', 'signed'],
+      ['globex', 'none'],
+    ] as const) {
+      await upsertAccount(app.ctx, system, ext, {
+        name: ext.toUpperCase(),
+        agreement:
+          status === 'signed'
+            ? { status, signedAt: new Date('2026-01-05T00:00:00Z'), reference: 'MSA-1' }
+            : { status, signedAt: null, reference: null },
+      });
+    }
+    const a = await upsertContact(app.ctx, system, uniqueEmail('ann'), {
+      name: 'Ann Acme',
+      accountExternalId: 'acme',
+    });
+    const b = await upsertContact(app.ctx, system, uniqueEmail('bob'), {
+      name: 'Bob Globex',
+      accountExternalId: 'globex',
+    });
+    mine = { email: a.contact.email, id: a.contact.id };
+    theirs = { email: b.contact.email, id: b.contact.id };
+    await createStaffUser(app.db.knex, app.ctx.ledger, system, {
+      email: owner,
+      password: PASSWORD,
+      role: 'owner',
+    });
+    await createStaffUser(app.db.knex, app.ctx.ledger, system, {
+      email: tenant,
+      password: PASSWORD,
+      role: 'customer_admin',
+      accountExternalId: 'acme',
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  /** Signs in with the keyboard only: type, Tab, Enter. */
+  async function signIn(page: Page, email: string) {
+    await page.goto(`${app.base}/admin/login`);
+    await expectAccessible(page, 'login');
+    await keyboardActivate(page, page.getByLabel('Email'), 'Enter').catch(() => {});
+    await page.getByLabel('Email').focus();
+    await page.keyboard.type(email);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(PASSWORD);
+    const loaded = page.waitForEvent('load');
+    await page.keyboard.press('Enter');
+    await loaded;
+    expect(page.url()).to.match(/\/admin\/contacts$/);
+  }
+
+  it('owner: find a contact, read the history, record consent on behalf, export CSV; every page accessible', async () => {
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+    });
+    const page = await context.newPage();
+    try {
+      await signIn(page, owner);
+      await shot(page, 'console-login-done');
+      await page.getByLabel('Email, name or phone').fill(mine.email);
+      let loaded = page.waitForEvent('load');
+      await keyboardActivate(page, page.getByRole('button', { name: 'Search' }));
+      await loaded;
+      await expectAccessible(page, 'contacts search');
+      await shot(page, 'console-contacts');
+      loaded = page.waitForEvent('load');
+      await keyboardActivate(page, page.getByRole('link', { name: mine.email }));
+      await loaded;
+      expect(await page.textContent('#history + .table-wrap, section[aria-labelledby="history"]')).to.include(
+        'contact.created',
+      );
+      await expectAccessible(page, 'contact detail');
+
+      const phone = uniquePhone();
+      await page.getByLabel('Phone number').fill(phone);
+      await page.getByRole('checkbox', { name: 'Text messages' }).check();
+      await page.getByLabel('How was consent given?').selectOption('verbal');
+      await page.getByLabel(/Note \(required\)/).fill('Phone call with Ann, ticket 123');
+      loaded = page.waitForEvent('load');
+      await page.getByRole('button', { name: 'Record consent' }).click();
+      await loaded;
+      const consents = await page.textContent('section[aria-labelledby="consents"]');
+      expect(consents).to.include(phone);
+      expect(consents).to.include('Phone call with Ann, ticket 123');
+      expect(await page.textContent('section[aria-labelledby="history"]')).to.include('consent.granted');
+      await expectAccessible(page, 'contact after consent');
+      await shot(page, 'console-contact');
+
+      for (const [path, name] of [
+        ['/admin/accounts', 'accounts'],
+        ['/admin/topics', 'topics'],
+        ['/admin/outbox', 'outbox'],
+        ['/admin/import', 'import'],
+        ['/admin/exports', 'exports'],
+        ['/admin/api-keys', 'api-keys'],
+        ['/admin/staff', 'staff'],
+      ]) {
+        await page.goto(`${app.base}${path}`);
+        await expectAccessible(page, name);
+        await shot(page, `console-${name}`);
+      }
+
+      await page.goto(`${app.base}/admin/exports`);
+      const downloading = page.waitForEvent('download');
+      await page.getByRole('button', { name: 'Download events' }).click();
+      const download = await downloading;
+      expect(download.suggestedFilename()).to.match(/^events-\d{4}-\d{2}-\d{2}\.csv$/);
+      const rows = parseCsv(await readFile(await download.path()), { columns: true }) as {
+        contactId: string;
+        type: string;
+        actor: string;
+      }[];
+      expect(
+        rows.some(
+          (r) => r.contactId === mine.id && r.type === 'consent.granted' && r.actor.startsWith('staff:'),
+        ),
+      ).to.equal(true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("customer_admin cannot reach another account's contact", async () => {
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    const page = await context.newPage();
+    try {
+      await signIn(page, tenant);
+      expect(await page.textContent('main')).not.to.include(theirs.email);
+      const res = await page.goto(`${app.base}/admin/contacts/${theirs.id}`);
+      expect(res?.status()).to.equal(404);
+      await expectAccessible(page, 'console 404');
+      const own = await page.goto(`${app.base}/admin/contacts/${mine.id}`);
+      expect(own?.status()).to.equal(200);
+      await shot(page, 'console-contact-phone');
+      const forbidden = await page.goto(`${app.base}/admin/api-keys`);
+      expect(forbidden?.status()).to.equal(403);
+    } finally {
+      await context.close();
+    }
+  });
+});
