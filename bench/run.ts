@@ -14,9 +14,11 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
 import { createApiKey } from '../server/admin/api-keys.ts';
+import { parseTokenKeys } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
 import { keyedHash } from '../server/keyed-hash.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
+import { signToken } from '../server/tokens/tokens.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const URL_ = process.env.DATABASE_URL;
@@ -128,14 +130,14 @@ async function start(
   throw new Error(`${script} did not start on port ${port}`);
 }
 
-function cannon(url: string, body: string, headers: Record<string, string>, seconds: number) {
+function cannon(url: string, body: string | null, headers: Record<string, string>, seconds: number) {
   return new Promise<autocannon.Result>((resolve, reject) => {
     autocannon(
       {
         url,
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', ...headers },
+        method: body === null ? 'GET' : 'POST',
+        ...(body === null ? {} : { body }),
+        headers: body === null ? headers : { 'content-type': 'application/json', ...headers },
         connections: 50,
         duration: seconds,
       },
@@ -198,6 +200,7 @@ async function main() {
     TOKEN_SECRET,
     BASE_URL: 'https://prefs.example.com',
     MIGRATE_ON_START: 'false',
+    PAGE_RATE_LIMIT: '0', // one load generator is one IP; the per-IP page limit would measure itself
   };
   const app = await start('server/index.ts', env, 39_401);
   const base = await start('bench/baseline.ts', { DATABASE_URL: URL_, BENCH_CONTACT_ID: contact.id }, 39_402);
@@ -228,7 +231,30 @@ async function main() {
       `round ${r + 1}: baseline ${Math.round(b[r].requests.average)} req/s, check ${Math.round(s[r].requests.average)} req/s`,
     );
   }
-  const errors = [...b, ...s].reduce((n, x) => n + x.errors + x.non2xx, 0);
+  // Recipient pages, alternating with the baseline the same way.
+  const keys = parseTokenKeys(TOKEN_SECRET, []);
+  const pageUrls = {
+    unsubscribe: `http://127.0.0.1:${app.port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: contact.id, topic: 'newsletter' })}`,
+    preferences: `http://127.0.0.1:${app.port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: contact.id, topic: null })}`,
+  };
+  const pb: autocannon.Result[] = [];
+  const pu: autocannon.Result[] = [];
+  const pp: autocannon.Result[] = [];
+  await cannon(pageUrls.unsubscribe, null, {}, 2);
+  await cannon(pageUrls.preferences, null, {}, 2);
+  for (let r = 0; r < ROUNDS; r++) {
+    pb.push(await cannon(baseUrl, '{}', {}, SECONDS));
+    pu.push(await cannon(pageUrls.unsubscribe, null, {}, SECONDS));
+    pp.push(await cannon(pageUrls.preferences, null, {}, SECONDS));
+    console.log(
+      `pages round ${r + 1}: baseline ${Math.round(pb[r].requests.average)}, /u ${Math.round(pu[r].requests.average)}, /preferences ${Math.round(pp[r].requests.average)} req/s`,
+    );
+  }
+  const pbRps = median(pb.map((x) => x.requests.average));
+  const puRps = median(pu.map((x) => x.requests.average));
+  const ppRps = median(pp.map((x) => x.requests.average));
+
+  const errors = [...b, ...s, ...pb, ...pu, ...pp].reduce((n, x) => n + x.errors + x.non2xx, 0);
   const bRps = median(b.map((x) => x.requests.average));
   const sRps = median(s.map((x) => x.requests.average));
   const bP99 = median(b.map((x) => x.latency.p99));
@@ -265,6 +291,20 @@ async function main() {
       `server peak RSS ${(rss / 1024 / 1024).toFixed(0)} MB`,
       ok(st.perSecond >= 150_000 && rss < 200 * 1024 * 1024 && st.lines === STREAM),
     ],
+    [
+      'GET /u/{token} (unsubscribe page)',
+      `${Math.round(puRps)} req/s`,
+      `p99 ${median(pu.map((x) => x.latency.p99))} ms`,
+      `${((puRps / pbRps) * 100).toFixed(0)}% of baseline (${Math.round(pbRps)} req/s in these rounds)`,
+      ok(puRps >= 0.4 * pbRps),
+    ],
+    [
+      'GET /preferences/{token} (preference center)',
+      `${Math.round(ppRps)} req/s`,
+      `p99 ${median(pp.map((x) => x.latency.p99))} ms`,
+      `${((ppRps / pbRps) * 100).toFixed(0)}% of baseline`,
+      ok(ppRps >= 0.4 * pbRps),
+    ],
   ];
   const table = [
     '| measure | throughput | latency / time | ratio | target (SPEC) |',
@@ -280,7 +320,7 @@ Stream: ${st.lines.toLocaleString()} answer lines for ${STREAM.toLocaleString()}
 
 ${table}
 
-Targets: single ≥ 60% of baseline req/s with p99 ≤ 2x baseline; stream ≥ 150,000 recipients/s with server RSS < 200 MB.
+Targets: single ≥ 60% of baseline req/s with p99 ≤ 2x baseline; stream ≥ 150,000 recipients/s with server RSS < 200 MB; pages ≥ 40% of baseline req/s.
 Rerun: \`DATABASE_URL=postgres://… npm run bench\` (BENCH_ROUNDS, BENCH_SECONDS, BENCH_STREAM, BENCH_CONTACTS adjust it).
 `;
   writeFileSync(path.join(ROOT, 'bench/results.md'), md);

@@ -7,7 +7,7 @@ import { cleanEmail } from '../contacts/rules.ts';
 import { requireContact } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { apiOrigin } from '../http/origin.ts';
-import { requireObjectBody, validate } from '../http/validate.ts';
+import { onlyFields, requireObjectBody, validate } from '../http/validate.ts';
 import {
   CONSENT_METHODS,
   type ConsentMethod,
@@ -17,14 +17,6 @@ import {
   type PhoneChannel,
   revokeConsent,
 } from './service.ts';
-
-function onlyFields(allowed: string[]) {
-  return body().custom((value) => {
-    const extra = Object.keys(value ?? {}).filter((k) => !allowed.includes(k));
-    if (extra.length) throw new Error(`unknown field(s) ${extra.join(', ')}; allowed: ${allowed.join(', ')}`);
-    return true;
-  });
-}
 
 const channelsField = body('channels')
   .isArray({ min: 1, max: 2 })

@@ -4,7 +4,7 @@ import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { apiOrigin } from '../http/origin.ts';
-import { requireObjectBody, validate } from '../http/validate.ts';
+import { onlyFields, requireObjectBody, validate } from '../http/validate.ts';
 import { CHANNELS, isChannel, listTopics, topicJson } from '../preferences/topics.ts';
 import { parsePhone } from './phone.ts';
 import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from './rules.ts';
@@ -19,14 +19,6 @@ import {
   upsertAccount,
   upsertContact,
 } from './service.ts';
-
-function onlyFields(allowed: string[]) {
-  return body().custom((value) => {
-    const extra = Object.keys(value ?? {}).filter((k) => !allowed.includes(k));
-    if (extra.length) throw new Error(`unknown field(s) ${extra.join(', ')}; allowed: ${allowed.join(', ')}`);
-    return true;
-  });
-}
 
 const nullableText = (field: string, max: number) =>
   body(field)

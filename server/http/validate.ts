@@ -1,6 +1,6 @@
 // Validation at the edge: express-validator chains, reported as one 400 with a detail per field.
 import type { NextFunction, Request, Response } from 'express';
-import { type ValidationChain, validationResult } from 'express-validator';
+import { body, type ValidationChain, validationResult } from 'express-validator';
 import { AppError } from './errors.ts';
 
 export function validate(chains: ValidationChain[], message = 'The request is not valid.') {
@@ -36,4 +36,13 @@ export function requireObjectBody(req: Request, _res: Response, next: NextFuncti
     );
   }
   next();
+}
+
+/** Refuses fields the route does not know, naming them and the ones it does. */
+export function onlyFields(allowed: string[]) {
+  return body().custom((value) => {
+    const extra = Object.keys(value ?? {}).filter((k) => !allowed.includes(k));
+    if (extra.length) throw new Error(`unknown field(s) ${extra.join(', ')}; allowed: ${allowed.join(', ')}`);
+    return true;
+  });
 }

@@ -88,6 +88,15 @@ async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose) {
   return contact ? { claims, contact } : null;
 }
 
+/** An unsubscribe link's contact and topic (and the topic list the page shows), or null. */
+async function resolveUnsubscribe(ctx: AppContext, token: string) {
+  const found = await resolve(ctx, token, 'unsubscribe');
+  if (!found) return null;
+  const topics = await listTopics(ctx.db.knex);
+  const topic = topics.find((t) => t.slug === found.claims.topic);
+  return topic ? { contact: found.contact, topic, topics } : null;
+}
+
 function operationalTopics(locale: Locale, topics: Topic[]) {
   return topics
     .filter((t) => t.kind === 'operational' && t.channels.includes('email'))
@@ -142,12 +151,9 @@ export function preferencePages(ctx: AppContext) {
   // ---- /u/{token} -------------------------------------------------------------------------
 
   r.get('/u/:token', pageLimit, async (req, res) => {
-    const found = await resolve(ctx, tokenOf(req), 'unsubscribe');
+    const found = await resolveUnsubscribe(ctx, tokenOf(req));
     if (!found) return notFound(req, res);
-    const { claims, contact } = found;
-    const topics = await listTopics(ctx.db.knex);
-    const topic = topics.find((t) => t.slug === claims.topic);
-    if (!topic) return notFound(req, res);
+    const { contact, topic, topics } = found;
     const locale = localeFor(req, contact);
     page(res, 'preferences/unsubscribe', locale, 'unsubTitle', {
       token: tokenOf(req),
@@ -161,12 +167,9 @@ export function preferencePages(ctx: AppContext) {
 
   r.post('/u/:token', formBody, pageLimit, async (req, res) => {
     const oneClick = field(req, ONE_CLICK_FIELD);
-    const found = await resolve(ctx, tokenOf(req), 'unsubscribe');
+    const found = await resolveUnsubscribe(ctx, tokenOf(req));
     if (!found) return notFound(req, res);
-    const { claims, contact } = found;
-    const topics = await listTopics(ctx.db.knex);
-    const topic = topics.find((t) => t.slug === claims.topic);
-    if (!topic) return notFound(req, res);
+    const { contact, topic, topics } = found;
     const slug = topic.slug;
 
     // RFC 8058: a mail client's POST, no cookie, no form token, no redirect.
