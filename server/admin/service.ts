@@ -8,7 +8,7 @@ import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { CHANNELS, type Channel } from '../preferences/topics.ts';
+import { CHANNELS, type Channel, forgetTopics } from '../preferences/topics.ts';
 import type { StaffSession } from './sessions.ts';
 
 export type Staff = Pick<StaffSession, 'userId' | 'role' | 'accountId'>;
@@ -162,45 +162,47 @@ export async function saveTopic(
   },
   isNew: boolean,
 ) {
-  return core.db.knex.transaction(async (trx) => {
-    const existing = await trx('topics').where({ slug: input.slug }).forUpdate().first();
-    if (isNew && existing) throw new AppError('conflict', `A topic "${input.slug}" already exists.`);
-    if (!isNew && !existing) throw new AppError('not_found', 'No such topic.');
-    if (existing && existing.kind !== input.kind) {
-      const used = await trx('messages').where({ topic: input.slug }).first('id');
-      if (used) {
-        throw new AppError(
-          'conflict',
-          'Messages were already sent under this topic, so its kind cannot change.',
-          [{ field: 'kind', message: 'fixed once messages exist' }],
-        );
+  return core.db.knex
+    .transaction(async (trx) => {
+      const existing = await trx('topics').where({ slug: input.slug }).forUpdate().first();
+      if (isNew && existing) throw new AppError('conflict', `A topic "${input.slug}" already exists.`);
+      if (!isNew && !existing) throw new AppError('not_found', 'No such topic.');
+      if (existing && existing.kind !== input.kind) {
+        const used = await trx('messages').where({ topic: input.slug }).first('id');
+        if (used) {
+          throw new AppError(
+            'conflict',
+            'Messages were already sent under this topic, so its kind cannot change.',
+            [{ field: 'kind', message: 'fixed once messages exist' }],
+          );
+        }
+        if (existing.kind === 'operational' && input.confirm !== input.slug) {
+          throw new AppError(
+            'validation_failed',
+            'Making an operational topic a marketing one lets recipients leave it: type the topic slug to confirm.',
+            [{ field: 'confirm', message: `type "${input.slug}"` }],
+          );
+        }
       }
-      if (existing.kind === 'operational' && input.confirm !== input.slug) {
-        throw new AppError(
-          'validation_failed',
-          'Making an operational topic a marketing one lets recipients leave it: type the topic slug to confirm.',
-          [{ field: 'confirm', message: `type "${input.slug}"` }],
-        );
-      }
-    }
-    const row = {
-      name: input.name,
-      description: input.description,
-      kind: input.kind,
-      channels: input.channels,
-      sendgrid_group_id: input.sendgridGroupId,
-    };
-    if (existing)
-      await trx('topics')
-        .where({ slug: input.slug })
-        .update({ ...row, updated_at: new Date() });
-    else await trx('topics').insert({ slug: input.slug, ...row, position: 500 });
-    await core.ledger.append(trx, origin, {
-      type: existing ? 'topic.updated' : 'topic.created',
-      topic: input.slug,
-      oldValue: existing?.kind ?? null,
-      newValue: input.kind,
-      data: { channels: input.channels },
-    });
-  });
+      const row = {
+        name: input.name,
+        description: input.description,
+        kind: input.kind,
+        channels: input.channels,
+        sendgrid_group_id: input.sendgridGroupId,
+      };
+      if (existing)
+        await trx('topics')
+          .where({ slug: input.slug })
+          .update({ ...row, updated_at: new Date() });
+      else await trx('topics').insert({ slug: input.slug, ...row, position: 500 });
+      await core.ledger.append(trx, origin, {
+        type: existing ? 'topic.updated' : 'topic.created',
+        topic: input.slug,
+        oldValue: existing?.kind ?? null,
+        newValue: input.kind,
+        data: { channels: input.channels },
+      });
+    })
+    .finally(() => forgetTopics(core.db.knex));
 }

@@ -33,13 +33,12 @@ import {
   linkContact,
   mailPreferencesLink,
   type PreferenceChange,
-  preferenceRows,
   preferencesView,
   recordFeedback,
   setPreferences,
   unsubscribeByLink,
 } from './service.ts';
-import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
+import { CHANNELS, type Channel, cachedTopics, listTopics, type Topic } from './topics.ts';
 
 const ONE_CLICK_FIELD = 'List-Unsubscribe';
 const CONSENT_MESSAGES = ['granted', 'revoked', 'none', 'phone_invalid', 'phone_taken', 'not_signed'];
@@ -81,10 +80,10 @@ function notFound(req: Request, res: Response) {
   messagePage(res, 404, localeFor(req), 'notFoundTitle', 'notFoundText', { askNewLink: true });
 }
 
-async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose) {
+async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose, withPreferences = false) {
   const claims = verifyToken(ctx.config.tokenKeys, token, purpose);
   if (!claims) return null;
-  const contact = await linkContact(ctx, claims.contactId);
+  const contact = await linkContact(ctx, claims.contactId, withPreferences);
   return contact ? { claims, contact } : null;
 }
 
@@ -92,8 +91,13 @@ async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose) {
 async function resolveUnsubscribe(ctx: AppContext, token: string) {
   const found = await resolve(ctx, token, 'unsubscribe');
   if (!found) return null;
-  const topics = await listTopics(ctx.db.knex);
-  const topic = topics.find((t) => t.slug === found.claims.topic);
+  let topics = await cachedTopics(ctx.db.knex);
+  let topic = topics.find((t) => t.slug === found.claims.topic);
+  if (!topic) {
+    // A topic newer than the cached copy (created in another process): read it fresh.
+    topics = await listTopics(ctx.db.knex);
+    topic = topics.find((t) => t.slug === found.claims.topic);
+  }
   return topic ? { contact: found.contact, topic, topics } : null;
 }
 
@@ -274,15 +278,12 @@ export function preferencePages(ctx: AppContext) {
   // ---- /preferences/{token} --------------------------------------------------------------
 
   r.get('/preferences/:token', pageLimit, async (req, res) => {
-    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    const found = await resolve(ctx, tokenOf(req), 'preferences', true);
     if (!found) return notFound(req, res);
     const { contact } = found;
     const locale = localeFor(req, contact);
-    const [topics, rows] = await Promise.all([
-      listTopics(ctx.db.knex),
-      preferenceRows(ctx.db.knex, contact.id),
-    ]);
-    const view = preferencesView(topics, rows);
+    const topics = await cachedTopics(ctx.db.knex);
+    const view = preferencesView(topics, contact.preferences);
     const channels = channelsFor(contact);
     const saved = typeof req.query.saved === 'string' ? req.query.saved : undefined;
     const signed = contact.agreement === 'signed';

@@ -38,3 +38,22 @@ export function topicJson(t: Topic) {
     sendgridGroupId: t.sendgrid_group_id,
   };
 }
+
+// Pages show topic names on every view; topics change rarely (console), so GET pages read them
+// from a copy at most 5 seconds old. Decisions never use this copy (they read the database).
+const TOPICS_TTL_MS = 5000;
+const topicCache = new WeakMap<object, { at: number; topics: Promise<Topic[]> }>();
+
+export function cachedTopics(q: Knex): Promise<Topic[]> {
+  const hit = topicCache.get(q);
+  if (hit && Date.now() - hit.at < TOPICS_TTL_MS) return hit.topics;
+  const topics = listTopics(q);
+  topicCache.set(q, { at: Date.now(), topics });
+  topics.catch(() => topicCache.delete(q));
+  return topics;
+}
+
+/** Called after a topic is saved, so this process shows the change at once. */
+export function forgetTopics(q: Knex) {
+  topicCache.delete(q);
+}
