@@ -1,6 +1,7 @@
 // createApp wires middleware and routers in order; it never listens (index.ts and tests do).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ejs from 'ejs';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
@@ -84,6 +85,12 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   app.set('trust proxy', deps.config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', path.join(root, 'views'));
+  // Includes are written from the views root ('/partials/head'): EJS then resolves them
+  // without a filesystem check on every render (a relative include costs an existsSync each).
+  const viewsRoot = path.join(root, 'views');
+  app.engine('ejs', (file, data, cb) => {
+    ejs.renderFile(file, data as ejs.Data, { root: viewsRoot, cache: app.enabled('view cache') }, cb);
+  });
   app.set('query parser', 'simple');
 
   app.use(requestLog(logger));
