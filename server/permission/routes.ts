@@ -97,7 +97,9 @@ export function permissionRoutes(ctx: AppContext) {
       );
     }
     const topicFacts = await requireTopic(core, topic);
-    const results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised)) as CheckResult[];
+    const results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised, {
+      withIds: false,
+    })) as CheckResult[];
     for (const x of results) ctx.metrics.decisions.inc({ channel, reason: x.reason });
     res.json({
       results: results.map((x) => ({ recipient: x.recipient, allowed: x.allowed, reason: x.reason })),
@@ -191,7 +193,7 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
   };
   const submit = (lines: string[]) => {
     const recipients = lines.map((l) => parseLine(l, ch, region));
-    const p = checkMany(ctx, ctx.now(), ch, topicFacts, recipients).then(render);
+    const p = checkMany(ctx, ctx.now(), ch, topicFacts, recipients, { withIds: withLinks }).then(render);
     p.catch(() => {}); // observed when flushed; avoids an unhandled rejection meanwhile
     pending.push(p);
   };

@@ -86,6 +86,7 @@ export async function checkMany(
   channel: Channel,
   topic: TopicFacts,
   recipients: Recipient[],
+  opts: { withIds?: boolean } = {},
 ): Promise<(CheckResult | { recipient: unknown; error: string })[]> {
   const valid = recipients.filter((r): r is Recipient & { ok: true } => r.ok);
   const decided: CheckResult[] = [];
@@ -100,13 +101,14 @@ export async function checkMany(
     const rows = await emailStates(
       core.db,
       valid.map((r) => r.key),
+      opts.withIds ?? true,
     );
     // Only addresses no live contact holds need their keyed hash looked up (an erased person
     // keeps a suppression under the hash); known contacts carry their suppression.
     const unknownHashes = new Map<number, string>();
     if (needsSuppressionLookup(topic))
       rows.forEach((row, i) => {
-        if (!row.contact_id) unknownHashes.set(i, keyedHash(core.config.hashSecret, 'email', valid[i].key));
+        if (!row.known) unknownHashes.set(i, keyedHash(core.config.hashSecret, 'email', valid[i].key));
       });
     const suppressed = unknownHashes.size
       ? await suppressedHashes(core.db, [...new Set(unknownHashes.values())])
@@ -118,7 +120,7 @@ export async function checkMany(
         channel,
         topic,
         {
-          known: !!row.contact_id,
+          known: row.known,
           suppressed: hash ? suppressed.has(hash) : row.suppressed,
           optouts: row.optouts ?? [],
         },
