@@ -82,6 +82,8 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   const app = express();
   app.locals.ctx = ctx;
   app.disable('x-powered-by');
+  // No ETags: pages and decisions are no-store, and hashing every body costs CPU for nothing.
+  app.set('etag', false);
   app.set('trust proxy', deps.config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', path.join(root, 'views'));
@@ -124,12 +126,26 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     ['Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'"],
     ['Cache-Control', 'no-store'],
   ];
+  // helmet's answer does not depend on the request with this configuration: take it once and
+  // set the same headers on every page (helmet itself runs a dozen middlewares per request).
+  const pageHeaderList: [string, string][] = [];
+  let computed = false;
+  pageHeaders(
+    { headers: {} } as express.Request,
+    {
+      setHeader: (name: string, value: unknown) => pageHeaderList.push([name, String(value)]),
+      removeHeader: () => {},
+      getHeader: () => undefined,
+    } as unknown as express.Response,
+    () => {
+      computed = true;
+    },
+  );
   app.use((req, res, next) => {
-    if (isMachinePath(req.path)) {
-      for (const [name, value] of machineHeaders) res.setHeader(name, value);
-      return next();
-    }
-    return pageHeaders(req, res, next);
+    const list = isMachinePath(req.path) ? machineHeaders : computed ? pageHeaderList : null;
+    if (!list) return pageHeaders(req, res, next);
+    for (const [name, value] of list) res.setHeader(name, value);
+    next();
   });
   app.use('/static', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
 
