@@ -15,7 +15,7 @@ import {
   revokeConsent,
 } from '../consent/service.ts';
 import { parsePhone } from '../contacts/phone.ts';
-import { suppressionByHash } from '../contacts/queries.ts';
+import { accountByExternalId, suppressionByHash } from '../contacts/queries.ts';
 import { eraseContact, upsertAccount } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
@@ -48,7 +48,7 @@ import {
   loadSession,
   type StaffSession,
 } from './sessions.ts';
-import { createStaffUser, ROLES, type Role } from './staff.ts';
+import { createStaffUser, listStaffUsers, ROLES, type Role, staffEmails } from './staff.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -252,9 +252,7 @@ export function adminRoutes(ctx: AppContext) {
     const staffIds = [
       ...new Set(history.map((e) => /^staff:(.+)$/.exec(e.actor)?.[1]).filter(Boolean)),
     ] as string[];
-    const people = staffIds.length
-      ? await knex('staff_users').whereIn('id', staffIds).select('id', 'email')
-      : [];
+    const people = await staffEmails(knex, staffIds);
     const actorName = (actor: string) => {
       const id = /^staff:(.+)$/.exec(actor)?.[1];
       const who = id && people.find((p) => p.id === id);
@@ -474,19 +472,7 @@ export function adminRoutes(ctx: AppContext) {
   });
 
   r.get('/admin/staff', can('owner'), async (req, res) => {
-    const users = await ctx.db
-      .knex('staff_users as u')
-      .leftJoin('accounts as a', 'a.id', 'u.account_id')
-      .orderBy('u.email')
-      .select(
-        'u.id',
-        'u.email',
-        'u.name',
-        'u.role',
-        'a.external_id as account',
-        'u.locked_until',
-        'u.created_at',
-      );
+    const users = await listStaffUsers(ctx.db.knex);
     render(req, res, 'staff', 'Console users', { users, roles: ROLES });
   });
 
@@ -531,7 +517,7 @@ export function adminRoutes(ctx: AppContext) {
     if (staff.role === 'customer_admin') return staff.accountId as string;
     const ext = str(req.query.account);
     if (!ext) return undefined;
-    const a = await ctx.db.knex('accounts').where({ external_id: ext }).first('id');
+    const a = await accountByExternalId(ctx.db.knex, ext);
     if (!a) throw new AppError('not_found', `No account "${ext}".`);
     return a.id;
   }

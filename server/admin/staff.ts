@@ -64,3 +64,23 @@ export async function createStaffUser(knex: Knex, ledger: Ledger, origin: Origin
     return user as { id: string; email: string; role: Role; account_id: string | null };
   });
 }
+
+export function listStaffUsers(knex: Knex) {
+  return knex('staff_users as u')
+    .leftJoin('accounts as a', 'a.id', 'u.account_id')
+    .orderBy('u.email')
+    .select(
+      'u.id',
+      'u.email',
+      'u.name',
+      'u.role',
+      'a.external_id as account',
+      'u.locked_until',
+      'u.created_at',
+    );
+}
+
+/** Emails of these staff users, to show who acted instead of an id. */
+export function staffEmails(knex: Knex, ids: string[]): Promise<{ id: string; email: string }[]> {
+  return ids.length ? knex('staff_users').whereIn('id', ids).select('id', 'email') : Promise.resolve([]);
+}

@@ -326,3 +326,13 @@ export async function phoneConsentState(q: Knex, contactId: string, phone: strin
   }
   return state;
 }
+
+/** Records an inbound text's id; false when it was already seen (a provider retry or replay). */
+export async function claimInboundText(knex: Knex, messageSid: string) {
+  const fresh = await knex('webhook_events')
+    .insert({ provider: 'sms', event_id: messageSid })
+    .onConflict(['provider', 'event_id'])
+    .ignore()
+    .returning('event_id');
+  return fresh.length > 0;
+}

@@ -11,7 +11,7 @@ import { parsePhone } from '../contacts/phone.ts';
 import { AppError } from '../http/errors.ts';
 import { originOf } from '../http/origin.ts';
 import { smsIntent } from './rules.ts';
-import { restoreNumber, revokeNumber } from './service.ts';
+import { claimInboundText, restoreNumber, revokeNumber } from './service.ts';
 
 function twiml(res: Response, message?: string) {
   const reply = new twilio.twiml.MessagingResponse();
@@ -43,15 +43,7 @@ export function smsWebhookRoutes(ctx: AppContext) {
 
       const sid =
         typeof params.MessageSid === 'string' && params.MessageSid ? params.MessageSid.slice(0, 100) : null;
-      if (sid) {
-        const fresh = await ctx.db
-          .knex('webhook_events')
-          .insert({ provider: 'sms', event_id: sid })
-          .onConflict(['provider', 'event_id'])
-          .ignore()
-          .returning('event_id');
-        if (!fresh.length) return twiml(res);
-      }
+      if (sid && !(await claimInboundText(ctx.db.knex, sid))) return twiml(res);
       const origin = originOf(req, 'provider:sms');
       switch (intent) {
         case 'stop':

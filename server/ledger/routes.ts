@@ -1,6 +1,7 @@
 // GET /api/v1/events (scope `events`): the ledger for integrators, streamed in ledger order.
 import { Router } from 'express';
 import type { AppContext } from '../app.ts';
+import { contactByEmail } from '../contacts/queries.ts';
 import { cleanEmail } from '../contacts/rules.ts';
 import { AppError } from '../http/errors.ts';
 import { type EventFilter, writeEventsCsv, writeEventsNdjson } from './export.ts';
@@ -32,11 +33,7 @@ export function ledgerRoutes(ctx: AppContext) {
       const email = cleanEmail(q.contact);
       if (!email.ok) details.push({ field: 'contact', message: email.reason });
       else {
-        const c = await ctx.db
-          .knex('contacts')
-          .whereRaw('lower(email) = ?', [email.email.toLowerCase()])
-          .whereNull('erased_at')
-          .first('id');
+        const c = await contactByEmail(ctx.db.knex, email.email);
         if (!c) throw new AppError('not_found', 'No contact with this email address.');
         filter.contactId = c.id;
       }
