@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { AppError } from '../http/errors.ts';
+import { isUuid } from '../ids.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
 
 export const SCOPES = ['check', 'send', 'contacts', 'events'] as const;
@@ -79,7 +80,7 @@ export async function createApiKey(
 }
 
 export async function revokeApiKey(knex: Knex, ledger: Ledger, origin: Origin, id: string): Promise<ApiKey> {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new AppError('not_found', `No API key with id ${id}.`);
+  if (!isUuid(id)) throw new AppError('not_found', `No API key with id ${id}.`);
   return knex.transaction(async (trx) => {
     const key = await trx('api_keys').where({ id }).forUpdate().first();
     if (!key) throw new AppError('not_found', `No API key with id ${id}.`);

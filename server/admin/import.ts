@@ -17,6 +17,7 @@ import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
+import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, type PreferenceChange } from '../preferences/service.ts';
@@ -346,9 +347,7 @@ export function importRoutes(ctx: AppContext) {
 
   r.get('/admin/import/:id', can('owner', 'staff'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
-    const job = /^[0-9a-f-]{36}$/i.test(id)
-      ? await ctx.db.knex('import_jobs').where({ id }).first()
-      : undefined;
+    const job = isUuid(id) ? await ctx.db.knex('import_jobs').where({ id }).first() : undefined;
     if (!job) throw new AppError('not_found', 'No such import.');
     const errors = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
     render(req, res, 'import-job', `Import of ${job.filename ?? 'a file'}`, {

@@ -13,6 +13,7 @@ import {
   PHONE_CHANNELS,
   type PhoneChannel,
   revokeConsent,
+  STAFF_METHODS,
 } from '../consent/service.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { accountByExternalId, suppressionByHash } from '../contacts/queries.ts';
@@ -20,17 +21,17 @@ import { eraseContact, upsertAccount } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
+import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
 import { messageById, messageJson, recentMessages } from '../mail/service.ts';
 import { preferenceRows, preferencesView, setPreferences } from '../preferences/service.ts';
-import { CHANNELS, listTopics } from '../preferences/topics.ts';
+import { CHANNELS, isChannel, listTopics } from '../preferences/topics.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { importRoutes } from './import.ts';
 import {
   contactHistory,
-  isChannel,
   liftSuppression,
   listAccounts,
   requireContactForStaff,
@@ -268,7 +269,7 @@ export function adminRoutes(ctx: AppContext) {
       history,
       suppression,
       disclosures: { sms, voice },
-      methods: ['verbal', 'written_agreement'],
+      methods: STAFF_METHODS,
       preferencesLink: preferencesUrl(ctx.config.baseUrl, keys, contact.id),
     });
   });
@@ -300,7 +301,7 @@ export function adminRoutes(ctx: AppContext) {
     const contact = await requireContactForStaff(ctx.db.knex, req.staff as Staff, String(req.params.id));
     const details: { field: string; message: string }[] = [];
     const method = field(req, 'method') as ConsentMethod | undefined;
-    if (!method || !['verbal', 'written_agreement'].includes(method))
+    if (!method || !STAFF_METHODS.includes(method))
       details.push({ field: 'method', message: 'verbal or written_agreement' });
     const note = (field(req, 'note') ?? '').trim();
     if (note.length < 3 || note.length > 2000)
@@ -498,7 +499,7 @@ export function adminRoutes(ctx: AppContext) {
 
   r.get('/admin/outbox/:id', can('owner', 'staff'), async (req, res) => {
     const id = String(req.params.id);
-    const row = /^[0-9a-f-]{36}$/i.test(id) ? await messageById(ctx.db.knex, id) : undefined;
+    const row = isUuid(id) ? await messageById(ctx.db.knex, id) : undefined;
     if (!row) throw new AppError('not_found', 'No such message.');
     const msg = messageJson(row);
     const link = /^<([^>]+)>$/.exec(msg.headers['List-Unsubscribe'] ?? '')?.[1] ?? null;

@@ -6,15 +6,15 @@ import { parsePhone } from '../contacts/phone.ts';
 import { insertSuppression } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
+import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { CHANNELS, type Channel, forgetTopics } from '../preferences/topics.ts';
+import { type Channel, forgetTopics } from '../preferences/topics.ts';
 import type { StaffSession } from './sessions.ts';
 
 export type Staff = Pick<StaffSession, 'userId' | 'role' | 'accountId'>;
 
 export const PAGE_SIZE = 50;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const staffOrigin = (
   staff: Staff,
@@ -75,7 +75,7 @@ export async function searchContacts(
 
 /** One contact this staff member may see, or undefined (the page answers 404). */
 export async function contactForStaff(knex: Knex | Knex.Transaction, staff: Staff, id: string) {
-  if (!UUID.test(id)) return undefined;
+  if (!isUuid(id)) return undefined;
   return scoped(
     knex('contacts as c')
       .leftJoin('accounts as a', 'a.id', 'c.account_id')
@@ -141,10 +141,6 @@ export function listAccounts(knex: Knex) {
     .groupBy('a.id')
     .orderBy('a.external_id')
     .select('a.*', knex.raw('count(c.id)::int as contacts'));
-}
-
-export function isChannel(v: unknown): v is Channel {
-  return typeof v === 'string' && (CHANNELS as readonly string[]).includes(v);
 }
 
 /** Topics: a topic's kind is fixed once messages exist; making an operational topic marketing needs its slug typed. */

@@ -135,8 +135,7 @@ export async function grantConsent(core: Core, origin: Origin, contactId: string
           [{ field: 'disclosureVersion', message: `unknown ${channel} disclosure version` }],
         );
       }
-      const now = latest(trx, contact.id, input.phone, channel);
-      const current = await now;
+      const current = await latest(trx, contact.id, input.phone, channel);
       if (current?.status === 'granted') continue;
       const [row] = await trx('consents')
         .insert({

@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
+import { drained } from '../streams.ts';
 
 export interface EventFilter {
   since?: Date;
@@ -89,23 +90,11 @@ const EVENT_COLUMNS = [
   'data',
 ];
 
-async function drain(out: Writable) {
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      out.off('close', done);
-      resolve();
-    };
-    out.on('drain', done);
-    out.on('close', done);
-  });
-}
-
 /** Writes rows to `out` honouring back-pressure; stops early if the client goes away. */
 async function pump(rows: AsyncIterable<unknown>, write: (row: unknown) => boolean, out: Writable) {
   for await (const row of rows) {
     if (out.destroyed) return;
-    if (!write(row)) await drain(out);
+    if (!write(row)) await drained(out);
   }
 }
 

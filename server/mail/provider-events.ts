@@ -2,8 +2,9 @@
 // with its sg_event_id claimed first, so a replay changes nothing and one bad event cannot
 // undo or block the rest of its batch.
 import type { Knex } from 'knex';
-import { insertSuppression } from '../contacts/queries.ts';
+import { contactByEmail, insertSuppression } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
+import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges } from '../preferences/service.ts';
@@ -24,8 +25,6 @@ export interface SendGridEvent {
   reason?: unknown;
   sg_machine_open?: unknown;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Message statuses only move forward: events arrive out of order (an open before its delivered).
 const RANK: Record<string, number> = {
@@ -60,7 +59,7 @@ interface MessageRef {
 }
 
 async function findMessage(trx: Knex.Transaction, ev: SendGridEvent): Promise<MessageRef | undefined> {
-  if (typeof ev.message_id === 'string' && UUID.test(ev.message_id)) {
+  if (isUuid(ev.message_id)) {
     const m = await trx('messages').where({ id: ev.message_id }).first('id', 'topic', 'status');
     if (m) return m;
   }
@@ -130,12 +129,7 @@ export async function applySendGridEvent(
 
     const message = await findMessage(trx, ev);
     const email = typeof ev.email === 'string' ? ev.email.trim() : '';
-    const contact = email
-      ? await trx('contacts')
-          .whereRaw('lower(email) = ?', [email.toLowerCase()])
-          .whereNull('erased_at')
-          .first('id')
-      : undefined;
+    const contact = email ? await contactByEmail(trx, email) : undefined;
     const contactId: string | null = contact?.id ?? null;
 
     switch (kind) {

@@ -4,12 +4,12 @@ import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { requireObjectBody } from '../http/validate.ts';
+import { isUuid } from '../ids.ts';
 import { checkKey, requestHash, withIdempotency } from './idempotency.ts';
 import { readMessage } from './rules.ts';
 import { messageById, messageJson, type SendResult } from './service.ts';
 
 export const MAX_MESSAGE_BATCH = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const BATCH_CONCURRENCY = 8;
 
 function answerFor(result: SendResult) {
@@ -101,7 +101,7 @@ export function mailRoutes(ctx: AppContext) {
 
   r.get('/v1/messages/:id', sendScope, async (req, res) => {
     const id = String(req.params.id);
-    const row = UUID.test(id) ? await messageById(ctx.db.knex, id) : undefined;
+    const row = isUuid(id) ? await messageById(ctx.db.knex, id) : undefined;
     if (!row) throw new AppError('not_found', 'No message with this id.');
     res.json(messageJson(row));
   });

@@ -4,6 +4,7 @@ import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { requireObjectBody } from '../http/validate.ts';
 import { CHANNELS, isChannel } from '../preferences/topics.ts';
+import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
 import type { Channel } from './decide.ts';
 import {
@@ -107,19 +108,6 @@ export function permissionRoutes(ctx: AppContext) {
   });
 
   return r;
-}
-
-/** Resolves when the client has read what was written, or has gone; leaves no listener behind. */
-function drained(res: Response) {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 function parseLine(line: string, channel: Channel, region: string): Recipient {

@@ -2,11 +2,12 @@
 // Every actual change writes one ledger event in the same transaction; a save that changes
 // nothing writes nothing.
 import type { Knex } from 'knex';
+import { contactByEmail } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { format, type Locale, pickLocale, strings } from '../i18n/index.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import type { Mailer } from '../mail/service.ts';
+import { escapeHtml, type Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
 
@@ -222,20 +223,15 @@ export function recordFeedback(
 
 /** Mails the preferences link as an operational message; an unknown address gets nothing. */
 export async function mailPreferencesLink(core: Core, mailer: Mailer, email: string, pageLocale: Locale) {
-  const contact = await core.db
-    .knex('contacts')
-    .whereRaw('lower(email) = ?', [email.toLowerCase()])
-    .whereNull('erased_at')
-    .first('id', 'email', 'locale');
+  const contact = await contactByEmail(core.db.knex, email);
   if (!contact) return null;
   const t = strings(pickLocale(contact.locale, pageLocale));
   const url = preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id);
-  const escaped = url.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
   return mailer.send({
     to: contact.email,
     topic: 'account',
     subject: t.linkSubject,
     text: format(t.linkText, { url }),
-    html: format(t.linkHtml, { url: escaped }),
+    html: format(t.linkHtml, { url: escapeHtml(url) }),
   });
 }
