@@ -10,9 +10,10 @@ import path from 'node:path';
 import busboy from 'busboy';
 import { parse } from 'csv-parse';
 import { type Request, type Response, Router } from 'express';
+import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
-import { insertSuppression } from '../contacts/queries.ts';
+import { accountByExternalId, insertSuppression } from '../contacts/queries.ts';
 import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules.ts';
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
@@ -23,6 +24,7 @@ import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, type PreferenceChange } from '../preferences/service.ts';
 import { listTopics } from '../preferences/topics.ts';
 import { can, render } from './routes.ts';
+import { listAccounts } from './service.ts';
 import { csrfMatches, type StaffSession } from './sessions.ts';
 
 const MAX_FILE_BYTES = 100 * 1024 * 1024;
@@ -307,12 +309,34 @@ function receive(
   });
 }
 
+export function recentImports(knex: Knex) {
+  return knex('import_jobs').orderBy('created_at', 'desc').limit(20);
+}
+
+export function importJob(knex: Knex, id: string) {
+  return knex('import_jobs').where({ id }).first();
+}
+
+export async function createImportJob(
+  knex: Knex,
+  job: { createdBy: string; accountId: string | null; filename: string },
+): Promise<{ id: string }> {
+  const [row] = await knex('import_jobs')
+    .insert({
+      created_by: job.createdBy,
+      account_id: job.accountId,
+      filename: job.filename,
+      status: 'pending',
+    })
+    .returning('id');
+  return row;
+}
+
 export function importRoutes(ctx: AppContext) {
   const r = Router();
 
   r.get('/admin/import', can('owner', 'staff'), async (req: Request, res: Response) => {
-    const jobs = await ctx.db.knex('import_jobs').orderBy('created_at', 'desc').limit(20);
-    const accounts = await ctx.db.knex('accounts').orderBy('external_id').select('external_id');
+    const [jobs, accounts] = await Promise.all([recentImports(ctx.db.knex), listAccounts(ctx.db.knex)]);
     render(req, res, 'import', 'Import contacts', { jobs, accounts, columns: IMPORT_COLUMNS });
   });
 
@@ -322,22 +346,18 @@ export function importRoutes(ctx: AppContext) {
     const account = (upload.fields.account ?? '').trim() || null;
     let accountId: string | null = null;
     if (account) {
-      const a = await ctx.db.knex('accounts').where({ external_id: account }).first('id');
+      const a = await accountByExternalId(ctx.db.knex, account);
       if (!a) {
         await rm(path.dirname(upload.file), { recursive: true, force: true });
         throw new AppError('validation_failed', `No account "${account}".`);
       }
       accountId = a.id;
     }
-    const [job] = await ctx.db
-      .knex('import_jobs')
-      .insert({
-        created_by: staff.userId,
-        account_id: accountId,
-        filename: upload.filename,
-        status: 'pending',
-      })
-      .returning('id');
+    const job = await createImportJob(ctx.db.knex, {
+      createdBy: staff.userId,
+      accountId,
+      filename: upload.filename,
+    });
     // The job runs in this process after the answer; the progress page follows it.
     runImport(ctx, job.id, upload.file, account).catch((err) =>
       ctx.logger.error({ err, jobId: job.id }, 'import failed'),
@@ -347,7 +367,7 @@ export function importRoutes(ctx: AppContext) {
 
   r.get('/admin/import/:id', can('owner', 'staff'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
-    const job = isUuid(id) ? await ctx.db.knex('import_jobs').where({ id }).first() : undefined;
+    const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
     if (!job) throw new AppError('not_found', 'No such import.');
     const errors = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
     render(req, res, 'import-job', `Import of ${job.filename ?? 'a file'}`, {

@@ -3,7 +3,6 @@
 // carries the session's CSRF token (checked once, below, for the whole console).
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppContext } from '../app.ts';
 import {
   type ConsentMethod,
@@ -21,6 +20,7 @@ import { eraseContact, upsertAccount } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
+import { byIp, limiter } from '../http/rate-limit.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
@@ -121,22 +121,12 @@ export function adminRoutes(ctx: AppContext) {
   // account lockout in checkLogin (shared by every process, through the database).
   const tooManyLogins = (_req: Request, _res: Response, next: NextFunction) =>
     next(new AppError('rate_limited', 'Too many sign-in attempts from here. Wait 15 minutes.'));
-  const loginByIp = rateLimit({
-    windowMs: 15 * 60_000,
-    limit: 100,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
-    handler: tooManyLogins,
-  });
-  const loginByIpAndEmail = rateLimit({
+  const loginByIp = limiter({ windowMs: 15 * 60_000, limit: 100, key: byIp, onLimit: tooManyLogins });
+  const loginByIpAndEmail = limiter({
     windowMs: 15 * 60_000,
     limit: 10,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) =>
-      `${ipKeyGenerator(req.ip ?? '')}|${(field(req, 'email') ?? '').trim().toLowerCase().slice(0, 320)}`,
-    handler: tooManyLogins,
+    key: (req) => `${byIp(req)}|${(field(req, 'email') ?? '').trim().toLowerCase().slice(0, 320)}`,
+    onLimit: tooManyLogins,
   });
   const loginPage = (
     res: Response,

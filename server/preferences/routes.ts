@@ -4,7 +4,6 @@
 // fetch and even render pages); every change is a POST: either RFC 8058's one-click body, or
 // our own form with a form token (CSRF). Every change is on the ledger as actor `recipient`.
 import { type Request, type Response, Router } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { AppContext } from '../app.ts';
 import {
   currentDisclosure,
@@ -20,6 +19,7 @@ import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { originOf } from '../http/origin.ts';
+import { byIp, limiter } from '../http/rate-limit.ts';
 import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
@@ -122,34 +122,22 @@ export function preferencePages(ctx: AppContext) {
   // Pages are rate-limited per IP, generously (people behind one NAT share an address). The
   // RFC 8058 one-click POST is not: mailbox providers send those from a few addresses of theirs.
   const pageLimit = ctx.config.pageRateLimit
-    ? rateLimit({
+    ? limiter({
         windowMs: 60_000,
         limit: ctx.config.pageRateLimit,
-        standardHeaders: 'draft-8',
-        legacyHeaders: false,
-        keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
+        key: byIp,
         skip: (req) => req.method === 'POST' && field(req, ONE_CLICK_FIELD) !== undefined,
-        handler: tooMany,
+        onLimit: tooMany,
       })
     : (_req: Request, _res: Response, next: () => void) => next();
   // "Email me a link" sends mail, so it is held much tighter: per IP and per address.
-  const linkByIp = rateLimit({
-    windowMs: 15 * 60_000,
-    limit: 10,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
-    handler: tooMany,
-  });
-  const linkByAddress = rateLimit({
+  const linkByIp = limiter({ windowMs: 15 * 60_000, limit: 10, key: byIp, onLimit: tooMany });
+  const linkByAddress = limiter({
     windowMs: 60 * 60_000,
     limit: 3,
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
     // Keyed by the address's keyed hash: the limiter's memory holds no address.
-    keyGenerator: (req) =>
-      keyedHash(ctx.config.hashSecret, 'email', (field(req, 'email') ?? '').slice(0, 320)),
-    handler: tooMany,
+    key: (req) => keyedHash(ctx.config.hashSecret, 'email', (field(req, 'email') ?? '').slice(0, 320)),
+    onLimit: tooMany,
   });
 
   // ---- /u/{token} -------------------------------------------------------------------------
