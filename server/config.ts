@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EventWebhook } from '@sendgrid/eventwebhook';
 import { isSupportedCountry } from 'libphonenumber-js';
+import { sendgridPublicKey } from './mail/signature.ts';
 
 export interface TokenKey {
   kid: string;
@@ -35,6 +35,13 @@ export interface Config {
   metricsToken: string | undefined;
   migrateOnStart: boolean;
   logLevel: string;
+  /**
+   * How long a provider webhook (SendGrid events, inbound texts) may wait on the database before
+   * it answers for a retry (503) or spools the opt-out: providers give up on slow answers.
+   */
+  webhookBudgetMs: number;
+  /** What a STOP by text revokes: `number` (texts and calls, the FCC revoke-all rule) or `channel`. */
+  smsRevocationScope: 'number' | 'channel';
 }
 
 export class ConfigError extends Error {
@@ -129,6 +136,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   const port = parseIntVar('PORT', env.PORT, 3000, 0, 65535, problems);
   const trustProxy = parseIntVar('TRUST_PROXY', env.TRUST_PROXY, 0, 0, 10, problems);
   const pageRateLimit = parseIntVar('PAGE_RATE_LIMIT', env.PAGE_RATE_LIMIT, 120, 0, 1_000_000, problems);
+  const webhookBudgetMs = parseIntVar(
+    'WEBHOOK_DB_BUDGET_MS',
+    env.WEBHOOK_DB_BUDGET_MS,
+    5000,
+    100,
+    60_000,
+    problems,
+  );
+  const smsRevocationScope = (env.SMS_REVOCATION_SCOPE || 'number').toLowerCase();
+  if (smsRevocationScope !== 'number' && smsRevocationScope !== 'channel') {
+    problems.push(`SMS_REVOCATION_SCOPE must be number or channel, got "${env.SMS_REVOCATION_SCOPE}"`);
+  }
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
   if (isProd) {
@@ -175,7 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   const webhookKey = env.SENDGRID_WEBHOOK_PUBLIC_KEY?.trim();
   if (webhookKey) {
     try {
-      new EventWebhook().convertPublicKeyToECDSA(webhookKey);
+      sendgridPublicKey(webhookKey);
     } catch {
       problems.push(
         "SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid ECDSA public key (paste the verification key from SendGrid's Mail Settings)",
@@ -212,6 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     metricsToken: env.METRICS_TOKEN || undefined,
     migrateOnStart,
     logLevel,
+    webhookBudgetMs,
+    smsRevocationScope: smsRevocationScope as Config['smsRevocationScope'],
   };
 }
 

@@ -10,6 +10,7 @@ import { PGlite } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
 import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
+import { withDeadline } from './deadline.ts';
 
 // int8 (count(*), bigserial ids) arrive as strings from pg and as numbers from PGlite: make both
 // numbers. Every id we keep in int8 stays far below 2^53.
@@ -42,16 +43,6 @@ export interface DbOptions {
 }
 
 export class DatabaseLockedError extends Error {}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
@@ -116,7 +107,7 @@ async function createPgDb(url: string, opts: DbOptions): Promise<Db> {
       return res.rows as T[];
     },
     async ping(timeoutMs = 2000) {
-      await withTimeout(hot.query('select 1'), timeoutMs, 'database ping');
+      await withDeadline(hot.query('select 1'), timeoutMs, 'database ping');
     },
     async close() {
       await Promise.all([knex.destroy(), hot.end()]);
@@ -165,7 +156,7 @@ async function createPgliteDb(opts: DbOptions): Promise<Db> {
     },
     async ping(timeoutMs = 2000) {
       if (closed) throw new Error('database is closed');
-      await withTimeout(knex.raw('select 1'), timeoutMs, 'database ping');
+      await withDeadline(knex.raw('select 1'), timeoutMs, 'database ping');
     },
     async close() {
       if (closed) return;

@@ -1,11 +1,15 @@
 import type { NextFunction, Request, Response } from 'express';
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { redactPath } from './redact.ts';
 
 export interface Metrics {
   registry: Registry;
   middleware(req: Request, res: Response, next: NextFunction): void;
   decisions: Counter<'channel' | 'reason'>;
+  /** Opt-outs that reached us but could not be applied at once (answered 503, or spooled). */
+  optOutsDeferred: Counter<'path'>;
+  /** Inbound opt-outs waiting in the local spool for the database to come back. */
+  spoolDepth: Gauge;
 }
 
 /** Label a request by its route template; unmatched paths share one label so labels stay bounded. */
@@ -37,6 +41,17 @@ export function createMetrics(): Metrics {
     labelNames: ['channel', 'reason'] as const,
     registers: [registry],
   });
+  const optOutsDeferred = new Counter({
+    name: 'opt_outs_deferred_total',
+    help: 'Opt-outs received but not applied at once: answered 503 for a provider retry, or spooled',
+    labelNames: ['path'] as const,
+    registers: [registry],
+  });
+  const spoolDepth = new Gauge({
+    name: 'opt_out_spool_depth',
+    help: 'Inbound opt-outs kept in the local spool, waiting for the database',
+    registers: [registry],
+  });
   const children = new Map<
     string,
     { requests: ReturnType<typeof requests.labels>; latency: ReturnType<typeof latency.labels> }
@@ -44,6 +59,8 @@ export function createMetrics(): Metrics {
   return {
     registry,
     decisions,
+    optOutsDeferred,
+    spoolDepth,
     middleware(req, res, next) {
       const start = process.hrtime.bigint();
       res.on('finish', () => {

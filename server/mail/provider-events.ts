@@ -1,6 +1,7 @@
 // SendGrid Event Webhook events applied to our state. Each event runs in its own transaction
-// with its sg_event_id claimed first, so a replay changes nothing and one bad event cannot
-// undo or block the rest of its batch.
+// with its sg_event_id claimed first, in the same transaction as its effect: a replay after
+// success changes nothing, and a redelivery after a failure (the transaction rolled back, the
+// claim with it) applies the event.
 import type { Knex } from 'knex';
 import { contactByEmail, insertSuppression } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
@@ -10,7 +11,7 @@ import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges } from '../preferences/service.ts';
 import { listTopics, type Topic } from '../preferences/topics.ts';
 
-export type EventOutcome = 'applied' | 'duplicate' | 'ignored';
+export type EventOutcome = 'applied' | 'duplicate' | 'malformed';
 
 export interface SendGridEvent {
   event?: unknown;
@@ -70,17 +71,21 @@ async function findMessage(trx: Knex.Transaction, ev: SendGridEvent): Promise<Me
   return undefined;
 }
 
-/** Custom arg, then the stored message, then category, then ASM group; null: unknown (all marketing). */
-function topicOf(ev: SendGridEvent, message: MessageRef | undefined, topics: Topic[]): Topic | null {
+/**
+ * The topic a group event names: the ASM group first (that is what the person left), then the
+ * custom arg, the stored message and the category. null: unknown (the caller then stops all
+ * marketing email, the safe reading of an opt-out).
+ */
+function groupTopic(ev: SendGridEvent, message: MessageRef | undefined, topics: Topic[]): Topic | null {
   const bySlug = (s: unknown) => (typeof s === 'string' ? topics.find((t) => t.slug === s) : undefined);
   const categories = Array.isArray(ev.category) ? ev.category : [ev.category];
   return (
-    bySlug(ev.topic) ??
-    bySlug(message?.topic) ??
-    categories.map(bySlug).find((t) => t !== undefined) ??
     (typeof ev.asm_group_id === 'number'
       ? topics.find((t) => t.sendgrid_group_id === ev.asm_group_id)
       : undefined) ??
+    bySlug(ev.topic) ??
+    bySlug(message?.topic) ??
+    categories.map(bySlug).find((t) => t !== undefined) ??
     null
   );
 }
@@ -116,7 +121,8 @@ export async function applySendGridEvent(
   origin: Origin,
   ev: SendGridEvent,
 ): Promise<EventOutcome> {
-  if (typeof ev.sg_event_id !== 'string' || !ev.sg_event_id || typeof ev.event !== 'string') return 'ignored';
+  if (typeof ev.sg_event_id !== 'string' || !ev.sg_event_id || typeof ev.event !== 'string')
+    return 'malformed';
   const eventId = ev.sg_event_id.slice(0, 200);
   const kind = ev.event;
   return core.db.knex.transaction(async (trx) => {
@@ -136,8 +142,9 @@ export async function applySendGridEvent(
       case 'unsubscribe':
       case 'group_unsubscribe': {
         if (contactId) {
-          const topic = topicOf(ev, message, await listTopics(trx));
-          // An opt-out we cannot pin to a marketing topic stops all marketing email: the safe reading.
+          // `unsubscribe` is SendGrid's global "opt out of all emails": SendGrid drops every
+          // later message to the address, so the center must say all marketing is off too.
+          const topic = kind === 'group_unsubscribe' ? groupTopic(ev, message, await listTopics(trx)) : null;
           const slug = topic?.kind === 'marketing' ? topic.slug : null;
           await applyPreferenceChanges(
             core,
@@ -151,7 +158,7 @@ export async function applySendGridEvent(
         break;
       }
       case 'group_resubscribe': {
-        const topic = contactId ? topicOf(ev, message, await listTopics(trx)) : null;
+        const topic = contactId ? groupTopic(ev, message, await listTopics(trx)) : null;
         if (contactId && topic?.kind === 'marketing') {
           await applyPreferenceChanges(
             core,

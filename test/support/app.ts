@@ -1,4 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createApiKey, SCOPES, type Scope } from '../../server/admin/api-keys.ts';
 import { createApp } from '../../server/app.ts';
 import { type Config, loadConfig } from '../../server/config.ts';
@@ -8,19 +11,27 @@ import { sharedDb } from './db.ts';
 export const TEST_TOKEN_SECRET = `t1:${'a'.repeat(40)}`;
 export const TEST_HASH_SECRET = 'h'.repeat(40);
 
-export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({
-    NODE_ENV: 'test',
-    BASE_URL: 'https://prefs.example.test',
-    TOKEN_SECRET: TEST_TOKEN_SECRET,
-    HASH_SECRET: TEST_HASH_SECRET,
-    ...env,
-  });
+// Files the app writes (the opt-out spool) go to a directory of this run, not the repository's.
+const TEST_DATA_DIR = mkdtempSync(path.join(tmpdir(), 'pc-test-'));
+
+export function testConfig(env: Record<string, string> = {}, dataDir = TEST_DATA_DIR): Config {
+  return loadConfig(
+    {
+      NODE_ENV: 'test',
+      BASE_URL: 'https://prefs.example.test',
+      TOKEN_SECRET: TEST_TOKEN_SECRET,
+      HASH_SECRET: TEST_HASH_SECRET,
+      ...env,
+    },
+    { dataDir },
+  );
 }
 
-export async function testApp(opts: { db?: Db; env?: Record<string, string>; now?: () => Date } = {}) {
+export async function testApp(
+  opts: { db?: Db; env?: Record<string, string>; now?: () => Date; dataDir?: string } = {},
+) {
   const db = opts.db ?? (await sharedDb());
-  const app = createApp({ config: testConfig(opts.env), db, now: opts.now });
+  const app = createApp({ config: testConfig(opts.env, opts.dataDir), db, now: opts.now });
   return { app, ctx: app.locals.ctx, db };
 }
 
