@@ -9,12 +9,14 @@ import { adminRoutes } from './admin/routes.ts';
 import type { Config } from './config.ts';
 import { consentRoutes } from './consent/routes.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
+import { createSpool, type Spool } from './consent/spool.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
 import { errorHandler, isApiPath } from './http/error-handler.ts';
 import { AppError } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
+import { jsonBodiesOnly } from './http/json-only.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
@@ -48,6 +50,8 @@ export interface AppContext {
   now: () => Date;
   /** The gateway's send path (SendGrid or the local outbox). */
   mailer: Mailer;
+  /** Inbound opt-outs kept on disk while the database is away (index.ts drains it). */
+  spool: Spool;
 }
 
 export const JSON_LIMIT = '4mb';
@@ -76,8 +80,10 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     apiAuth: createApiAuth(deps.db.knex, (err) => logger.warn({ err }, 'could not record API key use')),
     now: deps.now ?? (() => new Date()),
     mailer: undefined as unknown as Mailer,
+    spool: undefined as unknown as Spool,
   };
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
+  ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
 
   const app = express();
   app.locals.ctx = ctx;
@@ -157,6 +163,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   });
   api.use(permissionStreamRoutes(ctx)); // reads its own body, any size
   api.use(express.json({ limit: JSON_LIMIT }));
+  api.use(jsonBodiesOnly);
   api.use(permissionRoutes(ctx));
   api.use(contactRoutes(ctx));
   api.use(mailRoutes(ctx));

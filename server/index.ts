@@ -20,6 +20,11 @@ async function main() {
     if (demo) process.stdout.write(demo);
   }
 
+  // Opt-outs spooled while the database was away (by this or an earlier process) are applied
+  // now and then every few seconds.
+  const { spool } = app.locals.ctx;
+  spool.start(5000);
+
   const server: Server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -45,6 +50,7 @@ async function main() {
     server.close(async () => {
       clearTimeout(force);
       try {
+        await spool.stop();
         await db.close();
         logger.info('stopped cleanly');
         process.exit(0);

@@ -1,28 +1,57 @@
-// Inbound text keywords. Revocation must be honoured "by any reasonable means" (FCC 24-24,
-// 47 CFR 64.1200(a)(10)): the standard keywords in any case, with punctuation, or inside a
-// short phrase ("Stop please", "unsubscribe me", "please opt out"). A keyword must be a whole
-// word: "stopwatch" is not STOP. Opting back in is deliberate: START or UNSTOP alone.
+// What an inbound text asks for. The word lists and their sources are in keywords.ts. Twilio's
+// `OptOutType` (sent when its Advanced Opt-Out handled the message, in any language it knows)
+// wins over our reading of the body: Twilio has already blocked or unblocked the number.
+import {
+  HELP_WORDS,
+  SHORT_MESSAGE_WORDS,
+  SHORT_STOP_WORDS,
+  START_WORDS,
+  STOP_ALL_WORDS,
+  STOP_PHRASES,
+  STOP_WORDS,
+} from './keywords.ts';
+
 export type SmsIntent = 'stop' | 'stop_all' | 'start' | 'help' | null;
 
-const STOP_WORDS = new Set(['stop', 'unsubscribe', 'cancel', 'end', 'quit', 'revoke', 'optout']);
-const SHORT_PHRASE_WORDS = 6;
+const stopWords = new Set<string>(STOP_WORDS);
+const shortStopWords = new Set<string>(SHORT_STOP_WORDS);
+const stopAllWords = new Set<string>(STOP_ALL_WORDS);
+const startWords = new Set<string>(START_WORDS);
+const helpWords = new Set<string>(HELP_WORDS);
 
-export function smsIntent(body: unknown): SmsIntent {
-  if (typeof body !== 'string') return null;
-  const words = body
-    .toLowerCase()
+/** Lower case, accents removed, anything but letters and digits a space; "opt-out" is "opt out". */
+export function normaliseText(body: string): string {
+  return body
     .normalize('NFKD')
-    .replace(/[^a-z0-9\s]/g, ' ')
-    .split(/\s+/)
-    .filter(Boolean);
-  if (words.length === 0) return null;
-  const joined = words
-    .map((w, i) => (w === 'opt' && words[i + 1] === 'out' ? 'optout' : w))
-    .filter((w, i, all) => !(w === 'out' && all[i - 1] === 'optout'));
-  if (joined.includes('stopall')) return 'stop_all';
-  const hasStop = joined.some((w) => STOP_WORDS.has(w));
-  if (hasStop && (joined.length <= SHORT_PHRASE_WORDS || STOP_WORDS.has(joined[0]))) return 'stop';
-  if (joined.length === 1 && (joined[0] === 'start' || joined[0] === 'unstop')) return 'start';
-  if (joined.length === 1 && (joined[0] === 'help' || joined[0] === 'info')) return 'help';
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, ' ')
+    .trim();
+}
+
+const OPT_OUT_TYPES: Record<string, SmsIntent> = { stop: 'stop', start: 'start', help: 'help' };
+
+export function smsIntent(body: unknown, optOutType?: unknown): SmsIntent {
+  if (typeof optOutType === 'string' && optOutType.trim()) {
+    const forced = OPT_OUT_TYPES[optOutType.trim().toLowerCase()];
+    if (forced) return forced;
+  }
+  if (typeof body !== 'string') return null;
+  const text = normaliseText(body);
+  if (!text) return null;
+  const words = text.split(' ');
+  // "opt out" and "opt-out" are the keyword OPTOUT
+  const joined = text.replace(/\bopt out\b/g, 'optout').split(' ');
+  if (joined.some((w) => stopAllWords.has(w))) return 'stop_all';
+  if (joined.some((w) => stopWords.has(w))) return 'stop';
+  if (
+    (words.length <= SHORT_MESSAGE_WORDS && words.some((w) => shortStopWords.has(w))) ||
+    shortStopWords.has(words[0])
+  ) {
+    return 'stop';
+  }
+  if (STOP_PHRASES.some((p) => p.test(text))) return 'stop';
+  if (words.length === 1 && startWords.has(words[0])) return 'start';
+  if (words.length === 1 && helpWords.has(words[0])) return 'help';
   return null;
 }

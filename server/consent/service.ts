@@ -174,6 +174,7 @@ async function revokeRow(
   origin: Origin,
   row: { id: string; contact_id: string; phone: string; channel: PhoneChannel },
   method: string,
+  extra: Record<string, string> = {},
 ) {
   await trx('consents')
     .where({ id: row.id })
@@ -184,7 +185,12 @@ async function revokeRow(
     channel: row.channel,
     oldValue: 'granted',
     newValue: 'revoked',
-    data: { phoneHash: keyedHash(core.config.hashSecret, 'phone', row.phone), method, consentId: row.id },
+    data: {
+      phoneHash: keyedHash(core.config.hashSecret, 'phone', row.phone),
+      method,
+      consentId: row.id,
+      ...extra,
+    },
   });
 }
 
@@ -210,19 +216,21 @@ export async function revokeConsent(
   });
 }
 
-/**
- * STOP by text: every granted consent for this number on this channel is revoked at once,
- * whoever gave it. Returns how many were revoked.
- */
-export async function revokeNumber(core: Core, origin: Origin, phone: string, channel: PhoneChannel) {
-  return core.db.knex.transaction(async (trx) => {
-    const rows = await trx('consents')
-      .where({ phone, channel, status: 'granted' })
-      .orderBy('contact_id')
-      .forUpdate();
-    for (const row of rows) await revokeRow(core, trx, origin, row, 'sms_keyword');
-    return rows.length;
-  });
+/** Every granted consent for this number on this channel, revoked at once, whoever gave it. */
+async function revokeNumber(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  phone: string,
+  channel: PhoneChannel,
+  scope: RevocationScope,
+) {
+  const rows = await trx('consents')
+    .where({ phone, channel, status: 'granted' })
+    .orderBy('contact_id')
+    .forUpdate();
+  for (const row of rows) await revokeRow(core, trx, origin, row, 'sms_keyword', { scope });
+  return rows.length;
 }
 
 /**
@@ -230,42 +238,92 @@ export async function revokeNumber(core: Core, origin: Origin, phone: string, ch
  * now, with the disclosure of the grant it restores. A consent revoked another way (web, staff,
  * erasure, a terminated agreement) is not brought back by a text.
  */
-export async function restoreNumber(core: Core, origin: Origin, phone: string, channel: PhoneChannel) {
-  return core.db.knex.transaction(async (trx) => {
-    const holder = await contactByPhone(trx, phone);
-    if (!holder || holder.erased_at) return false;
-    await trx.raw('select id from contacts where id = ? for update', [holder.id]);
-    const row = await latest(trx, holder.id, phone, channel);
-    if (row?.status !== 'revoked' || row.revoked_method !== 'sms_keyword') return false;
-    if ((await accountAgreement(trx, holder)) !== 'signed') return false;
-    const [restored] = await trx('consents')
-      .insert({
-        contact_id: holder.id,
-        phone,
-        channel,
-        status: 'granted',
-        method: 'sms_keyword',
-        disclosure_id: row.disclosure_id,
-        disclosure_hash: row.disclosure_hash,
-        captured_by: origin.actor,
-        captured_at: new Date(),
-        note: 'restored by START/UNSTOP',
-      })
-      .returning('id');
-    await core.ledger.append(trx, origin, {
-      type: 'consent.granted',
-      contactId: holder.id,
+async function restoreNumber(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  phone: string,
+  channel: PhoneChannel,
+) {
+  const holder = await contactByPhone(trx, phone);
+  if (!holder || holder.erased_at) return false;
+  await trx.raw('select id from contacts where id = ? for update', [holder.id]);
+  const row = await latest(trx, holder.id, phone, channel);
+  if (row?.status !== 'revoked' || row.revoked_method !== 'sms_keyword') return false;
+  if ((await accountAgreement(trx, holder)) !== 'signed') return false;
+  const [restored] = await trx('consents')
+    .insert({
+      contact_id: holder.id,
+      phone,
       channel,
-      oldValue: 'revoked',
-      newValue: 'granted',
-      data: {
-        phoneHash: keyedHash(core.config.hashSecret, 'phone', phone),
-        method: 'sms_keyword',
-        consentId: restored.id,
-        restores: row.id,
-      },
-    });
-    return true;
+      status: 'granted',
+      method: 'sms_keyword',
+      disclosure_id: row.disclosure_id,
+      disclosure_hash: row.disclosure_hash,
+      captured_by: origin.actor,
+      captured_at: new Date(),
+      note: 'restored by START/UNSTOP',
+    })
+    .returning('id');
+  await core.ledger.append(trx, origin, {
+    type: 'consent.granted',
+    contactId: holder.id,
+    channel,
+    oldValue: 'revoked',
+    newValue: 'granted',
+    data: {
+      phoneHash: keyedHash(core.config.hashSecret, 'phone', phone),
+      method: 'sms_keyword',
+      consentId: restored.id,
+      restores: row.id,
+    },
+  });
+  return true;
+}
+
+/** `number`: a STOP ends texts and calls to the number (FCC revoke-all); `channel`: texts only. */
+export type RevocationScope = 'number' | 'channel';
+
+export interface InboundText {
+  /** The provider's message id (Twilio's MessageSid); null when it sent none. */
+  sid: string | null;
+  from: string; // E.164
+  intent: 'stop' | 'stop_all' | 'start' | 'help';
+  scope: RevocationScope;
+}
+
+export type InboundResult =
+  | { duplicate: true }
+  | { duplicate: false; revoked: number; channels: PhoneChannel[]; restored: boolean };
+
+/**
+ * Applies an inbound text in ONE transaction with the claim of its message id: a provider retry
+ * after a failure (the transaction rolled back, the claim with it) is applied; a retry after
+ * success is recognised and changes nothing.
+ */
+export function applyInboundText(core: Core, origin: Origin, text: InboundText): Promise<InboundResult> {
+  return core.db.knex.transaction(async (trx) => {
+    if (text.sid) {
+      const fresh = await trx('webhook_events')
+        .insert({ provider: 'sms', event_id: text.sid })
+        .onConflict(['provider', 'event_id'])
+        .ignore()
+        .returning('event_id');
+      if (!fresh.length) return { duplicate: true };
+    }
+    if (text.intent === 'stop' || text.intent === 'stop_all') {
+      const scope: RevocationScope = text.intent === 'stop_all' ? 'number' : text.scope;
+      const channels: PhoneChannel[] = scope === 'number' ? ['sms', 'voice'] : ['sms'];
+      let revoked = 0;
+      for (const channel of channels)
+        revoked += await revokeNumber(core, trx, origin, text.from, channel, scope);
+      return { duplicate: false, revoked, channels, restored: false };
+    }
+    if (text.intent === 'start') {
+      const restored = await restoreNumber(core, trx, origin, text.from, 'sms');
+      return { duplicate: false, revoked: 0, channels: [], restored };
+    }
+    return { duplicate: false, revoked: 0, channels: [], restored: false };
   });
 }
 
@@ -324,14 +382,4 @@ export async function phoneConsentState(q: Knex, contactId: string, phone: strin
     };
   }
   return state;
-}
-
-/** Records an inbound text's id; false when it was already seen (a provider retry or replay). */
-export async function claimInboundText(knex: Knex, messageSid: string) {
-  const fresh = await knex('webhook_events')
-    .insert({ provider: 'sms', event_id: messageSid })
-    .onConflict(['provider', 'event_id'])
-    .ignore()
-    .returning('event_id');
-  return fresh.length > 0;
 }

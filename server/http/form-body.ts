@@ -5,8 +5,8 @@ import busboy from 'busboy';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AppError } from './errors.ts';
 
-const LIMITS = { fields: 100, fieldSize: 4096, files: 0, parts: 100 };
-const urlencoded = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 100 });
+const LIMITS = { fields: 1000, fieldSize: 4096, files: 0, parts: 1000 };
+const urlencoded = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 1000 });
 
 function multipart(req: Request, _res: Response, next: NextFunction) {
   const fields: Record<string, string | string[]> = {};

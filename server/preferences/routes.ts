@@ -18,6 +18,7 @@ import { cleanEmail, maskEmail } from '../contacts/rules.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
+import { cleanProviderText } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { byIp, limiter } from '../http/rate-limit.ts';
 import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
@@ -25,6 +26,7 @@ import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
 import {
   type AppliedChange,
+  changedOnPage,
   decodeChange,
   encodeChange,
   FEEDBACK_REASONS,
@@ -40,9 +42,24 @@ import {
 } from './service.ts';
 import { CHANNELS, type Channel, cachedTopics, listTopics, type Topic } from './topics.ts';
 
-const ONE_CLICK_FIELD = 'List-Unsubscribe';
 const CONSENT_MESSAGES = ['granted', 'revoked', 'none', 'phone_invalid', 'phone_taken', 'not_signed'];
-const ONE_CLICK_VALUE = 'One-Click';
+
+/**
+ * The RFC 8058 field of a POST body, cleaned: undefined when the body has none. Name and value
+ * are read without regard to case, stray control bytes or surrounding white space (a trailing
+ * CRLF from a mail client): a person who pressed the button wants out.
+ */
+function oneClickValue(req: Request): string | undefined {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(body)) {
+    if (cleanProviderText(name)?.trim().toLowerCase() !== 'list-unsubscribe') continue;
+    // Repeated with different values is not a clear "One-Click": each value must say it.
+    const values = (Array.isArray(value) ? value : [value]).map((v) => (cleanProviderText(v) ?? '').trim());
+    return values.every((v) => v === values[0]) ? values[0] : '';
+  }
+  return undefined;
+}
+const isOneClick = (value: string) => value.toLowerCase() === 'one-click';
 
 interface PageLocals {
   t: Strings;
@@ -126,7 +143,7 @@ export function preferencePages(ctx: AppContext) {
         windowMs: 60_000,
         limit: ctx.config.pageRateLimit,
         key: byIp,
-        skip: (req) => req.method === 'POST' && field(req, ONE_CLICK_FIELD) !== undefined,
+        skip: (req) => req.method === 'POST' && oneClickValue(req) !== undefined,
         onLimit: tooMany,
       })
     : (_req: Request, _res: Response, next: () => void) => next();
@@ -158,16 +175,16 @@ export function preferencePages(ctx: AppContext) {
   });
 
   r.post('/u/:token', formBody, pageLimit, async (req, res) => {
-    const oneClick = field(req, ONE_CLICK_FIELD);
+    const oneClick = oneClickValue(req);
     const found = await resolveUnsubscribe(ctx, tokenOf(req));
     if (!found) return notFound(req, res);
     const { contact, topic, topics } = found;
     const slug = topic.slug;
 
     // RFC 8058: a mail client's POST, no cookie, no form token, no redirect.
-    if (oneClick !== undefined || (req.body as Record<string, unknown>)[ONE_CLICK_FIELD] !== undefined) {
+    if (oneClick !== undefined) {
       res.setHeader('Cache-Control', 'no-store');
-      if (oneClick !== ONE_CLICK_VALUE) {
+      if (!isOneClick(oneClick)) {
         res.status(400).type('text/plain').send('List-Unsubscribe must be "One-Click" (RFC 8058).\n');
         return;
       }
@@ -297,6 +314,17 @@ export function preferencePages(ctx: AppContext) {
           }
         : null,
       consentMsg,
+      was: channels.flatMap((channel) => [
+        encodeChange({
+          channel,
+          topic: null,
+          from: view[channel].allMarketing,
+          status: view[channel].allMarketing,
+        }),
+        ...Object.entries(view[channel].topics).map(([topic, status]) =>
+          encodeChange({ channel, topic, from: status, status }),
+        ),
+      ]),
       channels: channels.map((channel) => ({
         channel,
         allMarketing: view[channel].allMarketing,
@@ -324,20 +352,24 @@ export function preferencePages(ctx: AppContext) {
     // post, so a channel the page did not show must not read as "everything off".
     const shown = new Set(fieldValues(req, 'channels'));
     const ticked = new Set(fieldValues(req, 'topic'));
-    const changes: PreferenceChange[] = [];
+    const submitted: PreferenceChange[] = [];
     for (const channel of channelsFor(contact)) {
       if (!shown.has(channel)) continue;
       const all = field(req, `all:${channel}`);
-      if (all === 'subscribed' || all === 'unsubscribed') changes.push({ channel, topic: null, status: all });
+      if (all === 'subscribed' || all === 'unsubscribed')
+        submitted.push({ channel, topic: null, status: all });
       for (const t of topics) {
         if (t.kind !== 'marketing' || !t.channels.includes(channel)) continue;
-        changes.push({
+        submitted.push({
           channel,
           topic: t.slug,
           status: ticked.has(`${channel}:${t.slug}`) ? 'subscribed' : 'unsubscribed',
         });
       }
     }
+    // What the page showed rides along in the form: only what the person changed on it is
+    // applied, so an opt-out made elsewhere since (one-click, STOP) is never undone by it.
+    const changes = changedOnPage(submitted, fieldValues(req, 'was'));
     const done: AppliedChange[] = await setPreferences(ctx, origin(req), contact.id, changes, {
       via: 'preferences',
     });

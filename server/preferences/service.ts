@@ -194,6 +194,26 @@ export function decodeChange(value: string): PreferenceChange | null {
 }
 
 /**
+ * The changes a preference form asks for, given what the page showed (its `was` fields, as
+ * encodeChange wrote them). A value the person left as shown is not a change: applying it would
+ * undo whatever happened elsewhere since the page was rendered (a one-click unsubscribe, a
+ * STOP). A value the page did not show is not applied. A form without any `was` (a page older
+ * than this rule) may still take people out, never put them back in.
+ */
+export function changedOnPage(submitted: PreferenceChange[], was: string[]): PreferenceChange[] {
+  const shown = new Map<string, PrefStatus>();
+  for (const w of was) {
+    const c = decodeChange(w);
+    if (c) shown.set(`${c.channel}:${c.topic ?? '*'}`, c.status);
+  }
+  if (shown.size === 0) return submitted.filter((c) => c.status === 'unsubscribed');
+  return submitted.filter((c) => {
+    const before = shown.get(`${c.channel}:${c.topic ?? '*'}`);
+    return before !== undefined && before !== c.status;
+  });
+}
+
+/**
  * The unsubscribe link's actions, on the email channel (the link came in an email): one topic,
  * or the all-marketing switch. Idempotent: a second click changes nothing and writes nothing.
  */

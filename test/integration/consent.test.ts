@@ -209,20 +209,47 @@ describe('phone and SMS consent', () => {
       return { ...c, phone };
     }
 
-    it('revokes SMS consent at once on STOP with one confirmation, and a replay changes nothing', async () => {
+    it('revokes texts and calls to the number at once on STOP with one confirmation, and a replay changes nothing', async () => {
       const c = await consenting();
       const m = inbound(c.phone, 'Stop please');
       const res = await post(m).expect(200);
       expect(res.headers['content-type']).to.match(/text\/xml/);
       expect(res.text).to.include('<Message>');
       expect(res.text).to.include('Acme');
+      expect(res.text).to.include('no more texts or calls');
+      expect(res.text).to.include('Reply START');
+      expect(await check('sms', c.phone)).to.equal('consent_revoked');
+      // SMS_REVOCATION_SCOPE defaults to `number`: the FCC's revoke-all rule, 47 CFR 64.1200(a)(10)
+      expect(await check('voice', c.phone)).to.equal('consent_revoked');
+      const replay = await post(m).expect(200);
+      expect(replay.text).not.to.include('<Message>');
+      const events = await t.db
+        .knex('events')
+        .where({ contact_id: c.id, type: 'consent.revoked' })
+        .orderBy('id');
+      expect(events.map((e) => [e.channel, e.actor, e.data.scope])).to.deep.equal([
+        ['sms', 'provider:sms', 'number'],
+        ['voice', 'provider:sms', 'number'],
+      ]);
+    });
+
+    it('with SMS_REVOCATION_SCOPE=channel a STOP ends texts only; STOPALL ends calls too', async () => {
+      const c = await consenting();
+      const channelScoped = await testApp({
+        env: { TWILIO_AUTH_TOKEN: TWILIO_TOKEN, BRAND_NAME: 'Acme', SMS_REVOCATION_SCOPE: 'channel' },
+      });
+      const m = inbound(c.phone, 'STOP');
+      const res = await request(channelScoped.app)
+        .post('/webhooks/sms')
+        .set('X-Twilio-Signature', m.signature)
+        .type('form')
+        .send(m.params);
+      expect(res.status).to.equal(200);
       expect(res.text).to.include('no more text messages');
       expect(await check('sms', c.phone)).to.equal('consent_revoked');
       expect(await check('voice', c.phone)).to.equal('subscribed');
-      const replay = await post(m).expect(200);
-      expect(replay.text).not.to.include('<Message>');
-      const events = await t.db.knex('events').where({ contact_id: c.id, type: 'consent.revoked' });
-      expect(events.map((e) => e.actor)).to.deep.equal(['provider:sms']);
+      await post(inbound(c.phone, 'STOPALL')).expect(200);
+      expect(await check('voice', c.phone)).to.equal('consent_revoked');
     });
 
     for (const body of [
@@ -236,13 +263,57 @@ describe('phone and SMS consent', () => {
       'quit',
       'REVOKE',
       'optout',
+      'PARAR',
+      'Alto',
+      'cancelar',
+      'BAJA',
+      'detener',
+      'ARRET',
+      'ARRÊT',
+      'désabonner',
+      'Please opt me out',
+      'take me off your list',
+      'remove me',
+      'no more texts',
+      'please stop sending me these messages, I did not ask for them',
     ]) {
       it(`revokes on ${JSON.stringify(body)}`, async () => {
         const c = await consenting();
-        await post(inbound(c.phone, body)).expect(200);
+        const res = await post(inbound(c.phone, body)).expect(200);
+        expect(res.text).to.include('Reply START');
         expect(await check('sms', c.phone)).to.equal('consent_revoked');
       });
     }
+
+    it("obeys Twilio's OptOutType whatever the body says, without a second reply", async () => {
+      const raw = readFileSync(
+        path.resolve(import.meta.dirname, '../fixtures/twilio-inbound-sms.txt'),
+        'utf8',
+      ).trim();
+      const send = (from: string, body: string, optOutType: string) => {
+        const form = new URLSearchParams(raw);
+        form.set('From', from);
+        form.set('Body', body);
+        form.set('OptOutType', optOutType);
+        form.set('MessageSid', `SM${uniqueId('o').replace(/\W/g, '')}`);
+        const params = Object.fromEntries(form);
+        return request(t.app)
+          .post('/webhooks/sms')
+          .set('X-Twilio-Signature', twilio.getExpectedTwilioSignature(TWILIO_TOKEN, url, params))
+          .type('form')
+          .send(form.toString())
+          .expect(200);
+      };
+      const c = await consenting();
+      // A word of a language Twilio knows and we might not: Twilio has blocked the number.
+      const stop = await send(c.phone, 'Gracias, ya no quiero', 'STOP');
+      expect(stop.text).not.to.include('<Message>');
+      expect(await check('sms', c.phone)).to.equal('consent_revoked');
+      await send(c.phone, 'hola de nuevo', 'START');
+      expect(await check('sms', c.phone)).to.equal('subscribed');
+      await send(c.phone, 'STOP', 'HELP');
+      expect(await check('sms', c.phone)).to.equal('subscribed');
+    });
 
     it('accepts Twilio\'s real form body (fixture) and revokes on its "Stop please"', async () => {
       const c = await consenting();
@@ -266,7 +337,13 @@ describe('phone and SMS consent', () => {
 
     it('does not revoke on "stopwatch" or an ordinary question', async () => {
       const c = await consenting();
-      for (const body of ['stopwatch', 'When does my order arrive?']) {
+      for (const body of [
+        'stopwatch',
+        'When does my order arrive?',
+        'I bought a stopwatch from your shop and it arrived at the end of last week, thanks',
+        'start please',
+        'Can I change the delivery address?',
+      ]) {
         const res = await post(inbound(c.phone, body)).expect(200);
         expect(res.text).not.to.include('<Message>');
       }

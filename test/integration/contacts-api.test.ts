@@ -164,3 +164,60 @@ describe('contacts and accounts API', () => {
     await request(t.app).get('/api/v1/topics').expect(401);
   });
 });
+
+describe('bodies that are not JSON', () => {
+  let t: TestApp;
+  let auth: string;
+  before(async () => {
+    t = await testApp();
+    auth = (await apiKeyFor(t, ['contacts'])).auth;
+  });
+
+  it('answers a targeted unsubscribe sent as text/plain with 415 and changes nothing', async () => {
+    const email = uniqueEmail();
+    await request(t.app).put(`/api/v1/contacts/${email}`).set('Authorization', auth).send({}).expect(201);
+    const res = await request(t.app)
+      .post(`/api/v1/contacts/${email}/unsubscribe`)
+      .set('Authorization', auth)
+      .set('Content-Type', 'text/plain')
+      .send(JSON.stringify({ topic: 'newsletter' }))
+      .expect(415);
+    expect(res.body.error.code).to.equal('unsupported_media_type');
+    expect(res.body.error.message).to.include('application/json');
+    for (const type of ['application/x-www-form-urlencoded', 'application/octet-stream']) {
+      await request(t.app)
+        .post(`/api/v1/contacts/${email}/unsubscribe`)
+        .set('Authorization', auth)
+        .set('Content-Type', type)
+        .send('topic=newsletter')
+        .expect(415);
+    }
+    const got = await request(t.app).get(`/api/v1/contacts/${email}`).set('Authorization', auth).expect(200);
+    expect(got.body.preferences.email.allMarketing).to.equal('subscribed');
+    expect(got.body.preferences.email.topics.newsletter).to.equal('subscribed');
+    // JSON, with or without a charset, and a body-less POST are still taken
+    await request(t.app)
+      .post(`/api/v1/contacts/${email}/unsubscribe`)
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json; charset=utf-8')
+      .send(JSON.stringify({ topic: 'newsletter' }))
+      .expect(200);
+    const after = await request(t.app)
+      .get(`/api/v1/contacts/${email}`)
+      .set('Authorization', auth)
+      .expect(200);
+    expect(after.body.preferences.email.allMarketing).to.equal('subscribed');
+    expect(after.body.preferences.email.topics.newsletter).to.equal('unsubscribed');
+  });
+
+  it('answers a contact PUT sent as a form with 415 and creates nothing', async () => {
+    const email = uniqueEmail();
+    await request(t.app)
+      .put(`/api/v1/contacts/${email}`)
+      .set('Authorization', auth)
+      .type('form')
+      .send({ name: 'Ann' })
+      .expect(415);
+    await request(t.app).get(`/api/v1/contacts/${email}`).set('Authorization', auth).expect(404);
+  });
+});

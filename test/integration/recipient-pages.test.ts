@@ -9,6 +9,21 @@ import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId } from '../supp
 const system = { actor: 'system' as const };
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
+/** The fields the preference page's main form would post as rendered (hidden, checked, radios). */
+function formOf(html: string) {
+  const start = html.indexOf('<form method="post" action="/preferences/');
+  const form = html.slice(start, html.indexOf('</form>', start));
+  const out = new URLSearchParams();
+  for (const m of form.matchAll(/<input ([^>]*)>/g)) {
+    const attr = (n: string) => new RegExp(`${n}="([^"]*)"`).exec(m[1])?.[1];
+    const type = attr('type');
+    if ((type === 'checkbox' || type === 'radio') && !/\bchecked\b/.test(m[1])) continue;
+    const name = attr('name');
+    if (name) out.append(name, (attr('value') ?? '').replaceAll('&amp;', '&'));
+  }
+  return out;
+}
+
 describe('recipient pages', () => {
   let t: TestApp;
   let checkAuth: string;
@@ -148,6 +163,35 @@ describe('recipient pages', () => {
         .expect(200);
       expect(await prefs(c.id)).to.deep.equal([
         { channel: 'email', topic: 'events', status: 'unsubscribed' },
+      ]);
+    });
+
+    it('takes the value whatever its case, white space or stray bytes (a trailing CRLF from a mail client)', async () => {
+      for (const body of [
+        'List-Unsubscribe=One-Click%0D%0A',
+        'List-Unsubscribe=one-click',
+        'List-Unsubscribe=+ONE-CLICK+',
+        'list-unsubscribe=One-Click',
+        'List-Unsubscribe=One-Click%00',
+        'List-Unsubscribe=One-Click%09',
+      ]) {
+        const c = await contact();
+        await request(t.app)
+          .post(`/u/${unsubToken(c.id)}`)
+          .type('form')
+          .send(body)
+          .expect(200);
+        expect(await prefs(c.id), body).to.deep.equal([
+          { channel: 'email', topic: 'newsletter', status: 'unsubscribed' },
+        ]);
+      }
+      const c = await contact();
+      await request(t.app)
+        .post(`/u/${unsubToken(c.id)}`)
+        .field('List-Unsubscribe', 'One-Click\r\n')
+        .expect(200);
+      expect(await prefs(c.id)).to.deep.equal([
+        { channel: 'email', topic: 'newsletter', status: 'unsubscribed' },
       ]);
     });
 
@@ -357,6 +401,46 @@ describe('recipient pages', () => {
       expect(reloaded.text).to.include('value="email:newsletter">');
       expect(reloaded.text).to.include('value="email:events" checked');
       expect(await check(c.email, 'newsletter')).to.include({ reason: 'unsubscribed_topic' });
+    });
+
+    it('never undoes an opt-out made elsewhere after the page was shown (a stale page)', async () => {
+      const c = await contact();
+      const token = prefsToken(c.id);
+      const page = await request(t.app).get(`/preferences/${token}`).expect(200);
+      const form = formOf(page.text);
+      // meanwhile: Gmail's one-click button on a newsletter
+      await request(t.app)
+        .post(`/u/${unsubToken(c.id)}`)
+        .type('form')
+        .send('List-Unsubscribe=One-Click')
+        .expect(200);
+      // the old page is submitted as shown, except that the person unticks "offers"
+      form.delete('topic', 'email:offers');
+      await request(t.app).post(`/preferences/${token}`).type('form').send(form.toString()).expect(303);
+      expect(await prefs(c.id)).to.deep.equal([
+        { channel: 'email', topic: 'newsletter', status: 'unsubscribed' },
+        { channel: 'email', topic: 'offers', status: 'unsubscribed' },
+      ]);
+      expect(await check(c.email, 'newsletter')).to.include({ reason: 'unsubscribed_topic' });
+    });
+
+    it('applies what the person changed on the page, re-subscribing included', async () => {
+      const c = await contact();
+      const token = prefsToken(c.id);
+      await request(t.app)
+        .post(`/u/${unsubToken(c.id)}`)
+        .type('form')
+        .send('List-Unsubscribe=One-Click')
+        .expect(200);
+      const form = formOf((await request(t.app).get(`/preferences/${token}`)).text);
+      expect(form.getAll('topic')).not.to.include('email:newsletter');
+      form.append('topic', 'email:newsletter');
+      form.set('all:email', 'unsubscribed');
+      await request(t.app).post(`/preferences/${token}`).type('form').send(form.toString()).expect(303);
+      expect(await prefs(c.id)).to.deep.equal([
+        { channel: 'email', topic: 'newsletter', status: 'subscribed' },
+        { channel: 'email', topic: null, status: 'unsubscribed' },
+      ]);
     });
 
     it('does not read a channel the form did not show as "everything off"', async () => {

@@ -1,0 +1,236 @@
+// Fault drills: opt-outs arriving through provider webhooks while the real PostgreSQL connection
+// is cut or hangs, at the worst moment (mid-batch, mid-transaction). After the provider's retry,
+// or the spool's replay, every opt-out is applied exactly once. Needs a real server to cut: runs
+// when DATABASE_URL is set (CI's PostgreSQL run); PGlite has no connection to cut.
+import { generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import request from 'supertest';
+import twilio from 'twilio';
+import { createApp } from '../../server/app.ts';
+import { grantConsent } from '../../server/consent/service.ts';
+import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import { type DbProxy, proxiedDb } from '../support/proxy.ts';
+
+const system = { actor: 'system' as const };
+const TWILIO_TOKEN = 'twilio-test-auth-token-0123456789';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+if (process.env.DATABASE_URL) {
+  describe('fault drills (PostgreSQL connection cut and hung)', function () {
+    this.timeout(120_000);
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const env = {
+      SENDGRID_WEBHOOK_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
+      TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+      WEBHOOK_DB_BUDGET_MS: '1500',
+    };
+    let t: TestApp;
+    let p: DbProxy;
+    let app: ReturnType<typeof createApp>;
+    let dataDir: string;
+    before(async () => {
+      t = await testApp({ env });
+      p = await proxiedDb(undefined, { statementTimeoutMs: 3000 });
+      dataDir = mkdtempSync(path.join(tmpdir(), 'pc-drill-'));
+      app = createApp({ config: testConfig(env, dataDir), db: p.db });
+    });
+    after(async () => {
+      await p.close();
+    });
+    afterEach(async () => {
+      await p.restore();
+    });
+
+    function signed(body: string, key: KeyObject) {
+      const ts = String(Math.floor(Date.now() / 1000));
+      return {
+        'X-Twilio-Email-Event-Webhook-Signature': sign('sha256', Buffer.from(ts + body), key).toString(
+          'base64',
+        ),
+        'X-Twilio-Email-Event-Webhook-Timestamp': ts,
+        'Content-Type': 'application/json',
+      };
+    }
+    const postEvents = (body: string) =>
+      request(app).post('/webhooks/sendgrid').set(signed(body, privateKey)).send(body);
+
+    async function people(n: number) {
+      const out: { email: string; id: string }[] = [];
+      for (let i = 0; i < n; i++) {
+        const email = uniqueEmail('drill');
+        out.push({ email, id: (await upsertContact(t.ctx, system, email, {})).contact.id as string });
+      }
+      return out;
+    }
+    const optOuts = (who: { email: string }[], tag: string) =>
+      JSON.stringify(
+        who.map((w, i) => ({
+          email: w.email,
+          event: 'unsubscribe',
+          sg_event_id: `drill-${tag}-${i}`,
+          timestamp: 1795600000 + i,
+        })),
+      );
+    /** How many "all marketing email off" events each person has on the ledger. */
+    async function optOutEvents(who: { id: string }[]) {
+      const rows = await t.db
+        .knex('events')
+        .whereIn(
+          'contact_id',
+          who.map((w) => w.id),
+        )
+        .where({ type: 'preference.changed', channel: 'email', topic: '*', new_value: 'unsubscribed' })
+        .select('contact_id');
+      return who.map((w) => rows.filter((r) => r.contact_id === w.id).length);
+    }
+    async function waitFor(cond: () => Promise<boolean>, ms = 10_000) {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        if (await cond()) return;
+        await sleep(20);
+      }
+      throw new Error('condition not met in time');
+    }
+
+    // Each round cuts (or hangs) the connection while a batch of opt-outs is being applied, so
+    // some events have landed and some have not; SendGrid then delivers the same batch again.
+    for (const fault of ['cut', 'hang'] as const) {
+      it(`SendGrid: a batch ${fault === 'cut' ? 'cut' : 'hung'} mid-way is answered 503 and its redelivery applies every opt-out once (3 rounds of 60)`, async () => {
+        let lost = 0;
+        let total = 0;
+        for (let round = 0; round < 3; round++) {
+          const who = await people(60);
+          const body = optOuts(who, `${fault}-${round}-${randomBytes(3).toString('hex')}`);
+          const first = postEvents(body).then((r) => r);
+          // the worst moment: some of the batch applied, the rest not yet
+          await waitFor(async () => (await optOutEvents(who)).some((n) => n > 0));
+          if (fault === 'cut') await p.cut();
+          else p.hang();
+          const res = await first;
+          expect(res.status, JSON.stringify(res.body)).to.equal(503);
+          expect(res.body.error.code).to.equal('unavailable');
+          expect(res.body.pending).to.be.greaterThan(0);
+          expect(res.body.applied).to.be.lessThan(60);
+
+          await p.restore();
+          // SendGrid's redelivery (it may come while the database is still recovering)
+          let again = await postEvents(body);
+          for (let i = 0; i < 20 && again.status !== 200; i++) {
+            await sleep(250);
+            again = await postEvents(body);
+          }
+          expect(again.status).to.equal(200);
+          expect(again.body.applied + again.body.duplicate).to.equal(60);
+          const counts = await optOutEvents(who);
+          lost += counts.filter((n) => n === 0).length;
+          total += who.length;
+          expect(
+            counts.every((n) => n === 1),
+            `each opted out once: ${counts.join(',')}`,
+          ).to.equal(true);
+        }
+        expect(lost, `opt-outs lost of ${total}`).to.equal(0);
+      });
+    }
+
+    async function consenting() {
+      const account = uniqueId('drill');
+      await upsertAccount(t.ctx, system, account, {
+        agreement: { status: 'signed', signedAt: new Date('2026-01-02T00:00:00Z'), reference: 'MSA-1' },
+      });
+      const email = uniqueEmail('drill');
+      const { contact } = await upsertContact(t.ctx, system, email, { accountExternalId: account });
+      const phone = uniquePhone();
+      await grantConsent(t.ctx, system, contact.id, { phone, channels: ['sms', 'voice'], method: 'api' });
+      return { id: contact.id as string, phone };
+    }
+    function inbound(from: string, body: string, sid = `SM${randomBytes(16).toString('hex')}`) {
+      const params = { MessageSid: sid, SmsMessageSid: sid, From: from, To: '+18005550100', Body: body };
+      const url = 'https://prefs.example.test/webhooks/sms';
+      return { params, signature: twilio.getExpectedTwilioSignature(TWILIO_TOKEN, url, params) };
+    }
+    const text = (m: ReturnType<typeof inbound>) =>
+      request(app).post('/webhooks/sms').set('X-Twilio-Signature', m.signature).type('form').send(m.params);
+    async function revocations(id: string) {
+      const rows = await t.db
+        .knex('events')
+        .where({ contact_id: id, type: 'consent.revoked' })
+        .select('channel');
+      return rows.map((r) => r.channel).sort();
+    }
+
+    for (const fault of ['cut', 'hang'] as const) {
+      it(`SMS: STOPs during a database ${fault} are spooled, confirmed, and applied once when it returns, Twilio retries included (3 rounds of 5)`, async () => {
+        let total = 0;
+        let lost = 0;
+        for (let round = 0; round < 3; round++) {
+          const people = await Promise.all([1, 2, 3, 4, 5].map(() => consenting()));
+          const texts = people.map((c) => inbound(c.phone, 'STOP'));
+          if (fault === 'cut') await p.cut();
+          else p.hang();
+          for (const m of texts) {
+            const res = await text(m);
+            expect(res.status).to.equal(200);
+            expect(res.text).to.include('Reply START');
+          }
+          expect(await app.locals.ctx.spool.depth()).to.equal(5);
+          // a START is not an opt-out: it is refused for Twilio to retry, never spooled
+          const start = await text(inbound(people[0].phone, 'START'));
+          expect(start.status).to.equal(503);
+          expect(await app.locals.ctx.spool.depth()).to.equal(5);
+
+          await p.restore();
+          // Twilio retries one text (its answer was lost) before the spool drains
+          let retry = await text(texts[0]);
+          for (let i = 0; i < 20 && retry.status !== 200; i++) {
+            await sleep(250);
+            retry = await text(texts[0]);
+          }
+          expect(retry.status).to.equal(200);
+          let drained = await app.locals.ctx.spool.drain();
+          for (let i = 0; i < 20 && drained.left > 0; i++) {
+            await sleep(250);
+            drained = await app.locals.ctx.spool.drain();
+          }
+          expect(drained.left).to.equal(0);
+          expect(await app.locals.ctx.spool.depth()).to.equal(0);
+          // a hung transaction may commit late: wait for the connections to settle
+          await sleep(200);
+          for (const c of people) {
+            const r = await revocations(c.id);
+            total++;
+            if (r.length === 0) lost++;
+            expect(r, 'texts and calls revoked once each').to.deep.equal(['sms', 'voice']);
+          }
+        }
+        expect(lost, `opt-outs lost of ${total}`).to.equal(0);
+      });
+    }
+
+    it('SMS: a text whose transaction failed is applied on the retry with the same MessageSid', async () => {
+      const c = await consenting();
+      const m = inbound(c.phone, 'UNSTOP');
+      // a START first needs a keyword revocation to restore
+      expect((await text(inbound(c.phone, 'STOP'))).status).to.equal(200);
+      await p.cut();
+      expect((await text(m)).status).to.equal(503);
+      await p.restore();
+      let res = await text(m);
+      for (let i = 0; i < 20 && res.status !== 200; i++) {
+        await sleep(250);
+        res = await text(m);
+      }
+      expect(res.text).to.include('resubscribed');
+      const replay = await text(m);
+      expect(replay.text).not.to.include('<Message>');
+      const granted = await t.db
+        .knex('events')
+        .where({ contact_id: c.id, type: 'consent.granted', channel: 'sms' });
+      expect(granted).to.have.length(2); // the original grant and one restore
+    });
+  });
+}
