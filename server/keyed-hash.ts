@@ -3,7 +3,7 @@
 // numbers on the ledger. HASH_SECRET never rotates: a new secret would un-suppress people.
 import { createHmac } from 'node:crypto';
 
-export type HashKind = 'email' | 'phone';
+export type HashKind = 'email' | 'phone' | 'login' | 'login-ip';
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();

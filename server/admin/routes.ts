@@ -1,6 +1,7 @@
 // The admin console (/admin): server-rendered pages for owners, staff and customer administrators.
 // Guards are visible per route: `can(...roles)`; tenancy is in the service's queries; every POST
 // carries the session's CSRF token (checked once, below, for the whole console).
+import { randomBytes } from 'node:crypto';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
@@ -20,7 +21,7 @@ import { eraseContact, upsertAccount } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
-import { byIp, limiter } from '../http/rate-limit.ts';
+import { isSameOrigin } from '../http/same-origin.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
@@ -30,6 +31,7 @@ import { CHANNELS, isChannel, listTopics } from '../preferences/topics.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { importRoutes } from './import.ts';
+import { loginWait, recordLoginFailure, recordLoginSuccess, throttleKeys } from './login-throttle.ts';
 import {
   contactHistory,
   liftSuppression,
@@ -58,6 +60,7 @@ declare module 'express-serve-static-core' {
 }
 
 export const SESSION_COOKIE = 'pc_admin';
+const LOGIN_COOKIE = 'pc_login';
 
 const NAV: { href: string; label: string; roles: Role[] }[] = [
   { href: '/admin/contacts', label: 'Contacts', roles: ['owner', 'staff', 'customer_admin'] },
@@ -117,26 +120,32 @@ export function adminRoutes(ctx: AppContext) {
   });
 
   // ---- sign in / out ----------------------------------------------------------------------
-  // Guessing is held three ways: per IP (password spraying), per IP and address, and the
-  // account lockout in checkLogin (shared by every process, through the database).
-  const tooManyLogins = (_req: Request, _res: Response, next: NextFunction) =>
-    next(new AppError('rate_limited', 'Too many sign-in attempts from here. Wait 15 minutes.'));
-  const loginByIp = limiter({ windowMs: 15 * 60_000, limit: 100, key: byIp, onLimit: tooManyLogins });
-  const loginByIpAndEmail = limiter({
-    windowMs: 15 * 60_000,
-    limit: 10,
-    key: (req) => `${byIp(req)}|${(field(req, 'email') ?? '').trim().toLowerCase().slice(0, 320)}`,
-    onLimit: tooManyLogins,
+  // Every console POST, sign-in included, must come from our own pages.
+  r.use('/admin', (req, _res, next) => {
+    if (req.method === 'POST' && !isSameOrigin(req, ctx.config.baseUrl)) {
+      return next(
+        new AppError('forbidden', 'This form was sent from another site. Open the console and try again.'),
+      );
+    }
+    next();
   });
+
+  // The sign-in form's CSRF token is bound to a random cookie of the browser that loaded it, so
+  // another site cannot sign a visitor in to an account of its choosing (login CSRF).
+  const loginNonce = (req: Request) => {
+    const v = parseCookies(req.headers.cookie ?? '')[LOGIN_COOKIE];
+    return v && /^[A-Za-z0-9_-]{20,64}$/.test(v) ? v : null;
+  };
   const loginPage = (
     res: Response,
     status: number,
+    nonce: string,
     locals: { error?: string; email?: string; next?: string },
   ) => {
     res.status(status).setHeader('Cache-Control', 'no-store');
     res.render('admin/login', {
       title: 'Sign in · Console',
-      csrf: formToken(keys, 'admin-login', ctx.now()),
+      csrf: formToken(keys, `admin-login:${nonce}`, ctx.now()),
       error: null,
       email: '',
       next: '/admin/contacts',
@@ -150,26 +159,50 @@ export function adminRoutes(ctx: AppContext) {
 
   r.get('/admin/login', (req, res) => {
     if (req.staff) return res.redirect(303, '/admin/contacts');
-    loginPage(res, 200, { next: safeNext(req.query.next) });
+    let nonce = loginNonce(req);
+    if (!nonce) {
+      nonce = randomBytes(24).toString('base64url');
+      res.setHeader(
+        'Set-Cookie',
+        // Not a credential (it only binds the form to this browser), so not Secure-only either.
+        serializeCookie(LOGIN_COOKIE, nonce, {
+          httpOnly: true,
+          sameSite: 'strict',
+          path: '/admin/login',
+          maxAge: 24 * 60 * 60,
+        }),
+      );
+    }
+    loginPage(res, 200, nonce, { next: safeNext(req.query.next) });
   });
 
-  r.post('/admin/login', formBody, loginByIp, loginByIpAndEmail, async (req, res) => {
-    if (!checkFormToken(keys, 'admin-login', field(req, 'csrf'), ctx.now())) {
+  r.post('/admin/login', formBody, async (req, res) => {
+    const nonce = loginNonce(req);
+    if (!nonce || !checkFormToken(keys, `admin-login:${nonce}`, field(req, 'csrf'), ctx.now())) {
       throw new AppError('forbidden', 'The sign-in form expired. Reload the page and try again.');
     }
     const email = (field(req, 'email') ?? '').trim().slice(0, 320);
     const password = (field(req, 'password') ?? '').slice(0, 1000);
     const next = safeNext(field(req, 'next'));
     if (!email || !password)
-      return loginPage(res, 400, { error: 'Enter your email and password.', email, next });
-    const result = await checkLogin(ctx.db.knex, email, password, ctx.now());
-    if (!result.ok) {
-      const error =
-        result.reason === 'locked'
-          ? 'Too many failed attempts: this account is locked for 15 minutes.'
-          : 'That email and password do not match.';
-      return loginPage(res, result.reason === 'locked' ? 429 : 401, { error, email, next });
+      return loginPage(res, 400, nonce, { error: 'Enter your email and password.', email, next });
+    // Throttled, never locked; the same for addresses with and without an account.
+    const throttle = throttleKeys(ctx.config.hashSecret, email, req.ip ?? '');
+    const wait = await loginWait(ctx.db.knex, throttle, ctx.now());
+    if (wait > 0) {
+      res.setHeader('Retry-After', String(wait));
+      return loginPage(res, 429, nonce, {
+        error: `Too many failed sign-ins. Wait ${wait} second${wait === 1 ? '' : 's'}, then try again.`,
+        email,
+        next,
+      });
     }
+    const result = await checkLogin(ctx.db.knex, email, password);
+    if (!result.ok) {
+      await recordLoginFailure(ctx.db.knex, throttle, ctx.now());
+      return loginPage(res, 401, nonce, { error: 'That email and password do not match.', email, next });
+    }
+    await recordLoginSuccess(ctx.db.knex, throttle);
     const id = await createSession(
       ctx.db.knex,
       result.userId,
@@ -188,9 +221,11 @@ export function adminRoutes(ctx: AppContext) {
     next(new AppError('forbidden', 'Your session has ended. Sign in again.'));
   });
 
-  // CSRF: every console POST carries the session's token (multipart import checks its own field).
+  // CSRF: every console POST carries the session's token, multipart forms included. The import
+  // upload checks its own field before it stores a byte of the file (import.ts).
   r.use('/admin', (req, _res, next) => {
-    if (req.method !== 'POST' || req.is('multipart/form-data')) return next();
+    if (req.method !== 'POST') return next();
+    if (req.path === '/import' && req.is('multipart/form-data')) return next();
     formBody(req, _res, (err?: unknown) => {
       if (err) return next(err);
       if (!csrfMatches((req.staff as StaffSession).csrf, field(req, 'csrf'))) {

@@ -1,6 +1,6 @@
 // Console sign-in: scrypt passwords, sessions stored in PostgreSQL by the SHA-256 of a random
 // id (a database leak yields no usable cookie), a synchroniser CSRF token per session, an idle
-// timeout and an absolute one, and a lockout after repeated failures.
+// timeout and an absolute one. Guessing is throttled in login-throttle.ts (never a lockout).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
 import { verifyPassword } from './passwords.ts';
@@ -8,8 +8,6 @@ import type { Role } from './staff.ts';
 
 export const SESSION_IDLE_MS = 2 * 60 * 60 * 1000;
 export const SESSION_MAX_MS = 12 * 60 * 60 * 1000;
-export const MAX_FAILED_LOGINS = 5;
-export const LOCKOUT_MS = 15 * 60 * 1000;
 
 export interface StaffSession {
   userId: string;
@@ -27,41 +25,16 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 // time as a wrong password (no user enumeration by timing).
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 
-export type LoginResult =
-  | { ok: true; userId: string }
-  | { ok: false; reason: 'invalid' | 'locked'; lockedUntil?: Date };
+export type LoginResult = { ok: true; userId: string } | { ok: false };
 
-export async function checkLogin(
-  knex: Knex,
-  email: string,
-  password: string,
-  now: Date,
-): Promise<LoginResult> {
+/** Checks a password; unknown and disabled addresses cost the same scrypt as a wrong password. */
+export async function checkLogin(knex: Knex, email: string, password: string): Promise<LoginResult> {
   const user = await knex('staff_users').whereRaw('lower(email) = lower(?)', [email.trim()]).first();
   if (!user || user.disabled_at) {
     await verifyPassword(password, DUMMY_HASH);
-    return { ok: false, reason: 'invalid' };
+    return { ok: false };
   }
-  if (user.locked_until && new Date(user.locked_until) > now) {
-    return { ok: false, reason: 'locked', lockedUntil: new Date(user.locked_until) };
-  }
-  if (!(await verifyPassword(password, user.password_hash))) {
-    // Counted in the database so every process shares it; the lock starts at the fifth miss.
-    const [row] = await knex('staff_users')
-      .where({ id: user.id })
-      .update({
-        failed_logins: knex.raw('failed_logins + 1'),
-        locked_until: knex.raw('case when failed_logins + 1 >= ? then ?::timestamptz else null end', [
-          MAX_FAILED_LOGINS,
-          new Date(now.getTime() + LOCKOUT_MS).toISOString(),
-        ]),
-      })
-      .returning(['failed_logins', 'locked_until']);
-    return row.locked_until
-      ? { ok: false, reason: 'locked', lockedUntil: new Date(row.locked_until) }
-      : { ok: false, reason: 'invalid' };
-  }
-  await knex('staff_users').where({ id: user.id }).update({ failed_logins: 0, locked_until: null });
+  if (!(await verifyPassword(password, user.password_hash))) return { ok: false };
   return { ok: true, userId: user.id };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -81,24 +82,128 @@ describe('admin console', () => {
       expect(String(r2.res.headers['set-cookie'])).to.match(/Secure/);
     });
 
-    it('refuses a wrong password without saying which part was wrong, then locks after 5 failures', async () => {
+    describe('throttling (never a lockout)', () => {
+      let clock = new Date('2026-11-26T10:00:00Z');
+      let th: TestApp;
+      before(async () => {
+        th = await testApp({ env: { BASE_URL: 'http://console.test', TRUST_PROXY: '1' }, now: () => clock });
+      });
+      // A documentation-range address of its own per call: throttle rows outlive a run.
+      const freshIp = () => `2001:db8::${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`;
+      async function attempt(ip: string, email: string, password: string) {
+        const agent = request.agent(th.app);
+        const page = await agent.get('/admin/login').set('X-Forwarded-For', ip).expect(200);
+        const res = await agent
+          .post('/admin/login')
+          .set('X-Forwarded-For', ip)
+          .type('form')
+          .send({ email, password, csrf: csrfOf(page.text) });
+        const error = /<p class="notice error"[^>]*>([^<]*)</.exec(res.text)?.[1] ?? '';
+        return { status: res.status, retryAfter: res.headers['retry-after'], error };
+      }
+      const tick = (seconds: number) => {
+        clock = new Date(clock.getTime() + seconds * 1000);
+      };
+
+      it('lets the right password in again within a minute of seven wrong ones', async () => {
+        const u = await user('owner');
+        const ip = freshIp();
+        const seen: (number | string)[] = [];
+        for (let i = 0; i < 7; i++) {
+          let r = await attempt(ip, u.email, `wrong ${i}`);
+          // a waiting attempt is answered 429 with Retry-After and is not counted
+          while (r.status === 429) {
+            seen.push(`429:${r.retryAfter}`);
+            tick(Number(r.retryAfter));
+            r = await attempt(ip, u.email, `wrong ${i}`);
+          }
+          seen.push(r.status);
+        }
+        expect(seen).to.deep.equal([
+          401,
+          401,
+          401,
+          '429:5',
+          401,
+          '429:10',
+          401,
+          '429:20',
+          401,
+          '429:40',
+          401,
+        ]);
+        const early = await attempt(ip, u.email, PASSWORD);
+        expect(early.status).to.equal(429);
+        expect(Number(early.retryAfter)).to.equal(60);
+        expect(early.error).to.include('Wait 60 seconds');
+        tick(60);
+        expect((await attempt(ip, u.email, PASSWORD)).status).to.equal(303);
+        // a success resets: the next wrong password is free again
+        expect((await attempt(ip, u.email, 'wrong again')).status).to.equal(401);
+        expect((await attempt(ip, u.email, PASSWORD)).status).to.equal(303);
+      });
+
+      it('does not let a stranger elsewhere keep the owner out', async () => {
+        const u = await user('owner');
+        const attacker = freshIp();
+        for (let i = 0; i < 3; i++) await attempt(attacker, u.email, 'guess');
+        expect((await attempt(attacker, u.email, 'guess')).status).to.equal(429);
+        expect((await attempt(freshIp(), u.email, PASSWORD)).status).to.equal(303);
+      });
+
+      it('answers a real and an unknown address alike, wrong and throttled', async () => {
+        const u = await user('staff');
+        const ghost = uniqueEmail('nobody');
+        const run = async (email: string) => {
+          const ip = freshIp();
+          const out: string[] = [];
+          for (let i = 0; i < 5; i++) {
+            const r = await attempt(ip, email, 'not it');
+            out.push(`${r.status} ${r.retryAfter ?? '-'} ${r.error}`);
+          }
+          return out;
+        };
+        const real = await run(u.email);
+        const unknown = await run(ghost);
+        expect(unknown).to.deep.equal(real);
+        expect(real[0]).to.equal('401 - That email and password do not match.');
+        expect(real[3]).to.match(/^429 5 Too many failed sign-ins/);
+      });
+
+      it('holds an IP to 30 failures per 15 minutes across addresses', async () => {
+        const ip = freshIp();
+        const u = await user('staff');
+        for (let i = 0; i < 30; i++)
+          expect((await attempt(ip, uniqueEmail('spray'), 'x')).status).to.equal(401);
+        const blocked = await attempt(ip, u.email, PASSWORD);
+        expect(blocked.status).to.equal(429);
+        expect(Number(blocked.retryAfter)).to.be.within(1, 900);
+        tick(15 * 60);
+        expect((await attempt(ip, u.email, PASSWORD)).status).to.equal(303);
+      });
+    });
+
+    it('refuses a wrong password without saying which part was wrong', async () => {
       const u = await user('staff');
       const wrong = await login(u.email, 'not the password');
       expect(wrong.res.status).to.equal(401);
       expect(wrong.res.text).to.include('That email and password do not match.');
       const unknown = await login(uniqueEmail('nobody'), 'whatever');
       expect(unknown.res.status).to.equal(401);
-      for (let i = 0; i < 3; i++) await login(u.email, 'still wrong');
-      const fifth = await login(u.email, 'fifth wrong');
-      expect(fifth.res.status).to.equal(429);
-      const right = await login(u.email);
-      expect(right.res.status).to.equal(429);
-      expect(right.res.text).to.include('locked');
-      await t.db
-        .knex('staff_users')
-        .where({ id: u.id })
-        .update({ locked_until: new Date(Date.now() - 1000) });
-      expect((await login(u.email)).res.status).to.equal(303);
+      expect(unknown.res.text).to.include('That email and password do not match.');
+    });
+
+    it('refuses a sign-in form posted without the browser cookie it was made for (login CSRF)', async () => {
+      const u = await user('staff');
+      const page = await request(t.app).get('/admin/login').expect(200);
+      // a token taken from our page, posted by another browser (no pc_login cookie)
+      await request(t.app)
+        .post('/admin/login')
+        .type('form')
+        .send({ email: u.email, password: PASSWORD, csrf: csrfOf(page.text) })
+        .expect(403);
+      const ok = await login(u.email);
+      expect(ok.res.status).to.equal(303);
     });
 
     it('sends people who are not signed in to the login page, and signs out', async () => {
@@ -119,6 +224,88 @@ describe('admin console', () => {
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
       await s.agent.post(`/admin/contacts/${c.id}/suppress`).type('form').send({ csrf: s.csrf }).expect(303);
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.have.length(1);
+    });
+
+    /** Every POST route under /admin, read from the app's own router (new routes are covered). */
+    function consolePosts(app: TestApp['app']): string[] {
+      const out: string[] = [];
+      const walk = (
+        stack: {
+          route?: { path: string; methods: Record<string, boolean> };
+          handle: { stack?: unknown[] };
+        }[],
+      ) => {
+        for (const layer of stack) {
+          if (layer.route?.methods.post && layer.route.path.startsWith('/admin')) out.push(layer.route.path);
+          if (Array.isArray(layer.handle?.stack)) walk(layer.handle.stack as typeof stack);
+        }
+      };
+      walk((app as unknown as { router: { stack: Parameters<typeof walk>[0] } }).router.stack);
+      return [...new Set(out)];
+    }
+
+    it('refuses a tokenless multipart POST to every console route, and changes nothing', async () => {
+      const s = await signedIn('owner');
+      const c = await contact();
+      const key = await apiKeyFor(t, ['check']);
+      const routes = consolePosts(t.app).filter((p) => p !== '/admin/login');
+      expect(routes).to.include.members([
+        '/admin/logout',
+        '/admin/contacts/:id/suppress',
+        '/admin/api-keys/:id/revoke',
+        '/admin/import',
+      ]);
+      const before = await t.db.knex('events').count({ n: '*' });
+      for (const route of routes) {
+        const url = route.replace(':id', route.startsWith('/admin/api-keys') ? key.id : c.id);
+        const res = await s.agent
+          .post(url)
+          .field('reason', 'manual')
+          .field('name', 'x')
+          .field('email', uniqueEmail('x'))
+          .field('password', 'long enough password 123')
+          .field('role', 'staff');
+        expect([400, 403], `${route} answered ${res.status}`).to.include(res.status);
+        // and with a wrong token in the multipart body
+        const wrong = await s.agent.post(url).field('csrf', 'wrong').field('reason', 'manual');
+        expect([400, 403], `${route} with a wrong token answered ${wrong.status}`).to.include(wrong.status);
+      }
+      const after = await t.db.knex('events').count({ n: '*' });
+      expect(Number(after[0].n)).to.equal(Number(before[0].n));
+      // still signed in (logout refused), the key still works, the contact not suppressed
+      await s.agent.get('/admin/contacts').expect(200);
+      const hash = keyedHash(t.ctx.config.hashSecret, 'email', c.email);
+      expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
+      expect(await t.db.knex('api_keys').where({ id: key.id }).first()).to.include({ revoked_at: null });
+      // the right token in a multipart body is accepted
+      await s.agent.post(`/admin/contacts/${c.id}/suppress`).field('csrf', s.csrf).expect(303);
+      expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.have.length(1);
+    });
+
+    it('refuses a console POST from another site even with a valid token', async () => {
+      const s = await signedIn('staff');
+      const c = await contact();
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .set('Origin', 'https://evil.example')
+        .type('form')
+        .send({ csrf: s.csrf })
+        .expect(403);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .set('Sec-Fetch-Site', 'cross-site')
+        .type('form')
+        .send({ csrf: s.csrf })
+        .expect(403);
+      const hash = keyedHash(t.ctx.config.hashSecret, 'email', c.email);
+      expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .set('Origin', 'http://console.test')
+        .set('Sec-Fetch-Site', 'same-origin')
+        .type('form')
+        .send({ csrf: s.csrf })
+        .expect(303);
     });
   });
 
