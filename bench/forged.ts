@@ -72,7 +72,8 @@ async function main() {
     // tsx is the process npm start runs today; the server is its child's child on Node 20, so
     // read the process that listens: the newest node process under it.
     const pid = Number(
-      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').pop() || child.pid,
+      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ').pop() ||
+        child.pid,
     );
     const url = `http://127.0.0.1:${PORT}`;
     await fire(`${url}/healthz`, () => ({}), 500);
@@ -95,7 +96,9 @@ async function main() {
     if (statuses.get(403) !== N) throw new Error(`forged requests were not all refused: ${[...statuses]}`);
     console.log(`verification alone (node:crypto):     ${verifyUs.toFixed(1)} µs per call`);
     console.log(`server CPU per GET /healthz (floor):  ${floorMs.toFixed(3)} ms`);
-    console.log(`server CPU per forged webhook (403):  ${forgedMs.toFixed(3)} ms (${N} requests, ${body.length} B body)`);
+    console.log(
+      `server CPU per forged webhook (403):  ${forgedMs.toFixed(3)} ms (${N} requests, ${body.length} B body)`,
+    );
   } finally {
     child.kill('SIGTERM');
   }
