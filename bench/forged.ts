@@ -49,7 +49,7 @@ async function main() {
   const verifyUs = Number(process.hrtime.bigint() - t0) / 1000 / N;
 
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pc-bench-forged-'));
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['server/index.ts'], {
+  const child = spawn(process.execPath, ['server/index.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,6 +1,6 @@
 // Measures the console's CSV import at volume: 100,000 rows through the same runImport the
 // upload uses, against DATABASE_URL. Prints rows/s and the peak RSS of this process.
-//   DATABASE_URL=postgres://… npx tsx bench/import.ts   (IMPORT_ROWS to change the size)
+//   DATABASE_URL=postgres://… npm run bench:import   (IMPORT_ROWS to change the size)
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -111,7 +111,7 @@ async function start(
   env: NodeJS.ProcessEnv,
   port: number,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [script], {
+  const child = spawn(process.execPath, [script], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

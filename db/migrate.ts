@@ -1,5 +1,6 @@
 // Migrations are TypeScript modules in db/migrations, loaded by a custom source so the same
-// files run under tsx in development, CI, the release phase and tests (no knexfile juggling).
+// files run under Node's own type stripping everywhere: development, CI, the release phase and
+// tests (no build step, no knexfile juggling).
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -18,8 +19,10 @@ const source: Knex.MigrationSource<string> = {
       .filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f))
       .sort();
   },
+  // Stored in knex_migrations without the extension, so a compiled (.js) build and the .ts
+  // sources agree on what has run.
   getMigrationName(name) {
-    return name;
+    return name.replace(/\.ts$/, '');
   },
   async getMigration(name) {
     const mod = (await import(pathToFileURL(path.join(dir, name)).href)) as Migration;
@@ -28,6 +31,12 @@ const source: Knex.MigrationSource<string> = {
 };
 
 export async function migrateLatest(knex: Knex): Promise<string[]> {
+  // Databases made before names lost their extension (development data only) are renamed once.
+  if (await knex.schema.hasTable('knex_migrations')) {
+    await knex('knex_migrations')
+      .whereRaw("name ~ '\\.(ts|js)$'")
+      .update({ name: knex.raw("regexp_replace(name, '\\.(ts|js)$', '')") });
+  }
   const [, applied] = (await knex.migrate.latest({ migrationSource: source })) as [number, string[]];
   return applied;
 }

@@ -617,7 +617,7 @@ describe('admin console', () => {
 });
 
 describe('GET /api/v1/events and console exports at volume', () => {
-  it('streams 100,000 ledger rows in order with flat memory, resumable with after=', async function () {
+  it('streams 100,000 ledger rows in order with flat memory, resumable with after= @slow', async function () {
     this.timeout(180_000);
     const fresh = await freshDb();
     try {

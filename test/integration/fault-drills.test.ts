@@ -20,7 +20,7 @@ const TWILIO_TOKEN = 'twilio-test-auth-token-0123456789';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (process.env.DATABASE_URL) {
-  describe('fault drills (PostgreSQL connection cut and hung)', function () {
+  describe('fault drills (PostgreSQL connection cut and hung) @slow', function () {
     this.timeout(120_000);
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const env = {

@@ -1,10 +1,12 @@
+import { existsSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { expect } from 'chai';
 import { type FreshDb, freshDb } from '../support/db.ts';
 import { baseEnv, type Running, runCli, startServer, tempDataDir } from '../support/process.ts';
 
 // The real entry point: start-up, migrations on start, graceful shutdown, the CLI.
-describe('process (npm start, npm run cli)', function () {
+describe('process (npm start, npm run cli) @slow', function () {
   this.timeout(120_000);
   let fresh: FreshDb | undefined;
   let env: NodeJS.ProcessEnv;
@@ -104,6 +106,30 @@ describe('process (npm start, npm run cli)', function () {
     expect(await inFlight).to.equal(404); // answered (route unknown), not cut off
     expect(await server.exited).to.equal(0);
     expect(server.output()).to.include('stopped cleanly');
+  });
+
+  it('npm start: SIGTERM to the npm process alone stops the service, freeing its port and the database lock', async () => {
+    const dataDir = tempDataDir();
+    const s = await startServer({ ...env, DATA_DIR: dataDir }, { npm: true });
+    const lock = path.join(dataDir, 'pglite.lock');
+    if (!process.env.DATABASE_URL) expect(existsSync(lock)).to.equal(true);
+    expect((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status).to.equal(200);
+    const t0 = Date.now();
+    s.child.kill('SIGTERM'); // the npm process only, as a platform signals the process it started
+    await s.exited;
+    // the service itself (npm's child) is gone too: nothing listens, the lock is released
+    let refused = false;
+    for (let i = 0; i < 100 && !refused; i++) {
+      refused = await fetch(`http://127.0.0.1:${s.port}/healthz`).then(
+        () => false,
+        () => true,
+      );
+      if (!refused) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(refused, 'the port is free').to.equal(true);
+    expect(existsSync(lock), 'the embedded database lock is released').to.equal(false);
+    expect(Date.now() - t0).to.be.below(25_000);
+    expect(s.output()).to.include('stopped cleanly');
   });
 
   // The lock guards the embedded database only; PostgreSQL handles many processes itself.

@@ -402,7 +402,7 @@ describe('send-permission API', () => {
         .expect(403);
     });
 
-    it('streams 100,000 lines over a real socket, in order, with flat memory', async function () {
+    it('streams 100,000 lines over a real socket, in order, with flat memory @slow', async function () {
       this.timeout(120_000);
       const server = http.createServer(t.app).listen(0);
       const { port } = server.address() as AddressInfo;

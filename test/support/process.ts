@@ -6,7 +6,8 @@ import path from 'node:path';
 import { TEST_HASH_SECRET, TEST_TOKEN_SECRET } from './app.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-const TSX = path.join(ROOT, 'node_modules/.bin/tsx');
+// The Node that runs the tests (npm's PATH puts the project's pinned Node 24 first).
+const NODE = process.execPath;
 
 export function tempDataDir() {
   return mkdtempSync(path.join(tmpdir(), 'pc-data-'));
@@ -26,7 +27,12 @@ export function baseEnv(extra: Record<string, string | undefined>): NodeJS.Proce
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv) {
-  const r = spawnSync(TSX, ['server/cli.ts', ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(NODE, ['server/cli.ts', ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -37,9 +43,13 @@ export interface Running {
   exited: Promise<number | null>;
 }
 
-/** Starts server/index.ts on a free port and resolves once it logs that it listens. */
-export function startServer(env: NodeJS.ProcessEnv): Promise<Running> {
-  const child = spawn(TSX, ['server/index.ts'], {
+/**
+ * Starts server/index.ts on a free port and resolves once it logs that it listens; with `npm`,
+ * through `npm start` exactly as the README and the Procfile run it.
+ */
+export function startServer(env: NodeJS.ProcessEnv, opts: { npm?: boolean } = {}): Promise<Running> {
+  const [command, args] = opts.npm ? ['npm', ['start', '--silent']] : [NODE, ['server/index.ts']];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
