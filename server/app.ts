@@ -16,7 +16,7 @@ import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
 import { errorHandler, isApiPath } from './http/error-handler.ts';
 import { AppError } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
-import { jsonBodiesOnly } from './http/json-only.ts';
+import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
@@ -161,9 +161,11 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.config.baseUrl));
   });
+  api.use(refuseBadUrl);
   api.use(permissionStreamRoutes(ctx)); // reads its own body, any size
   api.use(express.json({ limit: JSON_LIMIT }));
   api.use(jsonBodiesOnly);
+  api.use(refuseBadBody);
   api.use(permissionRoutes(ctx));
   api.use(contactRoutes(ctx));
   api.use(mailRoutes(ctx));

@@ -160,6 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   const baseUrl = env.BASE_URL
     ? parseUrl('BASE_URL', env.BASE_URL, problems)
     : `http://localhost:${port || 3000}`;
+  if (isProd && env.BASE_URL && !baseUrl.startsWith('https://')) {
+    problems.push(
+      `BASE_URL must be https:// when NODE_ENV=production (RFC 8058 one-click links must be https; mail clients ignore others), got "${env.BASE_URL}"`,
+    );
+  }
   const databaseUrl = env.DATABASE_URL || undefined;
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must start with postgres:// or postgresql://');

@@ -21,7 +21,9 @@ import { eraseContact, upsertAccount } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
+import { refuseBadBody, refuseBadUrl } from '../http/input.ts';
 import { isSameOrigin } from '../http/same-origin.ts';
+import { INSTANT_MESSAGE, parseInstant, parseWhole } from '../http/validate.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
@@ -120,6 +122,9 @@ export function adminRoutes(ctx: AppContext) {
   });
 
   // ---- sign in / out ----------------------------------------------------------------------
+  // Control characters in a console URL are a 400 page, not a database error.
+  r.use('/admin', refuseBadUrl);
+
   // Every console POST, sign-in included, must come from our own pages.
   r.use('/admin', (req, _res, next) => {
     if (req.method === 'POST' && !isSameOrigin(req, ctx.config.baseUrl)) {
@@ -236,7 +241,7 @@ export function adminRoutes(ctx: AppContext) {
           ),
         );
       }
-      next();
+      refuseBadBody(req, _res, next);
     });
   });
 
@@ -252,7 +257,7 @@ export function adminRoutes(ctx: AppContext) {
   r.get('/admin/contacts', can('owner', 'staff', 'customer_admin'), async (req, res) => {
     const q = str(req.query.q)?.slice(0, 320) ?? '';
     const account = str(req.query.account)?.slice(0, 200) ?? '';
-    const page = Number(str(req.query.page) ?? 1) || 1;
+    const page = parseWhole(str(req.query.page), 1, 100_000) ?? 1;
     const result = await searchContacts(
       ctx.db.knex,
       req.staff as Staff,
@@ -342,8 +347,8 @@ export function adminRoutes(ctx: AppContext) {
       details.push({ field: 'phone', message: phone && !phone.ok ? phone.reason : 'not valid' });
     if (!typed && !contact.phone)
       details.push({ field: 'phone', message: 'the contact has no number: enter one' });
-    const version = Number(field(req, 'disclosureVersion'));
-    if (!Number.isInteger(version) || version < 1)
+    const version = parseWhole(field(req, 'disclosureVersion'), 1, 1_000_000) ?? 0;
+    if (version < 1)
       details.push({ field: 'disclosureVersion', message: 'the version read to or signed by the person' });
     if (details.length) throw new AppError('validation_failed', 'The consent was not recorded.', details);
     await grantConsent(ctx, originOf(req), contact.id, {
@@ -404,7 +409,7 @@ export function adminRoutes(ctx: AppContext) {
     if (!['none', 'signed', 'terminated'].includes(status))
       details.push({ field: 'status', message: 'none, signed or terminated' });
     const signedAtRaw = field(req, 'signedAt') ?? '';
-    const signedAt = signedAtRaw ? new Date(signedAtRaw) : null;
+    const signedAt = signedAtRaw ? parseInstant(signedAtRaw) : null;
     const reference = (field(req, 'reference') ?? '').trim() || null;
     if (status === 'signed' && (!signedAt || Number.isNaN(signedAt.getTime())))
       details.push({ field: 'signedAt', message: 'the date the agreement was signed' });
@@ -454,7 +459,7 @@ export function adminRoutes(ctx: AppContext) {
         description: (field(req, 'description') ?? '').trim().slice(0, 1000) || null,
         kind: kind as 'marketing' | 'operational',
         channels,
-        sendgridGroupId: groupRaw ? Number(groupRaw) : null,
+        sendgridGroupId: groupRaw ? parseWhole(groupRaw) : null,
         confirm: field(req, 'confirm'),
       },
       isNew,
@@ -549,8 +554,11 @@ export function adminRoutes(ctx: AppContext) {
   }
   const dateOf = (name: string, v: unknown) => {
     if (v === undefined || v === '') return undefined;
-    const d = new Date(String(v));
-    if (Number.isNaN(d.getTime())) throw new AppError('validation_failed', `"${name}" must be a date.`);
+    const d = parseInstant(v);
+    if (!d)
+      throw new AppError('validation_failed', `"${name}" must be ${INSTANT_MESSAGE}.`, [
+        { field: name, message: INSTANT_MESSAGE },
+      ]);
     return d;
   };
   const csvHeaders = (res: Response, name: string) => {

@@ -7,7 +7,14 @@ import { cleanEmail } from '../contacts/rules.ts';
 import { requireContact } from '../contacts/service.ts';
 import { AppError } from '../http/errors.ts';
 import { apiOrigin } from '../http/origin.ts';
-import { onlyFields, requireObjectBody, validate } from '../http/validate.ts';
+import {
+  INSTANT_MESSAGE,
+  onlyFields,
+  parseInstant,
+  parseWhole,
+  requireObjectBody,
+  validate,
+} from '../http/validate.ts';
 import {
   CONSENT_METHODS,
   type ConsentMethod,
@@ -70,11 +77,13 @@ export function consentRoutes(ctx: AppContext) {
           .isIn(CONSENT_METHODS as unknown as string[])
           .withMessage(`one of ${CONSENT_METHODS.join(', ')}`),
         body('disclosureVersion')
-          .isInt({ min: 1 })
+          .custom((v) => parseWhole(v, 1, 1_000_000) !== null)
           .withMessage('the version of the disclosure text that was shown (an integer from 1)'),
-        body('capturedAt').isISO8601({ strict: true }).withMessage('when consent was given, ISO 8601'),
         body('capturedAt')
-          .custom((v) => Date.parse(v) <= Date.now() + 5 * 60_000)
+          .custom((v) => parseInstant(v) !== null)
+          .withMessage(`when consent was given: ${INSTANT_MESSAGE}`)
+          .bail()
+          .custom((v) => (parseInstant(v) as Date).getTime() <= Date.now() + 5 * 60_000)
           .withMessage('cannot be in the future'),
         body('ip')
           .if(body('method').equals('web_form'))
@@ -124,7 +133,7 @@ export function consentRoutes(ctx: AppContext) {
         channels: b.channels,
         method: b.method,
         disclosureVersions: { sms: version, voice: version },
-        capturedAt: new Date(b.capturedAt),
+        capturedAt: parseInstant(b.capturedAt) as Date,
         ip: b.ip ?? null,
         userAgent: b.userAgent ?? null,
         note: b.note ?? null,

@@ -194,6 +194,25 @@ async function revokeRow(
   });
 }
 
+/**
+ * Revokes every consent the contact still has, inside the caller's transaction, each on the
+ * ledger (erasure, a terminated agreement). Returns how many were revoked.
+ */
+export async function revokeAllConsents(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  contactId: string,
+  method: string,
+) {
+  const rows = await trx('consents')
+    .where({ contact_id: contactId, status: 'granted' })
+    .orderBy([{ column: 'phone' }, { column: 'channel' }])
+    .forUpdate();
+  for (const row of rows) await revokeRow(core, trx, origin, row, method);
+  return rows.length;
+}
+
 /** Revokes a contact's consent for a number on the given channels; returns the channels that changed. */
 export async function revokeConsent(
   core: Core,

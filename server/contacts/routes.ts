@@ -4,7 +4,7 @@ import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { apiOrigin } from '../http/origin.ts';
-import { onlyFields, requireObjectBody, validate } from '../http/validate.ts';
+import { INSTANT_MESSAGE, onlyFields, parseInstant, requireObjectBody, validate } from '../http/validate.ts';
 import { CHANNELS, isChannel, listTopics, topicJson } from '../preferences/topics.ts';
 import { parsePhone } from './phone.ts';
 import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from './rules.ts';
@@ -58,8 +58,8 @@ export function contactRoutes(ctx: AppContext) {
           .withMessage('one of none, signed, terminated'),
         body('agreement.signedAt')
           .optional({ values: 'null' })
-          .isISO8601({ strict: true })
-          .withMessage('an ISO 8601 date, e.g. 2026-03-01 or 2026-03-01T12:00:00Z'),
+          .custom((v) => parseInstant(v) !== null)
+          .withMessage(INSTANT_MESSAGE),
         nullableText('agreement.reference', 200),
       ],
       'The account is not valid.',
@@ -74,7 +74,8 @@ export function contactRoutes(ctx: AppContext) {
       if (b.agreement) {
         patch.agreement = { status: b.agreement.status };
         if (b.agreement.signedAt !== undefined) {
-          patch.agreement.signedAt = b.agreement.signedAt === null ? null : new Date(b.agreement.signedAt);
+          patch.agreement.signedAt =
+            b.agreement.signedAt === null ? null : parseInstant(b.agreement.signedAt);
         }
         if (b.agreement.reference !== undefined) patch.agreement.reference = b.agreement.reference;
       }

@@ -1,6 +1,7 @@
 // Contacts and accounts: create, update (merge: absent stays, null clears), read, erase.
 // Every change writes its ledger event in the same transaction.
 import type { Knex } from 'knex';
+import { revokeAllConsents } from '../consent/service.ts';
 import type { Core } from '../core.ts';
 import { AppError, conflict, notFound } from '../http/errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
@@ -299,6 +300,8 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
     if (!contact) throw notFound('No contact with this email address.');
     const emailHash = keyedHash(core.config.hashSecret, 'email', contact.email);
     const now = new Date();
+    // Consents first, through their part: each revocation is on the ledger, the evidence stays.
+    await revokeAllConsents(core, trx, origin, contact.id, 'erasure');
     await trx('contacts').where({ id: contact.id }).update({
       email: emailHash,
       name: null,
@@ -308,9 +311,6 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
       erased_at: now,
       updated_at: now,
     });
-    await trx('consents')
-      .where({ contact_id: contact.id, status: 'granted' })
-      .update({ status: 'revoked', revoked_at: now, revoked_by: origin.actor, revoked_method: 'erasure' });
     await trx('messages')
       .where({ contact_id: contact.id })
       .update({ to_email: emailHash, subject: '[erased]', html: null, text: null, headers: '{}' });

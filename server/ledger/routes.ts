@@ -4,13 +4,14 @@ import type { AppContext } from '../app.ts';
 import { contactByEmail } from '../contacts/queries.ts';
 import { cleanEmail } from '../contacts/rules.ts';
 import { AppError } from '../http/errors.ts';
+import { INSTANT_MESSAGE, parseInstant } from '../http/validate.ts';
 import { type EventFilter, writeEventsCsv, writeEventsNdjson } from './export.ts';
 
 function dateParam(name: string, v: unknown, details: { field: string; message: string }[]) {
   if (v === undefined) return undefined;
-  const d = typeof v === 'string' ? new Date(v) : new Date(Number.NaN);
-  if (Number.isNaN(d.getTime())) details.push({ field: name, message: 'an ISO 8601 date or time' });
-  return d;
+  const d = parseInstant(v);
+  if (!d) details.push({ field: name, message: INSTANT_MESSAGE });
+  return d ?? undefined;
 }
 
 export function ledgerRoutes(ctx: AppContext) {

@@ -1,4 +1,6 @@
 // POST /api/v1/send-permission, /batch and /stream (scope `check`).
+
+import { StringDecoder } from 'node:string_decoder';
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
@@ -19,6 +21,10 @@ import {
 export const MAX_BATCH = 10_000;
 const STREAM_BATCH = 10_000;
 const STREAM_IN_FLIGHT = 2;
+/** A longer line is answered with an error and never held whole: memory stays flat. */
+export const MAX_STREAM_LINE = 1024;
+/** Stands in for a line that was too long (it cannot occur in a real line: it holds a NUL). */
+const OVERLONG = '\u0000overlong';
 
 function channelAndTopic(channel: unknown, topic: unknown) {
   const details = [];
@@ -111,6 +117,9 @@ export function permissionRoutes(ctx: AppContext) {
 }
 
 function parseLine(line: string, channel: Channel, region: string): Recipient {
+  if (line === OVERLONG) {
+    return { ok: false, input: null, reason: `line longer than ${MAX_STREAM_LINE} characters` };
+  }
   const text = line.trim();
   if (text === '') return { ok: false, input: null, reason: 'empty line' };
   if (text.startsWith('{')) {
@@ -186,20 +195,33 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
     pending.push(p);
   };
 
+  // Bytes become text through a decoder, so a character split between two chunks stays whole.
+  const decoder = new StringDecoder('utf8');
   let carry = '';
+  let overlong = false; // inside a line already answered as too long: skip to its end
   let batch: string[] = [];
+  const push = (line: string) => {
+    batch.push(line.length > MAX_STREAM_LINE ? OVERLONG : line.endsWith('\r') ? line.slice(0, -1) : line);
+    if (batch.length >= STREAM_BATCH) {
+      submit(batch);
+      batch = [];
+    }
+  };
   try {
     for await (const chunk of req) {
       if (aborted) break;
-      const text = carry + (chunk as Buffer).toString('utf8');
-      const parts = text.split('\n');
+      const parts = (carry + decoder.write(chunk as Buffer)).split('\n');
       carry = parts.pop() ?? '';
-      for (const line of parts) {
-        batch.push(line.endsWith('\r') ? line.slice(0, -1) : line);
-        if (batch.length >= STREAM_BATCH) {
-          submit(batch);
-          batch = [];
-        }
+      let i = 0;
+      if (overlong && parts.length) {
+        overlong = false;
+        push(OVERLONG); // parts[0] is the rest of the line that was too long
+        i = 1;
+      }
+      for (; i < parts.length; i++) push(parts[i]);
+      if (carry.length > MAX_STREAM_LINE) {
+        carry = '';
+        overlong = true;
       }
       // Answer what has arrived so a client sending slowly gets answers as it goes; a fast
       // sender fills whole batches first.
@@ -209,7 +231,9 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
       }
       await flush(STREAM_IN_FLIGHT - 1);
     }
-    if (carry.trim() !== '') batch.push(carry);
+    carry += decoder.end();
+    if (overlong) batch.push(OVERLONG);
+    else if (carry.trim() !== '') batch.push(carry.length > MAX_STREAM_LINE ? OVERLONG : carry);
     if (batch.length) submit(batch);
     await flush(0);
     if (!started) res.status(200).type('application/x-ndjson');

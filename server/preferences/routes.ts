@@ -21,6 +21,7 @@ import { checkFormToken, formToken } from '../http/form-token.ts';
 import { cleanProviderText } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { byIp, limiter } from '../http/rate-limit.ts';
+import { parseWhole } from '../http/validate.ts';
 import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
@@ -395,8 +396,8 @@ export function preferencePages(ctx: AppContext) {
     const e164 = phone?.ok ? phone.e164 : (contact.phone as string);
     const versions: Partial<Record<PhoneChannel, number>> = {};
     for (const c of channels) {
-      const v = Number(field(req, `disclosure:${c}`));
-      if (!Number.isInteger(v) || v < 1)
+      const v = parseWhole(field(req, `disclosure:${c}`), 1, 1_000_000);
+      if (v === null)
         return messagePage(res, 400, localeFor(req, contact), 'badFormTitle', 'expiredFormText');
       versions[c] = v;
     }

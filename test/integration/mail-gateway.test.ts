@@ -174,15 +174,21 @@ describe('mail gateway', () => {
     expect(noLink.body.error.details).to.deep.equal([
       { field: 'html', message: 'has no {{unsubscribe_url}}' },
     ]);
-    const bad = await send({
-      to: 'nope',
-      topic: '',
+    // header injection: line breaks in single-line fields are refused before anything else
+    const injected = await send({
+      ...marketing(c.email),
       subject: 'a\nBcc: x@y.z',
       from: 'x\r\n<a@b.c>',
-      extra: 1,
     }).expect(400);
+    expect(injected.body.error.details.map((d: { field: string }) => d.field).sort()).to.deep.equal([
+      'from',
+      'subject',
+    ]);
+    const bad = await send({ to: 'nope', topic: '', subject: 'a', from: 'not an address', extra: 1 }).expect(
+      400,
+    );
     expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).to.deep.equal(
-      ['extra', 'from', 'subject', 'text', 'to', 'topic'].sort(),
+      ['extra', 'from', 'text', 'to', 'topic'].sort(),
     );
     await send(marketing(c.email, { topic: 'unknown-topic' })).expect(400);
     await request(t.app).post('/api/v1/messages').send(marketing(c.email)).expect(401);

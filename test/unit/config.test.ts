@@ -32,6 +32,16 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses an http BASE_URL in production (RFC 8058 one-click needs https) and takes https', () => {
+    const prod = { ...good, NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x' };
+    expect(problemsOf({ ...prod, BASE_URL: 'http://prefs.example.com' }).join('\n')).to.match(
+      /BASE_URL must be https/,
+    );
+    expect(problemsOf({ ...prod, BASE_URL: 'https://prefs.example.com' })).to.deep.equal([]);
+    // development may use http
+    expect(problemsOf({ ...good, BASE_URL: 'http://localhost:3000' })).to.deep.equal([]);
+  });
+
   it('names each bad variable in its message', () => {
     const problems = problemsOf({
       ...good,
