@@ -41,7 +41,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function load() {
   const db = await createDb({ databaseUrl: URL_ });
-  await migrateLatest(db.knex);
+  await migrateLatest(db.knex, { hashSecret });
   const c = new pg.Client({ connectionString: URL_ });
   await c.connect();
   const { rows } = await c.query(

@@ -30,15 +30,33 @@ const source: Knex.MigrationSource<string> = {
   },
 };
 
-export async function migrateLatest(knex: Knex): Promise<string[]> {
+/**
+ * Applies every pending migration. Data migrations that re-key addresses need HASH_SECRET; they
+ * read it from knex's userParams (an empty database never needs it).
+ */
+export async function migrateLatest(knex: Knex, params: { hashSecret?: Buffer } = {}): Promise<string[]> {
   // Databases made before names lost their extension (development data only) are renamed once.
   if (await knex.schema.hasTable('knex_migrations')) {
     await knex('knex_migrations')
       .whereRaw("name ~ '\\.(ts|js)$'")
       .update({ name: knex.raw("regexp_replace(name, '\\.(ts|js)$', '')") });
   }
-  const [, applied] = (await knex.migrate.latest({ migrationSource: source })) as [number, string[]];
+  const withParams = params.hashSecret ? knex.withUserParams({ hashSecret: params.hashSecret }) : knex;
+  const [, applied] = (await withParams.migrate.latest({ migrationSource: source })) as [number, string[]];
   return applied;
+}
+
+/** Applies pending migrations up to and including `name` (tests of a data migration). */
+export async function migrateTo(knex: Knex, name: string, params: { hashSecret?: Buffer } = {}) {
+  const withParams = params.hashSecret ? knex.withUserParams({ hashSecret: params.hashSecret }) : knex;
+  for (;;) {
+    const [done, pending] = (await withParams.migrate.list({ migrationSource: source })) as [
+      { name: string }[],
+      string[],
+    ];
+    if (done.some((d) => (typeof d === 'string' ? d : d.name) === name) || !pending.length) return;
+    await withParams.migrate.up({ migrationSource: source });
+  }
 }
 
 /** Runs statements one by one: PGlite's extended protocol refuses several in one string. */

@@ -12,7 +12,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export async function openDatabase(config: Config, migrate: boolean): Promise<{ db: Db; applied: string[] }> {
   const db = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   try {
-    const applied = migrate ? await migrateLatest(db.knex) : [];
+    const applied = migrate ? await migrateLatest(db.knex, { hashSecret: config.hashSecret }) : [];
     return { db, applied };
   } catch (err) {
     await db.close();

@@ -2,14 +2,26 @@
 // recognise a value again without keeping it: suppressed addresses of erased people, phone
 // numbers on the ledger. HASH_SECRET never rotates: a new secret would un-suppress people.
 import { createHmac } from 'node:crypto';
+import { canonicalEmail } from './contacts/rules.ts';
 
 export type HashKind = 'email' | 'phone' | 'login' | 'login-ip';
 
-export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
+export function keyedHash(secret: Buffer, kind: HashKind, value: string): string {
+  const v = kind === 'email' ? canonicalEmail(value) : value;
+  return createHmac('sha256', secret).update(`${kind}:${v}`).digest('hex');
 }
 
-export function keyedHash(secret: Buffer, kind: HashKind, value: string): string {
-  const v = kind === 'email' ? normaliseEmail(value) : value;
-  return createHmac('sha256', secret).update(`${kind}:${v}`).digest('hex');
+/**
+ * The hashes an address had before the canonical form (before 2026-11-26 an email hash was taken
+ * over trim + toLowerCase, without NFC), for the NFC and NFD spellings. An erased or suppressed
+ * person stays suppressed under them. Empty for ASCII, where nothing changed.
+ */
+export function legacyEmailHashes(secret: Buffer, email: string): string[] {
+  const t = email.trim();
+  if (/^[\x20-\x7e]*$/.test(t)) return [];
+  const current = keyedHash(secret, 'email', t);
+  const old = [t, t.normalize('NFC'), t.normalize('NFD')].map((v) =>
+    createHmac('sha256', secret).update(`email:${v.toLowerCase()}`).digest('hex'),
+  );
+  return [...new Set(old)].filter((h) => h !== current);
 }

@@ -14,7 +14,7 @@ import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { accountByExternalId, insertSuppression } from '../contacts/queries.ts';
-import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules.ts';
+import { canonicalEmail, cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules.ts';
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
@@ -171,7 +171,7 @@ export async function runImport(core: Core, jobId: string, file: string, default
   );
   const laneOf = (email: string) => {
     let h = 0;
-    for (const ch of email.toLowerCase()) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+    for (const ch of canonicalEmail(email)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
     return h % lanes.length;
   };
   const fail = (line: number, err: unknown) => {

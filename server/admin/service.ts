@@ -4,6 +4,7 @@
 import type { Knex } from 'knex';
 import { parsePhone } from '../contacts/phone.ts';
 import { insertSuppression } from '../contacts/queries.ts';
+import { canonicalEmail } from '../contacts/rules.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { isUuid } from '../ids.ts';
@@ -47,12 +48,12 @@ export async function searchContacts(
   if (term) {
     const phone = /^[+\d][\d\s().-]{5,}$/.test(term) ? parsePhone(term, region) : null;
     if (phone?.ok) q.where('c.phone', phone.e164);
-    else if (term.includes('@')) q.whereRaw('lower(c.email) like ?', [`${escapeLike(term.toLowerCase())}%`]);
+    else if (term.includes('@')) q.whereLike('c.email_key', `${escapeLike(canonicalEmail(term))}%`);
     else
       q.where((w) =>
         w
           .whereRaw('c.name ilike ?', [`%${escapeLike(term)}%`])
-          .orWhereRaw('lower(c.email) like ?', [`${escapeLike(term.toLowerCase())}%`]),
+          .orWhereLike('c.email_key', `${escapeLike(canonicalEmail(term))}%`),
       );
   }
   if (input.account) q.where('a.external_id', input.account);

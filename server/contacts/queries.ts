@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { canonicalEmail } from './rules.ts';
 
 export interface AccountRow {
   id: string;
@@ -20,9 +21,12 @@ export interface ContactRow {
   time_zone: string | null;
   account_id: string | null;
   optouts: string[];
+  /** canonicalEmail(email): the identity (the keyed hash itself once erased) */
+  email_key: string;
   email_hash: string;
   suppressed: boolean;
   erased_at: Date | null;
+  merged_into: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -43,9 +47,7 @@ export function contactByEmail(
   email: string,
   opts: { forUpdate?: boolean } = {},
 ) {
-  const query = q<ContactRow>('contacts')
-    .whereRaw('lower(email) = lower(?)', [email.trim()])
-    .whereNull('erased_at');
+  const query = q<ContactRow>('contacts').where('email_key', canonicalEmail(email)).whereNull('erased_at');
   return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
 }
 

@@ -83,6 +83,26 @@ export function cleanEmail(raw: unknown): EmailResult {
   return { ok: true, email };
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range, controls included
+const ASCII_ONLY = /^[\u0000-\u007f]*$/;
+
+/**
+ * THE identity of an address: trimmed, NFC, lower-cased, with an internationalised domain in
+ * punycode. Every lookup, the unique index (contacts.email_key) and the keyed hash use this one
+ * function: JavaScript and PostgreSQL lower-case some letters differently (Greek final sigma,
+ * Turkish dotted I) and NFC/NFD spell one address two ways, so the database never computes it.
+ * ASCII needs none of that, and nearly every address is ASCII: the stream checks 250,000 a
+ * second, so that path is one regex test and one toLowerCase.
+ */
+export function canonicalEmail(email: string): string {
+  const t = email.trim();
+  if (ASCII_ONLY.test(t)) return t.toLowerCase();
+  const n = t.normalize('NFC');
+  const at = n.lastIndexOf('@');
+  const domain = at >= 0 ? n.slice(at + 1) : '';
+  const ascii = domain && !ASCII_ONLY.test(domain) ? domainToASCII(domain) : '';
+  return (ascii ? `${n.slice(0, at + 1)}${ascii}` : n).toLowerCase();
+}
 export function isTimeZone(tz: string): boolean {
   if (!tz || tz.length > 64) return false;
   try {

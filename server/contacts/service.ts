@@ -24,6 +24,7 @@ import {
   insertSuppression,
   suppressionByHash,
 } from './queries.ts';
+import { canonicalEmail } from './rules.ts';
 
 export type AgreementStatus = AccountRow['agreement_status'];
 
@@ -194,7 +195,12 @@ export async function upsertContactIn(
   };
   if (!existing) {
     const [contact] = await trx<ContactRow>('contacts')
-      .insert({ email, email_hash: keyedHash(core.config.hashSecret, 'email', email), ...next })
+      .insert({
+        email,
+        email_key: canonicalEmail(email),
+        email_hash: keyedHash(core.config.hashSecret, 'email', email),
+        ...next,
+      })
       .returning('*');
     await core.ledger.append(trx, origin, {
       type: 'contact.created',
@@ -304,6 +310,7 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
     await revokeAllConsents(core, trx, origin, contact.id, 'erasure');
     await trx('contacts').where({ id: contact.id }).update({
       email: emailHash,
+      email_key: emailHash,
       name: null,
       phone: null,
       locale: null,

@@ -19,6 +19,7 @@ export type EventType =
   | 'contact.created'
   | 'contact.updated'
   | 'contact.erased'
+  | 'contact.merged'
   | 'preference.changed'
   | 'preference.feedback'
   | 'consent.granted'

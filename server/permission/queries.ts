@@ -36,7 +36,7 @@ export async function emailStateWithTopic(db: Db, email: string, topic: string) 
     `select t.kind, t.channels, c.id as contact_id, c.optouts, coalesce(c.suppressed, false) as suppressed
        from (select $1::text as email, $2::text as topic) v
        left join topics t on t.slug = v.topic
-       left join contacts c on lower(c.email) = v.email and c.erased_at is null`,
+       left join contacts c on c.email_key = v.email and c.erased_at is null`,
     [email, topic],
   );
   return row;
@@ -53,7 +53,7 @@ export function emailStates(db: Db, emails: string[], withIds = true) {
     `select ${withIds ? 'c.id' : 'null'} as contact_id, (c.id is not null) as known, c.optouts,
             coalesce(c.suppressed, false) as suppressed
        from unnest($1::text[]) with ordinality as v(email, i)
-       left join contacts c on lower(c.email) = v.email and c.erased_at is null
+       left join contacts c on c.email_key = v.email and c.erased_at is null
       order by v.i`,
     [emails],
   );

@@ -1,10 +1,10 @@
 // Loads what decide() needs (one query per check or per batch) and asks it. No cache: every
 // check reads the committed state, so an opt-out is honoured by the very next check.
 import { parsePhone } from '../contacts/phone.ts';
-import { cleanEmail } from '../contacts/rules.ts';
+import { canonicalEmail, cleanEmail } from '../contacts/rules.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
-import { keyedHash } from '../keyed-hash.ts';
+import { keyedHash, legacyEmailHashes } from '../keyed-hash.ts';
 import { type Channel, type Decision, decide, type TopicFacts } from './decide.ts';
 import { emailStates, emailStateWithTopic, phoneStates, suppressedHashes, topicFacts } from './queries.ts';
 
@@ -22,13 +22,22 @@ export function normaliseRecipient(channel: Channel, raw: unknown, region: strin
   if (channel === 'email') {
     const r = cleanEmail(raw);
     return r.ok
-      ? { ok: true, input: raw as string, display: r.email, key: r.email.toLowerCase() }
+      ? { ok: true, input: raw as string, display: r.email, key: canonicalEmail(r.email) }
       : { ok: false, input: raw, reason: r.reason };
   }
   const p = parsePhone(raw, region);
   return p.ok
     ? { ok: true, input: raw as string, display: p.e164, key: p.e164, country: p.country }
     : { ok: false, input: raw, reason: p.reason };
+}
+
+/**
+ * The keyed hashes an unknown address may be suppressed under: over the canonical form, and for
+ * non-ASCII addresses the older spellings' too (an erased person must never come back).
+ */
+function emailHashes(core: Core, r: Recipient & { ok: true }): string[] {
+  const secret = core.config.hashSecret;
+  return [keyedHash(secret, 'email', r.key), ...legacyEmailHashes(secret, r.display)];
 }
 
 /** Suppression only changes an email answer for marketing offered on email. */
@@ -60,8 +69,9 @@ export async function checkOne(
     const topic = { slug: topicSlug, kind: row.kind, channels: row.channels };
     let suppressed = row.suppressed;
     if (!row.contact_id && needsSuppressionLookup(topic)) {
-      const hash = keyedHash(core.config.hashSecret, 'email', r.key);
-      suppressed = (await suppressedHashes(core.db, [hash])).has(hash);
+      const hashes = emailHashes(core, r);
+      const found = await suppressedHashes(core.db, hashes);
+      suppressed = hashes.some((h) => found.has(h));
     }
     const d = decide(
       channel,
@@ -105,23 +115,23 @@ export async function checkMany(
     );
     // Only addresses no live contact holds need their keyed hash looked up (an erased person
     // keeps a suppression under the hash); known contacts carry their suppression.
-    const unknownHashes = new Map<number, string>();
+    const unknownHashes = new Map<number, string[]>();
     if (needsSuppressionLookup(topic))
       rows.forEach((row, i) => {
-        if (!row.known) unknownHashes.set(i, keyedHash(core.config.hashSecret, 'email', valid[i].key));
+        if (!row.known) unknownHashes.set(i, emailHashes(core, valid[i]));
       });
     const suppressed = unknownHashes.size
-      ? await suppressedHashes(core.db, [...new Set(unknownHashes.values())])
+      ? await suppressedHashes(core.db, [...new Set([...unknownHashes.values()].flat())])
       : new Set<string>();
     valid.forEach((r, i) => {
       const row = rows[i];
-      const hash = unknownHashes.get(i);
+      const hashes = unknownHashes.get(i);
       const d = decide(
         channel,
         topic,
         {
           known: row.known,
-          suppressed: hash ? suppressed.has(hash) : row.suppressed,
+          suppressed: hashes ? hashes.some((h) => suppressed.has(h)) : row.suppressed,
           optouts: row.optouts ?? [],
         },
         now,

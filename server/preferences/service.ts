@@ -168,7 +168,8 @@ export async function linkContact(
         : ''
     }
        from contacts c left join accounts a on a.id = c.account_id
-      where c.id = $1 and c.erased_at is null`,
+      where c.id = coalesce((select m.merged_into from contacts m where m.id = $1), $1)
+        and c.erased_at is null`,
     [contactId],
   );
   if (!row) return null;

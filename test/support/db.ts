@@ -6,13 +6,14 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createDb, type Db } from '../../server/db.ts';
+import { TEST_HASH_SECRET } from './app.ts';
 
 let shared: Promise<Db> | undefined;
 
 export function sharedDb(): Promise<Db> {
   shared ??= (async () => {
     const db = await createDb({ databaseUrl: process.env.DATABASE_URL, memory: !process.env.DATABASE_URL });
-    await migrateLatest(db.knex);
+    await migrateLatest(db.knex, { hashSecret: Buffer.from(TEST_HASH_SECRET) });
     return db;
   })();
   return shared;
