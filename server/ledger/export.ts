@@ -1,6 +1,7 @@
 // The ledger and current preferences as streams, for the events API and console exports.
-// Keyset pagination (id > last, 5,000 at a time) reads in ledger order with flat memory on both
-// PostgreSQL and PGlite, and a consumer can resume with `after=<event id>`.
+// Events are read in FEED order (event_feed.seq, handed out at commit: see the migration
+// 20261126000300_event_feed), 5,000 at a time, with flat memory on PostgreSQL and PGlite; each
+// carries its `cursor`, and a consumer resumes with `after=<cursor>` without ever missing one.
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
@@ -9,7 +10,8 @@ import { drained } from '../streams.ts';
 export interface EventFilter {
   since?: Date;
   until?: Date;
-  after?: number;
+  /** Feed position: events placed after it. */
+  afterSeq?: number;
   contactId?: string;
   /** Events of this account and of its contacts (the scope of a customer_admin). */
   accountId?: string;
@@ -20,22 +22,51 @@ const CHUNK = 5000;
 // A cell starting with = + - @ is a formula to a spreadsheet (CSV injection): prefix a quote.
 const CAST = { cast: { string: (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v) } };
 
+/** Opaque to consumers: they hand back the cursor of the last event they received. */
+export function encodeCursor(seq: number): string {
+  return `f1.${seq}`;
+}
+
+/** The feed position of a cursor, or null when it is not one of ours. */
+export function decodeCursor(cursor: string): number | null {
+  const m = /^f1\.(\d{1,15})$/.exec(cursor);
+  return m ? Number(m[1]) : null;
+}
+
+function eventQuery(knex: Knex, f: EventFilter, after: number, limit: number) {
+  const q = knex('event_feed as f')
+    .join('events as e', 'e.id', 'f.event_id')
+    .leftJoin('contacts as c', 'c.id', 'e.contact_id')
+    .where('f.seq', '>', after)
+    .orderBy('f.seq')
+    .limit(limit);
+  if (f.since) q.where('e.occurred_at', '>=', f.since);
+  if (f.until) q.where('e.occurred_at', '<', f.until);
+  if (f.contactId) q.where('e.contact_id', f.contactId);
+  if (f.accountId) {
+    const account = f.accountId;
+    q.where((w) =>
+      w
+        .where('e.account_id', account)
+        .orWhereIn('e.contact_id', knex('contacts').select('id').where('account_id', account)),
+    );
+  }
+  return q;
+}
+
+/** True once an event matching the filter is placed after `afterSeq` (the long poll's question). */
+export async function hasEventsAfter(knex: Knex, f: EventFilter): Promise<boolean> {
+  const rows = await eventQuery(knex, f, f.afterSeq ?? 0, 1).select('f.seq');
+  return rows.length > 0;
+}
+
 export async function* eventRows(knex: Knex, f: EventFilter) {
-  let last = f.after ?? 0;
+  let last = f.afterSeq ?? 0;
   for (;;) {
-    const q = knex('events as e').where('e.id', '>', last).orderBy('e.id').limit(CHUNK);
-    if (f.since) q.where('e.occurred_at', '>=', f.since);
-    if (f.until) q.where('e.occurred_at', '<', f.until);
-    if (f.contactId) q.where('e.contact_id', f.contactId);
-    if (f.accountId) {
-      const account = f.accountId;
-      q.where((w) =>
-        w
-          .where('e.account_id', account)
-          .orWhereIn('e.contact_id', knex('contacts').select('id').where('account_id', account)),
-      );
-    }
+    const q = eventQuery(knex, f, last, CHUNK);
     const rows = await q.select(
+      'f.seq',
+      'c.email',
       'e.id',
       'e.occurred_at',
       'e.type',
@@ -52,16 +83,19 @@ export async function* eventRows(knex: Knex, f: EventFilter) {
     );
     for (const r of rows) yield r;
     if (rows.length < CHUNK) return;
-    last = rows[rows.length - 1].id;
+    last = Number(rows[rows.length - 1].seq);
   }
 }
 
 export function eventJson(r: Record<string, unknown>) {
   return {
     id: Number(r.id),
+    cursor: encodeCursor(Number(r.seq)),
     occurredAt: (r.occurred_at as Date).toISOString(),
     type: r.type,
     contactId: r.contact_id,
+    // the address, or its keyed hash once the contact is erased
+    email: r.email ?? null,
     accountId: r.account_id,
     channel: r.channel,
     topic: r.topic,
@@ -76,9 +110,11 @@ export function eventJson(r: Record<string, unknown>) {
 
 const EVENT_COLUMNS = [
   'id',
+  'cursor',
   'occurredAt',
   'type',
   'contactId',
+  'email',
   'accountId',
   'channel',
   'topic',

@@ -1,11 +1,21 @@
-// GET /api/v1/events (scope `events`): the ledger for integrators, streamed in ledger order.
+// GET /api/v1/events (scope `events`): the ledger for integrators, streamed in feed order (each
+// event's position is handed out at commit, so `after=<cursor>` never skips one).
 import { Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { contactByEmail } from '../contacts/queries.ts';
 import { cleanEmail } from '../contacts/rules.ts';
 import { AppError } from '../http/errors.ts';
-import { INSTANT_MESSAGE, parseInstant } from '../http/validate.ts';
-import { type EventFilter, writeEventsCsv, writeEventsNdjson } from './export.ts';
+import { INSTANT_MESSAGE, parseInstant, parseWhole } from '../http/validate.ts';
+import {
+  decodeCursor,
+  type EventFilter,
+  hasEventsAfter,
+  writeEventsCsv,
+  writeEventsNdjson,
+} from './export.ts';
+
+const MAX_WAIT_SECONDS = 30;
+const POLL_MS = 200;
 
 function dateParam(name: string, v: unknown, details: { field: string; message: string }[]) {
   if (v === undefined) return undefined;
@@ -24,9 +34,25 @@ export function ledgerRoutes(ctx: AppContext) {
       until: dateParam('until', q.until, details),
     };
     if (q.after !== undefined) {
-      if (typeof q.after !== 'string' || !/^\d{1,15}$/.test(q.after))
-        details.push({ field: 'after', message: 'an event id' });
-      else filter.after = Number(q.after);
+      const seq = typeof q.after === 'string' ? decodeCursor(q.after) : null;
+      if (typeof q.after === 'string' && /^\d+$/.test(q.after)) {
+        details.push({
+          field: 'after',
+          message:
+            'takes the `cursor` of the last event you received, not an event id: ids are handed out before commit, so "id greater than the last seen" misses events that commit late',
+        });
+      } else if (seq === null) details.push({ field: 'after', message: 'the `cursor` of an event' });
+      else filter.afterSeq = seq;
+    }
+    let waitSeconds = 0;
+    if (q.wait !== undefined) {
+      const w = parseWhole(q.wait, 0, MAX_WAIT_SECONDS);
+      if (w === null)
+        details.push({
+          field: 'wait',
+          message: `seconds to hold an empty answer open, 0 to ${MAX_WAIT_SECONDS}`,
+        });
+      else waitSeconds = w;
     }
     const format = q.format ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'csv') details.push({ field: 'format', message: 'ndjson or csv' });
@@ -40,6 +66,18 @@ export function ledgerRoutes(ctx: AppContext) {
       }
     }
     if (details.length) throw new AppError('validation_failed', 'The event query is not valid.', details);
+    if (waitSeconds > 0) {
+      // Long poll: hold the (empty) answer open until an event arrives or the wait ends.
+      const deadline = Date.now() + waitSeconds * 1000;
+      let gone = false;
+      req.on('close', () => {
+        gone = true;
+      });
+      while (!gone && Date.now() < deadline && !(await hasEventsAfter(ctx.db.knex, filter))) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      if (gone) return;
+    }
     res.status(200);
     if (format === 'csv') {
       res.type('text/csv; charset=utf-8');
