@@ -20,6 +20,7 @@ import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
+import { createJobs, type Jobs, QUEUES } from './jobs/jobs.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
 import { ledgerRoutes } from './ledger/routes.ts';
 import { mailRoutes } from './mail/routes.ts';
@@ -28,6 +29,7 @@ import { transportFor } from './mail/transport.ts';
 import { sendgridWebhookRoutes } from './mail/webhook.ts';
 import { permissionRoutes, permissionStreamRoutes } from './permission/routes.ts';
 import { preferencePages } from './preferences/routes.ts';
+import { sendPreferencesLink } from './preferences/service.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -52,6 +54,8 @@ export interface AppContext {
   mailer: Mailer;
   /** Inbound opt-outs kept on disk while the database is away (index.ts drains it). */
   spool: Spool;
+  /** Durable background work (index.ts or worker.ts starts it). */
+  jobs: Jobs;
 }
 
 export const JSON_LIMIT = '4mb';
@@ -81,9 +85,14 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     now: deps.now ?? (() => new Date()),
     mailer: undefined as unknown as Mailer,
     spool: undefined as unknown as Spool,
+    jobs: undefined as unknown as Jobs,
   };
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
   ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
+  ctx.jobs = createJobs(ctx, logger);
+  ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
+    sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),
+  );
 
   const app = express();
   app.locals.ctx = ctx;

@@ -40,6 +40,8 @@ export interface Config {
    * it answers for a retry (503) or spools the opt-out: providers give up on slow answers.
    */
   webhookBudgetMs: number;
+  /** Run background jobs in the web process (false when a `worker` process runs them). */
+  jobsInWeb: boolean;
   /** What a STOP by text revokes: `number` (texts and calls, the FCC revoke-all rule) or `channel`. */
   smsRevocationScope: 'number' | 'channel';
 }
@@ -150,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   if (smsRevocationScope !== 'number' && smsRevocationScope !== 'channel') {
     problems.push(`SMS_REVOCATION_SCOPE must be number or channel, got "${env.SMS_REVOCATION_SCOPE}"`);
   }
+  const jobsInWeb = parseBool('JOBS_IN_WEB', env.JOBS_IN_WEB, true, problems);
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
   if (isProd) {
@@ -239,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     migrateOnStart,
     logLevel,
     webhookBudgetMs,
+    jobsInWeb,
     smsRevocationScope: smsRevocationScope as Config['smsRevocationScope'],
   };
 }

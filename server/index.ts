@@ -22,8 +22,11 @@ async function main() {
 
   // Opt-outs spooled while the database was away (by this or an earlier process) are applied
   // now and then every few seconds.
-  const { spool } = app.locals.ctx;
+  const { spool, jobs } = app.locals.ctx;
   spool.start(5000);
+  // Background jobs: always connected (the web process queues them), worked here unless a
+  // separate worker process does it (JOBS_IN_WEB=false).
+  await jobs.start({ work: config.jobsInWeb });
 
   const server: Server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
@@ -51,6 +54,7 @@ async function main() {
       clearTimeout(force);
       try {
         await spool.stop();
+        await jobs.stop();
         await db.close();
         logger.info('stopped cleanly');
         process.exit(0);

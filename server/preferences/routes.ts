@@ -34,9 +34,9 @@ import {
   type FeedbackReason,
   type LinkContact,
   linkContact,
-  mailPreferencesLink,
   type PreferenceChange,
   preferencesView,
+  queuePreferencesLink,
   recordFeedback,
   setPreferences,
   unsubscribeByLink,
@@ -274,8 +274,8 @@ export function preferencePages(ctx: AppContext) {
         // The page is the same, and as fast, for every address: the mail goes out after the
         // answer, so neither the text nor the timing tells whether we know the address.
         page(res, 'preferences/request', locale, 'requestSentTitle', { state: 'sent', email: email.email });
-        mailPreferencesLink(ctx, ctx.mailer, email.email, locale).catch((err) =>
-          ctx.logger.error({ err }, 'could not send a preferences link'),
+        queuePreferencesLink(ctx, ctx.jobs, email.email, locale).catch((err) =>
+          ctx.logger.error({ err }, 'could not queue a preferences link'),
         );
       }),
     );

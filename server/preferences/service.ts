@@ -6,6 +6,7 @@ import { contactByEmail } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
 import { AppError } from '../http/errors.ts';
 import { format, type Locale, pickLocale, strings } from '../i18n/index.ts';
+import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { escapeHtml, type Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
@@ -242,9 +243,20 @@ export function recordFeedback(
   );
 }
 
-/** Mails the preferences link as an operational message; an unknown address gets nothing. */
-export async function mailPreferencesLink(core: Core, mailer: Mailer, email: string, pageLocale: Locale) {
+/**
+ * "Email me my link": queues the mail for a known address (the job holds the contact id, never
+ * the address); an unknown address gets nothing. Called after the page has answered, so neither
+ * the page nor its timing tells whether we know the address.
+ */
+export async function queuePreferencesLink(core: Core, jobs: Jobs, email: string, pageLocale: Locale) {
   const contact = await contactByEmail(core.db.knex, email);
+  if (!contact) return null;
+  return jobs.send(QUEUES.preferencesLink, { contactId: contact.id, locale: pageLocale });
+}
+
+/** The job: mails the preferences link as an operational message (nothing if the contact is gone). */
+export async function sendPreferencesLink(core: Core, mailer: Mailer, contactId: string, pageLocale: Locale) {
+  const contact = await linkContact(core, contactId);
   if (!contact) return null;
   const t = strings(pickLocale(contact.locale, pageLocale));
   const url = preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id);

@@ -483,6 +483,16 @@ describe('recipient pages', () => {
   });
 
   describe('/preferences (email me my link)', () => {
+    // the mail is a background job: these apps work their jobs
+    const started: TestApp[] = [];
+    const jobsApp = async (env: Record<string, string> = {}) => {
+      const a = await testApp({ env, jobs: true });
+      started.push(a);
+      return a.app;
+    };
+    after(async () => {
+      for (const a of started) await a.ctx.jobs.stop();
+    });
     const ask = async (app: TestApp['app'], email: string, ip = '203.0.113.5') => {
       const page = await request(app).get('/preferences').set('X-Forwarded-For', ip);
       return request(app)
@@ -496,9 +506,9 @@ describe('recipient pages', () => {
       return res;
     };
     const outbox = (to: string) => t.db.knex('messages').whereRaw('lower(to_email) = lower(?)', [to]);
-    /** The mail goes out after the answer: wait until it is stored and handed over (not pending). */
+    /** The mail goes out after the answer, as a job: wait until it is stored and handed over. */
     async function waitForMail(to: string) {
-      for (let i = 0; i < 100; i++) {
+      for (let i = 0; i < 250; i++) {
         const rows = await outbox(to);
         if (rows.length && rows.every((r) => r.status !== 'pending')) return rows;
         await new Promise((r) => setTimeout(r, 20));
@@ -508,7 +518,7 @@ describe('recipient pages', () => {
 
     it('answers the same page for known and unknown addresses and mails the link to the known one', async () => {
       const c = await contact();
-      const app = (await testApp({ env: { TRUST_PROXY: '1' } })).app;
+      const app = await jobsApp({ TRUST_PROXY: '1' });
       const known = expectStatus(await ask(app, c.email.toUpperCase(), '203.0.113.10'), 200);
       const unknownAddress = uniqueEmail('nobody');
       const unknown = expectStatus(await ask(app, unknownAddress, '203.0.113.11'), 200);

@@ -28,10 +28,12 @@ export function testConfig(env: Record<string, string> = {}, dataDir = TEST_DATA
 }
 
 export async function testApp(
-  opts: { db?: Db; env?: Record<string, string>; now?: () => Date; dataDir?: string } = {},
+  opts: { db?: Db; env?: Record<string, string>; now?: () => Date; dataDir?: string; jobs?: boolean } = {},
 ) {
   const db = opts.db ?? (await sharedDb());
   const app = createApp({ config: testConfig(opts.env, opts.dataDir), db, now: opts.now });
+  // Background jobs are worked only where a test asks (and stops them: ctx.jobs.stop()).
+  if (opts.jobs) await app.locals.ctx.jobs.start({ work: true });
   return { app, ctx: app.locals.ctx, db };
 }
 
