@@ -5,6 +5,7 @@ import ejs from 'ejs';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
+import { runImportJob } from './admin/import.ts';
 import { adminRoutes } from './admin/routes.ts';
 import type { Config } from './config.ts';
 import { consentRoutes } from './consent/routes.ts';
@@ -90,6 +91,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
   ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
   ctx.jobs = createJobs(ctx, logger);
+  ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
   ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
     sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),
   );

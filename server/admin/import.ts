@@ -1,12 +1,9 @@
-// CSV import of contacts (migrating from another tool): upload → a job → a progress page.
-// The file is streamed to a temporary file, then parsed as a stream (csv-parse), so 100,000
-// rows never sit in memory. Each row is one transaction: contact, prior opt-outs and
+// CSV import of contacts (migrating from another tool): upload → a durable job → a progress
+// page. The file is stored in the database in parts, then parsed as a stream (csv-parse), so
+// 100,000 rows never sit in memory and any process can resume the job. Each row is one transaction: contact, prior opt-outs and
 // suppression land together or not at all; a bad row is reported with its line number and
 // changes nothing. Every change is on the ledger with actor `import:<job id>`.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { parse } from 'csv-parse';
 import { type Request, type Response, Router } from 'express';
@@ -17,8 +14,9 @@ import { accountByExternalId, insertSuppression } from '../contacts/queries.ts';
 import { canonicalEmail, cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules.ts';
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
-import { AppError } from '../http/errors.ts';
+import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
 import { isUuid } from '../ids.ts';
+import { QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, type PreferenceChange } from '../preferences/service.ts';
@@ -148,24 +146,59 @@ async function importRow(core: Core, origin: Origin, row: ImportRow) {
   });
 }
 
-/** Runs a job to the end; progress is written to import_jobs as it goes. */
-export async function runImport(core: Core, jobId: string, file: string, defaultAccount: string | null) {
+const UPLOAD_PART_BYTES = 1024 * 1024;
+
+/** The stored upload, part by part (never the whole file in memory). */
+async function* uploadParts(knex: Knex, importId: string) {
+  for (let part = 0; ; part++) {
+    const row = await knex('import_uploads').where({ import_id: importId, part }).first('data');
+    if (!row) return;
+    yield Buffer.from(row.data as Uint8Array);
+  }
+}
+
+/**
+ * The import job: reads the stored upload and writes its rows, checkpointing every
+ * PROGRESS_EVERY records. Resumable: a run after a crash (pg-boss retries the job when the dead
+ * process stops its heartbeat) skips the records before the checkpoint and re-applies the few
+ * after it, which writes nothing twice (an upsert that changes nothing, an opt-out already
+ * there and a suppression already held write no row and no ledger event) and counts them once
+ * (the counts restart from the checkpoint's). A database that goes away fails the run, for the
+ * queue to retry; a bad file ends it. Either way the upload is deleted once the import ends.
+ */
+export async function runImportJob(core: Core, jobId: string) {
   const knex = core.db.knex;
+  const job = await knex('import_jobs').where({ id: jobId }).first();
+  if (!job || job.status === 'done' || job.status === 'failed') return;
   const origin: Origin = { actor: `import:${jobId}` };
-  const errors: { line: number; message: string }[] = [];
-  let processed = 0;
-  let imported = 0;
-  let failed = 0;
-  const progress = () =>
+  const stored = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
+  const errors: { line: number; message: string }[] = Array.isArray(stored) ? stored : [];
+  const resumeAt = Number(job.resume_record) || 0;
+  let processed = resumeAt;
+  let imported = resumeAt ? Number(job.imported_rows) : 0;
+  let failed = resumeAt ? Number(job.failed_rows) : 0;
+  let transient: unknown = null;
+  const checkpoint = () =>
     knex('import_jobs')
       .where({ id: jobId })
       .update({
         processed_rows: processed,
         imported_rows: imported,
         failed_rows: failed,
+        resume_record: processed,
         errors: JSON.stringify(errors.sort((a, b) => a.line - b.line)),
       });
-  await knex('import_jobs').where({ id: jobId }).update({ status: 'running', started_at: new Date() });
+  const finish = async (status: 'done' | 'failed') => {
+    await knex.transaction(async (trx) => {
+      await trx('import_jobs')
+        .where({ id: jobId })
+        .update({ status, finished_at: new Date(), total_rows: processed });
+      await trx('import_uploads').where({ import_id: jobId }).del();
+    });
+  };
+  await knex('import_jobs')
+    .where({ id: jobId })
+    .update({ status: 'running', started_at: job.started_at ?? new Date() });
   const lanes: Promise<void>[] = Array.from({ length: core.db.kind === 'pg' ? IMPORT_LANES : 1 }, () =>
     Promise.resolve(),
   );
@@ -175,6 +208,10 @@ export async function runImport(core: Core, jobId: string, file: string, default
     return h % lanes.length;
   };
   const fail = (line: number, err: unknown) => {
+    if (isDatabaseUnavailable(err)) {
+      transient ??= err; // not the row's fault: the run stops and is retried from the checkpoint
+      return;
+    }
     failed++;
     // Our own refusals say why; anything else is reported without internals.
     const message =
@@ -185,7 +222,7 @@ export async function runImport(core: Core, jobId: string, file: string, default
   };
   try {
     const topics = await listTopics(knex);
-    const parser = createReadStream(file).pipe(
+    const parser = Readable.from(uploadParts(knex, jobId)).pipe(
       parse({
         columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
         bom: true,
@@ -195,18 +232,24 @@ export async function runImport(core: Core, jobId: string, file: string, default
       }),
     );
     let headerChecked = false;
-    for await (const { record, info } of parser as AsyncIterable<{
+    let record = 0;
+    for await (const { record: rec, info } of parser as AsyncIterable<{
       record: Record<string, string>;
       info: { lines: number };
     }>) {
       if (!headerChecked) {
         headerChecked = true;
-        if (!('email' in record))
+        if (!('email' in rec))
           throw new AppError('validation_failed', 'The first line must name the columns, including "email".');
       }
+      if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
       processed++;
       const line = info.lines;
-      const read = readImportRow(record, { region: core.config.defaultPhoneRegion, topics, defaultAccount });
+      const read = readImportRow(rec, {
+        region: core.config.defaultPhoneRegion,
+        topics,
+        defaultAccount: job.default_account,
+      });
       if (!read.ok) {
         fail(line, new AppError('validation_failed', read.errors.join('; ')));
       } else {
@@ -224,34 +267,38 @@ export async function runImport(core: Core, jobId: string, file: string, default
       }
       if (processed % PROGRESS_EVERY === 0) {
         await Promise.all(lanes); // bounded memory: at most PROGRESS_EVERY rows queued
-        await progress();
+        if (transient) throw transient;
+        await checkpoint();
       }
     }
     await Promise.all(lanes);
-    await progress();
-    await knex('import_jobs')
-      .where({ id: jobId })
-      .update({ status: 'done', finished_at: new Date(), total_rows: processed });
+    if (transient) throw transient;
+    await checkpoint();
+    await finish('done');
   } catch (err) {
+    if (isDatabaseUnavailable(err)) throw err; // the queue retries; the checkpoint holds
     const message =
       err instanceof AppError
         ? err.message
         : `The file could not be read as CSV: ${(err as Error).message}`.slice(0, 500);
     errors.push({ line: 0, message });
-    await progress();
-    await knex('import_jobs')
-      .where({ id: jobId })
-      .update({ status: 'failed', finished_at: new Date(), total_rows: processed });
-  } finally {
-    await rm(path.dirname(file), { recursive: true, force: true });
+    await checkpoint();
+    await finish('failed');
   }
 }
 
-/** Receives the upload into a temporary file; the CSRF field must come before the file. */
+/**
+ * Receives the upload into the database, part by part, for the import job to read (the CSRF
+ * field, and the account, come before the file in the form; a foreign post stores nothing).
+ */
 function receive(
   req: Request,
   csrf: string,
-): Promise<{ file: string; filename: string; fields: Record<string, string> }> {
+  store: (
+    fields: Record<string, string>,
+    filename: string,
+  ) => Promise<{ append(part: Buffer): Promise<void>; abort(): Promise<void> }>,
+): Promise<{ fields: Record<string, string>; stored: boolean }> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -262,7 +309,7 @@ function receive(
       );
     }
     const fields: Record<string, string> = {};
-    let saved: Promise<{ file: string; filename: string }> | null = null;
+    let saved: Promise<void> | null = null;
     let failure: AppError | null = null;
     bb.on('field', (name, value) => {
       fields[name] = value;
@@ -277,30 +324,43 @@ function receive(
         return;
       }
       saved = (async () => {
-        const dir = await mkdtemp(path.join(tmpdir(), 'pc-import-'));
-        const file = path.join(dir, 'upload.csv');
-        await new Promise<void>((ok, ko) => {
-          const out = createWriteStream(file);
+        let target: Awaited<ReturnType<typeof store>> | null = null;
+        try {
+          target = await store(fields, (info.filename || 'upload.csv').slice(0, 200));
+          let buffered: Buffer[] = [];
+          let size = 0;
           stream.on('limit', () => {
             failure = new AppError(
               'payload_too_large',
               `The file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB: split it.`,
             );
           });
-          stream.pipe(out).on('finish', ok).on('error', ko);
-        });
-        return { file, filename: (info.filename || 'upload.csv').slice(0, 200) };
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            buffered.push(chunk);
+            size += chunk.length;
+            if (size >= UPLOAD_PART_BYTES) {
+              await target.append(Buffer.concat(buffered));
+              buffered = [];
+              size = 0;
+            }
+          }
+          if (size) await target.append(Buffer.concat(buffered));
+          if (failure) await target.abort();
+        } catch (err) {
+          stream.resume();
+          await target?.abort().catch(() => {});
+          failure ??= err instanceof AppError ? err : null;
+          if (!failure) throw err;
+        }
       })();
     });
     bb.on('error', () => reject(new AppError('validation_failed', 'The upload could not be read.')));
     bb.on('close', async () => {
       try {
-        const got = saved ? await saved : null;
-        if (failure || !got) {
-          if (got) await rm(path.dirname(got.file), { recursive: true, force: true });
-          return reject(failure ?? new AppError('validation_failed', 'Choose a CSV file to upload.'));
-        }
-        resolve({ ...got, fields });
+        if (saved) await saved;
+        if (failure) return reject(failure);
+        if (!saved) return reject(new AppError('validation_failed', 'Choose a CSV file to upload.'));
+        resolve({ fields, stored: true });
       } catch (err) {
         reject(err);
       }
@@ -317,19 +377,38 @@ export function importJob(knex: Knex, id: string) {
   return knex('import_jobs').where({ id }).first();
 }
 
+/** A new import and its upload target; the upload lands part by part, and abort() removes both. */
 export async function createImportJob(
   knex: Knex,
-  job: { createdBy: string; accountId: string | null; filename: string },
-): Promise<{ id: string }> {
+  job: {
+    createdBy: string | null;
+    accountId: string | null;
+    defaultAccount: string | null;
+    filename: string;
+  },
+) {
   const [row] = await knex('import_jobs')
     .insert({
       created_by: job.createdBy,
       account_id: job.accountId,
+      default_account: job.defaultAccount,
       filename: job.filename,
       status: 'pending',
     })
     .returning('id');
-  return row;
+  let part = 0;
+  return {
+    id: row.id as string,
+    append: (data: Buffer) =>
+      knex('import_uploads')
+        .insert({ import_id: row.id, part: part++, data })
+        .then(() => {}),
+    abort: () =>
+      knex('import_jobs')
+        .where({ id: row.id })
+        .del()
+        .then(() => {}),
+  };
 }
 
 export function importRoutes(ctx: AppContext) {
@@ -342,27 +421,28 @@ export function importRoutes(ctx: AppContext) {
 
   r.post('/admin/import', can('owner', 'staff'), async (req: Request, res: Response) => {
     const staff = req.staff as StaffSession;
-    const upload = await receive(req, staff.csrf);
-    const account = (upload.fields.account ?? '').trim() || null;
-    let accountId: string | null = null;
-    if (account) {
-      const a = await accountByExternalId(ctx.db.knex, account);
-      if (!a) {
-        await rm(path.dirname(upload.file), { recursive: true, force: true });
-        throw new AppError('validation_failed', `No account "${account}".`);
+    let importId = '';
+    await receive(req, staff.csrf, async (fields, filename) => {
+      // The account field comes before the file: a wrong one stores no byte of the upload.
+      const account = (fields.account ?? '').trim() || null;
+      let accountId: string | null = null;
+      if (account) {
+        const a = await accountByExternalId(ctx.db.knex, account);
+        if (!a) throw new AppError('validation_failed', `No account "${account}".`);
+        accountId = a.id;
       }
-      accountId = a.id;
-    }
-    const job = await createImportJob(ctx.db.knex, {
-      createdBy: staff.userId,
-      accountId,
-      filename: upload.filename,
+      const job = await createImportJob(ctx.db.knex, {
+        createdBy: staff.userId,
+        accountId,
+        defaultAccount: account,
+        filename,
+      });
+      importId = job.id;
+      return job;
     });
-    // The job runs in this process after the answer; the progress page follows it.
-    runImport(ctx, job.id, upload.file, account).catch((err) =>
-      ctx.logger.error({ err, jobId: job.id }, 'import failed'),
-    );
-    res.redirect(303, `/admin/import/${job.id}`);
+    // The rows are written by a durable job: any process picks it up, and resumes it after a crash.
+    await ctx.jobs.send(QUEUES.importRun, { importId }, { singletonKey: importId });
+    res.redirect(303, `/admin/import/${importId}`);
   });
 
   r.get('/admin/import/:id', can('owner', 'staff'), async (req: Request, res: Response) => {

@@ -537,6 +537,9 @@ describe('admin console', () => {
   });
 
   describe('import', () => {
+    // the rows are written by a background job: this app works its jobs here
+    before(() => t.ctx.jobs.start({ work: true }));
+    after(() => t.ctx.jobs.stop());
     async function upload(s: Awaited<ReturnType<typeof signedIn>>, csv: string) {
       const res = await s.agent
         .post('/admin/import')
@@ -586,6 +589,8 @@ describe('admin console', () => {
       expect(new Set(events.map((e) => e.actor))).to.deep.equal(new Set([`import:${job.id}`]));
       const bob = await t.db.knex('contacts').whereRaw('lower(email) = ?', [good2]).first();
       expect(bob.suppressed).to.equal(true);
+      // the stored upload is gone once the import ended
+      expect(await t.db.knex('import_uploads').where({ import_id: job.id })).to.deep.equal([]);
     });
 
     it('refuses an upload without the CSRF field', async () => {
