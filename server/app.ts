@@ -5,6 +5,7 @@ import ejs from 'ejs';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
+import { Gauge } from 'prom-client';
 import { runImportJob } from './admin/import.ts';
 import { adminRoutes } from './admin/routes.ts';
 import type { Config } from './config.ts';
@@ -91,6 +92,17 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
   ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
   ctx.jobs = createJobs(ctx, logger);
+  // Loss-path metric: how long the oldest waiting job of each queue has waited (read on scrape).
+  new Gauge({
+    name: 'job_queue_oldest_seconds',
+    help: 'Seconds the oldest waiting background job of each queue has waited',
+    labelNames: ['queue'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      const ages = await ctx.jobs.queueAges().catch(() => ({}) as Record<string, number>);
+      for (const q of Object.values(QUEUES)) this.set({ queue: q }, ages[q] ?? 0);
+    },
+  });
   ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
   ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
     sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),

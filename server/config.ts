@@ -40,6 +40,8 @@ export interface Config {
    * it answers for a retry (503) or spools the opt-out: providers give up on slow answers.
    */
   webhookBudgetMs: number;
+  /** How long an in-progress Idempotency-Key is held without renewal (a crashed request's key frees then). */
+  idempotencyLeaseMs: number;
   /** Run background jobs in the web process (false when a `worker` process runs them). */
   jobsInWeb: boolean;
   /** What a STOP by text revokes: `number` (texts and calls, the FCC revoke-all rule) or `channel`. */
@@ -152,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   if (smsRevocationScope !== 'number' && smsRevocationScope !== 'channel') {
     problems.push(`SMS_REVOCATION_SCOPE must be number or channel, got "${env.SMS_REVOCATION_SCOPE}"`);
   }
+  const idempotencyLeaseMs =
+    parseIntVar('IDEMPOTENCY_LEASE_SECONDS', env.IDEMPOTENCY_LEASE_SECONDS, 60, 2, 3600, problems) * 1000;
   const jobsInWeb = parseBool('JOBS_IN_WEB', env.JOBS_IN_WEB, true, problems);
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
@@ -243,6 +247,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     logLevel,
     webhookBudgetMs,
     jobsInWeb,
+    idempotencyLeaseMs,
     smsRevocationScope: smsRevocationScope as Config['smsRevocationScope'],
   };
 }

@@ -5,6 +5,7 @@ import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
 import { ConfigError } from './config.ts';
 import { DatabaseLockedError } from './db.ts';
+import { settleStalePending } from './mail/service.ts';
 
 const started = process.hrtime.bigint();
 const ms = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
@@ -27,6 +28,13 @@ async function main() {
   // Background jobs: always connected (the web process queues them), worked here unless a
   // separate worker process does it (JOBS_IN_WEB=false).
   await jobs.start({ work: config.jobsInWeb });
+  // Messages a stopped process left pending and no provider event settled: marked, never resent.
+  const settle = setInterval(() => {
+    settleStalePending(db.knex, new Date()).catch((err) =>
+      logger.warn({ err }, 'could not settle pending messages'),
+    );
+  }, 60_000);
+  settle.unref();
 
   const server: Server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
@@ -53,6 +61,7 @@ async function main() {
     server.close(async () => {
       clearTimeout(force);
       try {
+        clearInterval(settle);
         await spool.stop();
         await jobs.stop();
         await db.close();

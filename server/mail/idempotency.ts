@@ -2,9 +2,11 @@
 // within 24 h answers the first result without sending again; the same key with another body
 // is a 409. The key row is claimed before sending (primary key: api key + idempotency key),
 // so two concurrent requests with one key cannot both send. A request that fails with an
-// error (provider down, bad input) releases its key so the caller can retry with it.
+// error (provider down, bad input) releases its key so the caller can retry with it; one whose
+// process dies leaves a lease that lapses within a minute (see LEASE_MS).
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { affectedRows } from '../db.ts';
 import { AppError } from '../http/errors.ts';
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -30,32 +32,53 @@ export function checkKey(key: string | undefined) {
   }
 }
 
+/** How long an in-progress claim holds its key without being renewed (a crashed request's key frees up then). */
+export const LEASE_MS = 60_000;
+const RENEW_MS = LEASE_MS / 3;
+
 export async function withIdempotency(
   knex: Knex,
   apiKeyId: string,
   key: string | undefined,
   hash: string,
   run: () => Promise<{ status: number; body: unknown }>,
+  leaseMs = LEASE_MS,
 ): Promise<StoredAnswer> {
   if (key === undefined) return { ...(await run()), replayed: false };
-  for (let attempt = 0; attempt < 2; attempt++) {
+  const leaseUntil = () => new Date(Date.now() + leaseMs);
+  const runHolding = async () => {
+    // The lease is renewed while this request runs (a 1,000-message batch takes a while); a
+    // process that dies stops renewing, and the key is free again within one lease.
+    const renew = setInterval(
+      () => {
+        knex('idempotency_keys')
+          .where({ api_key_id: apiKeyId, key })
+          .whereNull('status_code')
+          .update({ lease_until: leaseUntil() })
+          .catch(() => {});
+      },
+      Math.min(RENEW_MS, leaseMs / 3),
+    );
+    try {
+      const answer = await run();
+      await knex('idempotency_keys')
+        .where({ api_key_id: apiKeyId, key })
+        .update({ status_code: answer.status, response: JSON.stringify(answer.body), lease_until: null });
+      return { ...answer, replayed: false };
+    } catch (err) {
+      await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).del();
+      throw err;
+    } finally {
+      clearInterval(renew);
+    }
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
     const claimed = await knex('idempotency_keys')
-      .insert({ api_key_id: apiKeyId, key, request_hash: hash })
+      .insert({ api_key_id: apiKeyId, key, request_hash: hash, lease_until: leaseUntil() })
       .onConflict(['api_key_id', 'key'])
       .ignore()
       .returning('key');
-    if (claimed.length) {
-      try {
-        const answer = await run();
-        await knex('idempotency_keys')
-          .where({ api_key_id: apiKeyId, key })
-          .update({ status_code: answer.status, response: JSON.stringify(answer.body) });
-        return { ...answer, replayed: false };
-      } catch (err) {
-        await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).del();
-        throw err;
-      }
-    }
+    if (claimed.length) return runHolding();
     const existing = await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).first();
     if (!existing) continue; // released meanwhile: claim again
     if (Date.now() - new Date(existing.created_at).getTime() > WINDOW_MS) {
@@ -71,9 +94,22 @@ export async function withIdempotency(
       );
     }
     if (existing.status_code == null) {
+      const lapsed = !existing.lease_until || new Date(existing.lease_until).getTime() <= Date.now();
+      if (lapsed) {
+        // The request that held it stopped (a crash, a deploy): take it over. Messages it
+        // already stored are answered from what was stored, never sent again.
+        const taken = await knex('idempotency_keys')
+          .where({ api_key_id: apiKeyId, key })
+          .whereNull('status_code')
+          .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<=', new Date()))
+          .update({ lease_until: leaseUntil() });
+        if (affectedRows(taken) === 1) return runHolding();
+        continue;
+      }
+      const wait = Math.ceil((new Date(existing.lease_until).getTime() - Date.now()) / 1000);
       throw new AppError(
         'conflict',
-        'A request with this Idempotency-Key is still being processed. Retry shortly.',
+        `A request with this Idempotency-Key is still being processed. Retry in ${wait} s at the latest.`,
       );
     }
     const body = typeof existing.response === 'string' ? JSON.parse(existing.response) : existing.response;

@@ -43,6 +43,8 @@ const RANK: Record<string, number> = {
 };
 
 const STATUS_FOR: Record<string, string> = {
+  // SendGrid accepted it: settles a message its sending process left pending
+  processed: 'sent',
   delivered: 'delivered',
   open: 'opened',
   click: 'clicked',
@@ -90,9 +92,20 @@ function groupTopic(ev: SendGridEvent, message: MessageRef | undefined, topics: 
   );
 }
 
-async function setStatus(trx: Knex.Transaction, message: MessageRef | undefined, status: string) {
+async function setStatus(
+  trx: Knex.Transaction,
+  message: MessageRef | undefined,
+  status: string,
+  ev?: SendGridEvent,
+) {
   if (!message || (RANK[status] ?? 0) <= (RANK[message.status] ?? 0)) return;
-  await trx('messages').where({ id: message.id }).update({ status, updated_at: new Date() });
+  const providerId =
+    message.status === 'pending' && typeof ev?.sg_message_id === 'string'
+      ? ev.sg_message_id.split('.')[0]
+      : undefined;
+  await trx('messages')
+    .where({ id: message.id })
+    .update({ status, updated_at: new Date(), ...(providerId ? { provider_message_id: providerId } : {}) });
 }
 
 async function suppress(
@@ -194,7 +207,7 @@ export async function applySendGridEvent(
         break;
     }
     const status = STATUS_FOR[kind];
-    if (status) await setStatus(trx, message, status);
+    if (status) await setStatus(trx, message, status, ev);
     return 'applied';
   });
 }

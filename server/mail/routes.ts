@@ -13,9 +13,9 @@ export const MAX_MESSAGE_BATCH = 1000;
 const BATCH_CONCURRENCY = 8;
 
 function answerFor(result: SendResult) {
-  return result.status === 'sent'
-    ? { status: 202, body: { id: result.id, status: 'sent' } }
-    : { status: 422, body: { status: 'suppressed', reason: result.reason } };
+  if (result.status === 'suppressed')
+    return { status: 422, body: { status: 'suppressed', reason: result.reason } };
+  return { status: 202, body: { id: result.id, status: result.status } };
 }
 
 function reply(res: Response, answer: { status: number; body: unknown; replayed: boolean }) {
@@ -42,7 +42,15 @@ export function mailRoutes(ctx: AppContext) {
       apiKeyId,
       key,
       requestHash('message', read.msg),
-      async () => answerFor(await ctx.mailer.send({ ...read.msg, apiKeyId })),
+      async () =>
+        answerFor(
+          await ctx.mailer.send({
+            ...read.msg,
+            apiKeyId,
+            ...(key ? { idempotency: { key, index: 0 } } : {}),
+          }),
+        ),
+      ctx.config.idempotencyLeaseMs,
     );
     reply(res, answer);
   });
@@ -58,44 +66,55 @@ export function mailRoutes(ctx: AppContext) {
       );
     }
     const apiKeyId = req.caller?.apiKeyId as string;
-    const answer = await withIdempotency(ctx.db.knex, apiKeyId, key, requestHash('batch', list), async () => {
-      const results: unknown[] = new Array(list.length);
-      let next = 0;
-      // Each message is decided and sent on its own: one refusal or provider failure answers
-      // for that recipient only. A few at a time keeps the provider and the pool unflooded.
-      const worker = async () => {
-        while (next < list.length) {
-          const i = next++;
-          const read = readMessage(list[i], `messages[${i}].`);
-          const to = (list[i] as { to?: unknown } | null)?.to ?? null;
-          if (!read.ok) {
-            results[i] = {
-              to,
-              status: 'invalid',
-              error: { code: 'validation_failed', details: read.details },
-            };
-            continue;
+    const answer = await withIdempotency(
+      ctx.db.knex,
+      apiKeyId,
+      key,
+      requestHash('batch', list),
+      async () => {
+        const results: unknown[] = new Array(list.length);
+        let next = 0;
+        // Each message is decided and sent on its own: one refusal or provider failure answers
+        // for that recipient only. A few at a time keeps the provider and the pool unflooded.
+        const worker = async () => {
+          while (next < list.length) {
+            const i = next++;
+            const read = readMessage(list[i], `messages[${i}].`);
+            const to = (list[i] as { to?: unknown } | null)?.to ?? null;
+            if (!read.ok) {
+              results[i] = {
+                to,
+                status: 'invalid',
+                error: { code: 'validation_failed', details: read.details },
+              };
+              continue;
+            }
+            try {
+              const sent = await ctx.mailer.send({
+                ...read.msg,
+                apiKeyId,
+                ...(key ? { idempotency: { key, index: i } } : {}),
+              });
+              results[i] =
+                sent.status === 'suppressed'
+                  ? { to, id: sent.id, status: 'suppressed', reason: sent.reason }
+                  : { to, id: sent.id, status: sent.status };
+            } catch (err) {
+              if (!(err instanceof AppError) || err.code === 'unavailable' || err.code === 'internal')
+                throw err;
+              results[i] = {
+                to,
+                status: err.code === 'provider_failed' ? 'failed' : 'invalid',
+                error: { code: err.code, message: err.message, details: err.details },
+              };
+            }
           }
-          try {
-            const sent = await ctx.mailer.send({ ...read.msg, apiKeyId });
-            results[i] =
-              sent.status === 'sent'
-                ? { to, id: sent.id, status: 'sent' }
-                : { to, id: sent.id, status: 'suppressed', reason: sent.reason };
-          } catch (err) {
-            if (!(err instanceof AppError) || err.code === 'unavailable' || err.code === 'internal')
-              throw err;
-            results[i] = {
-              to,
-              status: err.code === 'provider_failed' ? 'failed' : 'invalid',
-              error: { code: err.code, message: err.message, details: err.details },
-            };
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: BATCH_CONCURRENCY }, worker));
-      return { status: 200, body: { results } };
-    });
+        };
+        await Promise.all(Array.from({ length: BATCH_CONCURRENCY }, worker));
+        return { status: 200, body: { results } };
+      },
+      ctx.config.idempotencyLeaseMs,
+    );
     reply(res, answer);
   });
 

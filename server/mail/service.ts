@@ -3,6 +3,7 @@
 // transport. Nothing reaches a transport without an allowed decision made in this function.
 import type { Knex } from 'knex';
 import type { Core } from '../core.ts';
+import { affectedRows } from '../db.ts';
 import { AppError } from '../http/errors.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
 import { topicBySlug } from '../preferences/topics.ts';
@@ -17,11 +18,35 @@ export interface OutgoingMessage {
   text?: string | null;
   from?: string;
   apiKeyId?: string | null;
+  /** The Idempotency-Key of the request and the message's place in it (0 for a single send). */
+  idempotency?: { key: string; index: number };
 }
 
 export type SendResult =
   | { id: string; status: 'sent'; transport: 'outbox' | 'sendgrid' }
-  | { id: string; status: 'suppressed'; reason: string };
+  | { id: string; status: 'suppressed'; reason: string }
+  /** Handed to the provider by a request that stopped before it was confirmed: never sent again. */
+  | { id: string; status: 'pending' };
+
+/** What a request run again under its Idempotency-Key already stored for this message, if anything. */
+async function storedUnderKey(
+  knex: Knex,
+  apiKeyId: string | null | undefined,
+  idem: OutgoingMessage['idempotency'],
+) {
+  if (!idem || !apiKeyId) return undefined;
+  const row = await knex('messages')
+    .where({ api_key_id: apiKeyId, idempotency_key: idem.key, request_index: idem.index })
+    .whereNot('status', 'failed')
+    .first('id', 'status', 'reason', 'transport');
+  if (!row) return undefined;
+  if (row.status === 'suppressed')
+    return { id: row.id, status: 'suppressed', reason: row.reason } as SendResult;
+  if (row.status === 'pending') return { id: row.id, status: 'pending' } as SendResult;
+  return { id: row.id, status: 'sent', transport: row.transport } as SendResult;
+}
+
+const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
 
 const UNSUBSCRIBE_PLACEHOLDER = /\{\{\s*unsubscribe_url\s*\}\}/;
 
@@ -78,6 +103,10 @@ export function createMailer(core: Core, transport: Transport): Mailer {
         }
       }
 
+      // A request run again under its key answers from what it stored: nothing is sent twice.
+      const stored = await storedUnderKey(core.db.knex, msg.apiKeyId, msg.idempotency);
+      if (stored) return stored;
+
       const decision = await checkOne(core, new Date(), 'email', msg.topic, recipient);
       const from = msg.from ?? core.config.mailFrom;
       const base = {
@@ -87,13 +116,28 @@ export function createMailer(core: Core, transport: Transport): Mailer {
         from_email: from,
         topic: msg.topic,
         subject: msg.subject,
+        idempotency_key: msg.idempotency?.key ?? null,
+        request_index: msg.idempotency?.index ?? null,
+      };
+      // Another runner of the same request stored this message first: answer as it did.
+      const insertOnce = async (row: Record<string, unknown>) => {
+        try {
+          const [stored] = await core.db.knex('messages').insert(row).returning('id');
+          return stored.id as string;
+        } catch (err) {
+          if (!isUniqueViolation(err)) throw err;
+          return null;
+        }
       };
       if (!decision.allowed) {
-        const [row] = await core.db
-          .knex('messages')
-          .insert({ ...base, status: 'suppressed', reason: decision.reason, transport: transport.name })
-          .returning('id');
-        return { id: row.id, status: 'suppressed', reason: decision.reason };
+        const id = await insertOnce({
+          ...base,
+          status: 'suppressed',
+          reason: decision.reason,
+          transport: transport.name,
+        });
+        if (!id) return (await storedUnderKey(core.db.knex, msg.apiKeyId, msg.idempotency)) as SendResult;
+        return { id, status: 'suppressed', reason: decision.reason };
       }
 
       const headers: Record<string, string> = {};
@@ -117,17 +161,16 @@ export function createMailer(core: Core, transport: Transport): Mailer {
       }
       const html = fillLinks(msg.html, links, true);
       const text = fillLinks(msg.text, links, false);
-      const [row] = await core.db
-        .knex('messages')
-        .insert({
-          ...base,
-          html,
-          text,
-          headers: JSON.stringify(headers),
-          status: 'pending',
-          transport: transport.name,
-        })
-        .returning('id');
+      const storedId = await insertOnce({
+        ...base,
+        html,
+        text,
+        headers: JSON.stringify(headers),
+        status: 'pending',
+        transport: transport.name,
+      });
+      if (!storedId) return (await storedUnderKey(core.db.knex, msg.apiKeyId, msg.idempotency)) as SendResult;
+      const row = { id: storedId };
 
       const delivery = await transport.deliver({
         messageId: row.id,
@@ -210,6 +253,25 @@ export function messageJson(m: MessageRow) {
 
 export function messageById(q: Knex, id: string) {
   return q<MessageRow>('messages').where({ id }).first();
+}
+
+/**
+ * A message left `pending` by a process that stopped between handing it to the provider and
+ * recording the answer is settled by the provider's own events (its `processed` event carries
+ * our message id); one that no event confirms within `afterMs` is marked failed, with a reason
+ * that says it was not sent again. Nothing stays pending for ever.
+ */
+export async function settleStalePending(knex: Knex, now: Date, afterMs = 15 * 60_000) {
+  const settled = await knex('messages')
+    .where({ status: 'pending' })
+    .where('created_at', '<', new Date(now.getTime() - afterMs))
+    .update({
+      status: 'failed',
+      provider_error:
+        'The sending process stopped before the provider confirmed this message, and no provider event confirmed it since. It was not sent again: send it anew if it must go out.',
+      updated_at: now,
+    });
+  return affectedRows(settled);
 }
 
 export function recentMessages(q: Knex, limit: number) {

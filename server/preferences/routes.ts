@@ -20,7 +20,7 @@ import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { cleanProviderText } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
-import { byIp, limiter } from '../http/rate-limit.ts';
+import { byIp, limiter, sharedStore } from '../http/rate-limit.ts';
 import { parseWhole } from '../http/validate.ts';
 import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
 import { keyedHash } from '../keyed-hash.ts';
@@ -149,10 +149,17 @@ export function preferencePages(ctx: AppContext) {
       })
     : (_req: Request, _res: Response, next: () => void) => next();
   // "Email me a link" sends mail, so it is held much tighter: per IP and per address.
-  const linkByIp = limiter({ windowMs: 15 * 60_000, limit: 10, key: byIp, onLimit: tooMany });
+  const linkByIp = limiter({
+    windowMs: 15 * 60_000,
+    limit: 10,
+    key: byIp,
+    onLimit: tooMany,
+    store: sharedStore(ctx.db.knex, 'link-ip'),
+  });
   const linkByAddress = limiter({
     windowMs: 60 * 60_000,
     limit: 3,
+    store: sharedStore(ctx.db.knex, 'link-address'),
     // Keyed by the address's keyed hash: the limiter's memory holds no address.
     key: (req) => keyedHash(ctx.config.hashSecret, 'email', (field(req, 'email') ?? '').slice(0, 320)),
     onLimit: tooMany,

@@ -13,7 +13,8 @@ import { createJobs, QUEUES } from '../../server/jobs/jobs.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
 import { testConfig } from '../support/app.ts';
 import { type FreshDb, freshDb } from '../support/db.ts';
-import { baseEnv, startServer } from '../support/process.ts';
+import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
+import { baseEnv, runCli, startServer } from '../support/process.ts';
 import { proxiedDb } from '../support/proxy.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,6 +101,75 @@ if (process.env.DATABASE_URL) {
       } finally {
         second.child.kill('SIGTERM');
         await second.exited;
+      }
+    });
+
+    it('a batch send whose process is killed: the key is usable again within the lease, nothing is sent twice', async () => {
+      const fake = await startFakeSendGrid();
+      fake.delayMs = 40;
+      const env = baseEnv({
+        DATABASE_URL: fresh.url,
+        SENDGRID_API_KEY: 'SG.kill-test',
+        SENDGRID_API_URL: fake.url,
+        IDEMPOTENCY_LEASE_SECONDS: '3',
+      });
+      const created = runCli(['apikey:create', '--name', 'kill', '--scopes', 'send'], env);
+      const apiKey = created.stdout.trim().split('\n').pop() as string;
+      const messages = Array.from({ length: 200 }, (_, i) => ({
+        to: `batch${i}.${Date.now().toString(36)}@kill.example.net`,
+        topic: 'account',
+        subject: 'Your receipt',
+        text: 'Thank you.',
+      }));
+      const post = (port: number) =>
+        fetch(`http://127.0.0.1:${port}/api/v1/messages/batch`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${apiKey}`,
+            'content-type': 'application/json',
+            'idempotency-key': 'kill-batch-1',
+          },
+          body: JSON.stringify({ messages }),
+        });
+      try {
+        const first = await startServer(env);
+        const inFlight = post(first.port).catch(() => null);
+        for (let i = 0; i < 400 && fake.received.length < 60; i++) await sleep(10);
+        first.child.kill('SIGKILL');
+        await first.exited;
+        await inFlight;
+        const beforeRetry = fake.received.length;
+        expect(beforeRetry).to.be.within(1, 199);
+
+        const second = await startServer(env);
+        try {
+          let res = await post(second.port);
+          for (let i = 0; i < 40 && res.status === 409; i++) {
+            await sleep(250); // the dead request's lease lapses within 3 s
+            res = await post(second.port);
+          }
+          expect(res.status).to.equal(200);
+          const { results } = (await res.json()) as { results: { to: string; status: string }[] };
+          const byAddress = new Map<string, number>();
+          for (const m of fake.received) {
+            const to = (m.body.personalizations as { to: { email: string }[] }[])[0].to[0].email;
+            byAddress.set(to, (byAddress.get(to) ?? 0) + 1);
+          }
+          expect(
+            [...byAddress.values()].every((n) => n === 1),
+            'no address received twice',
+          ).to.equal(true);
+          const statuses = results.map((r) => r.status);
+          expect(statuses.every((s) => s === 'sent' || s === 'pending')).to.equal(true);
+          // only what was in flight at the kill is pending (8 at a time); the rest went out once
+          expect(statuses.filter((s) => s === 'pending').length).to.be.at.most(8);
+          for (const r of results) if (r.status === 'sent') expect(byAddress.get(r.to), r.to).to.equal(1);
+        } finally {
+          second.child.kill('SIGTERM');
+          await second.exited;
+        }
+      } finally {
+        await fake.close();
       }
     });
 

@@ -75,6 +75,11 @@ describe('HTTP platform', () => {
     expect(res.text).to.include('http_requests_total');
     expect(res.text).to.include('http_request_duration_seconds');
     expect(res.text).not.to.include('example.com');
+    // the loss-path metrics (SPEC "Operations")
+    for (const name of ['opt_outs_deferred_total', 'opt_out_spool_depth', 'job_queue_oldest_seconds']) {
+      expect(res.text, name).to.include(name);
+    }
+    expect(res.text).to.match(/job_queue_oldest_seconds\{queue="mail.preferences-link"\} \d/);
   });
 
   it('GET /metrics needs METRICS_TOKEN when one is set', async () => {

@@ -267,3 +267,156 @@ describe('mail gateway', () => {
     }
   });
 });
+
+describe('mail gateway recovery', () => {
+  let fake: FakeSendGrid;
+  let t: TestApp;
+  let auth: string;
+  let keyId: string;
+  before(async () => {
+    fake = await startFakeSendGrid();
+    t = await testApp({
+      env: {
+        SENDGRID_API_KEY: 'SG.test-key',
+        SENDGRID_API_URL: fake.url,
+        MAIL_FROM: 'News <news@example.com>',
+      },
+    });
+    const k = await apiKeyFor(t, ['send']);
+    auth = k.auth;
+    keyId = k.id;
+  });
+  after(() => fake.close());
+
+  async function people(n: number) {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const email = uniqueEmail('rec');
+      await upsertContact(t.ctx, system, email, {});
+      out.push(email);
+    }
+    return out;
+  }
+  const message = (to: string) => ({ to, topic: 'account', subject: 'Your invoice', text: 'Attached.' });
+
+  it('takes over a key whose request stopped, once its lease lapsed, and never sends twice what was handed over', async () => {
+    const [a, b, c] = await people(3);
+    const key = `batch-${uniqueEmail('k')}`;
+    const list = [message(a), message(b), message(c)];
+    const { requestHash } = await import('../../server/mail/idempotency.ts');
+    // what a process killed mid-batch leaves: its claim (lease lapsed), the first message handed
+    // to SendGrid but unconfirmed (pending), the second confirmed (sent), the third never tried
+    await t.db.knex('idempotency_keys').insert({
+      api_key_id: keyId,
+      key,
+      request_hash: requestHash('batch', list),
+      lease_until: new Date(Date.now() - 1000),
+    });
+    const row = (to: string, index: number, status: string) => ({
+      api_key_id: keyId,
+      to_email: to,
+      from_email: 'news@example.com',
+      topic: 'account',
+      subject: 'Your invoice',
+      status,
+      transport: 'sendgrid',
+      idempotency_key: key,
+      request_index: index,
+    });
+    const [pending] = await t.db
+      .knex('messages')
+      .insert(row(a, 0, 'pending'))
+      .returning('id');
+    const [sent] = await t.db
+      .knex('messages')
+      .insert(row(b, 1, 'sent'))
+      .returning('id');
+    fake.received.length = 0;
+    const res = await request(t.app)
+      .post('/api/v1/messages/batch')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', key)
+      .send({ messages: list })
+      .expect(200);
+    expect(res.body.results.map((r: { status: string }) => r.status)).to.deep.equal([
+      'pending',
+      'sent',
+      'sent',
+    ]);
+    expect(res.body.results[0].id).to.equal(pending.id);
+    expect(res.body.results[1].id).to.equal(sent.id);
+    expect(
+      fake.received.map((m) => (m.body.personalizations as { to: { email: string }[] }[])[0].to[0].email),
+    ).to.deep.equal([c]);
+    // and the stored answer replays
+    const again = await request(t.app)
+      .post('/api/v1/messages/batch')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', key)
+      .send({ messages: list })
+      .expect(200);
+    expect(again.headers['idempotent-replayed']).to.equal('true');
+    expect(fake.received).to.have.length(1);
+  });
+
+  it('answers 409 with how long to wait while a live request holds the key', async () => {
+    const [a] = await people(1);
+    const key = `live-${uniqueEmail('k')}`;
+    const { requestHash } = await import('../../server/mail/idempotency.ts');
+    const { readMessage } = await import('../../server/mail/rules.ts');
+    const read = readMessage(message(a));
+    if (!read.ok) throw new Error('bad message');
+    await t.db.knex('idempotency_keys').insert({
+      api_key_id: keyId,
+      key,
+      request_hash: requestHash('message', read.msg),
+      lease_until: new Date(Date.now() + 30_000),
+    });
+    const res = await request(t.app)
+      .post('/api/v1/messages')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', key)
+      .send(message(a));
+    expect(res.status).to.equal(409);
+    expect(res.body.error.message).to.match(/Retry in \d+ s/);
+  });
+
+  it('settles a pending message from SendGrid’s processed event, and marks one nothing confirms after 15 minutes', async () => {
+    const { settleStalePending } = await import('../../server/mail/service.ts');
+    const [a, b] = await people(2);
+    const base = {
+      api_key_id: keyId,
+      from_email: 'x@example.com',
+      topic: 'account',
+      subject: 's',
+      status: 'pending',
+      transport: 'sendgrid',
+    };
+    const [confirmed] = await t.db
+      .knex('messages')
+      .insert({ ...base, to_email: a })
+      .returning('id');
+    const [stale] = await t.db
+      .knex('messages')
+      .insert({ ...base, to_email: b, created_at: new Date(Date.now() - 16 * 60_000) })
+      .returning('id');
+    const { applySendGridEvent } = await import('../../server/mail/provider-events.ts');
+    await applySendGridEvent(
+      t.ctx,
+      { actor: 'provider:sendgrid' },
+      {
+        event: 'processed',
+        email: a,
+        sg_event_id: `p-${confirmed.id}`,
+        sg_message_id: 'abc123.filter0001',
+        message_id: confirmed.id,
+      },
+    );
+    expect(await settleStalePending(t.db.knex, new Date())).to.be.at.least(1);
+    const one = await t.db.knex('messages').where({ id: confirmed.id }).first();
+    expect(one).to.include({ status: 'sent', provider_message_id: 'abc123' });
+    const two = await t.db.knex('messages').where({ id: stale.id }).first();
+    expect(two.status).to.equal('failed');
+    expect(two.provider_error).to.match(/not sent again/);
+  });
+});

@@ -8,11 +8,13 @@ export interface FakeSendGrid {
   received: { headers: http.IncomingHttpHeaders; body: Record<string, unknown> }[];
   /** Statuses to answer with, in order; when empty, 202. */
   queue: number[];
+  /** Milliseconds to wait before answering (a slow provider). */
+  delayMs: number;
   close(): Promise<void>;
 }
 
 export async function startFakeSendGrid(): Promise<FakeSendGrid> {
-  const fake: FakeSendGrid = { url: '', received: [], queue: [], close: async () => {} };
+  const fake: FakeSendGrid = { url: '', received: [], queue: [], delayMs: 0, close: async () => {} };
   let n = 0;
   const server = http.createServer((req, res) => {
     let raw = '';
@@ -20,7 +22,8 @@ export async function startFakeSendGrid(): Promise<FakeSendGrid> {
     req.on('data', (c) => {
       raw += c;
     });
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (fake.delayMs) await new Promise((r) => setTimeout(r, fake.delayMs));
       if (req.method !== 'POST' || req.url !== '/v3/mail/send') {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end('{"errors":[{"message":"not found"}]}');
