@@ -32,6 +32,9 @@ import { sendgridWebhookRoutes } from './mail/webhook.ts';
 import { permissionRoutes, permissionStreamRoutes } from './permission/routes.ts';
 import { preferencePages } from './preferences/routes.ts';
 import { sendPreferencesLink } from './preferences/service.ts';
+import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
+import { webhookRoutes } from './webhooks/routes.ts';
+import { webhookLag } from './webhooks/service.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -58,6 +61,8 @@ export interface AppContext {
   spool: Spool;
   /** Durable background work (index.ts or worker.ts starts it). */
   jobs: Jobs;
+  /** Outbound webhook delivery (runs where jobs are worked). */
+  webhooks: Dispatcher;
 }
 
 export const JSON_LIMIT = '4mb';
@@ -88,6 +93,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     mailer: undefined as unknown as Mailer,
     spool: undefined as unknown as Spool,
     jobs: undefined as unknown as Jobs,
+    webhooks: undefined as unknown as Dispatcher,
   };
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
   ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
@@ -101,6 +107,22 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     async collect() {
       const ages = await ctx.jobs.queueAges().catch(() => ({}) as Record<string, number>);
       for (const q of Object.values(QUEUES)) this.set({ queue: q }, ages[q] ?? 0);
+    },
+  });
+  ctx.webhooks = createDispatcher(ctx, logger, {
+    production: deps.config.env === 'production',
+    allowPrivate: deps.config.webhookAllowPrivateUrls,
+  });
+  // Loss-path metric: how far each webhook endpoint is behind the feed (read on scrape).
+  new Gauge({
+    name: 'webhook_lag_seconds',
+    help: 'Seconds since the oldest event a webhook endpoint has not received yet was committed (0: caught up)',
+    labelNames: ['endpoint', 'state'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      const rows = await webhookLag(deps.db.knex).catch(() => []);
+      for (const r of rows) this.set({ endpoint: r.id, state: r.state }, r.lag);
     },
   });
   ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
@@ -194,6 +216,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use(mailRoutes(ctx));
   api.use(consentRoutes(ctx));
   api.use(ledgerRoutes(ctx));
+  api.use(webhookRoutes(ctx));
   app.use('/api', api);
   api.use((_req, _res, next) =>
     next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),

@@ -42,6 +42,8 @@ export interface Config {
   webhookBudgetMs: number;
   /** How long an in-progress Idempotency-Key is held without renewal (a crashed request's key frees then). */
   idempotencyLeaseMs: number;
+  /** Webhook endpoints may resolve to private addresses even in production. */
+  webhookAllowPrivateUrls: boolean;
   /** Run background jobs in the web process (false when a `worker` process runs them). */
   jobsInWeb: boolean;
   /** What a STOP by text revokes: `number` (texts and calls, the FCC revoke-all rule) or `channel`. */
@@ -156,6 +158,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   }
   const idempotencyLeaseMs =
     parseIntVar('IDEMPOTENCY_LEASE_SECONDS', env.IDEMPOTENCY_LEASE_SECONDS, 60, 2, 3600, problems) * 1000;
+  const webhookAllowPrivateUrls = parseBool(
+    'WEBHOOK_ALLOW_PRIVATE_URLS',
+    env.WEBHOOK_ALLOW_PRIVATE_URLS,
+    false,
+    problems,
+  );
   const jobsInWeb = parseBool('JOBS_IN_WEB', env.JOBS_IN_WEB, true, problems);
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
@@ -247,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     logLevel,
     webhookBudgetMs,
     jobsInWeb,
+    webhookAllowPrivateUrls,
     idempotencyLeaseMs,
     smsRevocationScope: smsRevocationScope as Config['smsRevocationScope'],
   };

@@ -6,6 +6,7 @@ import { openDatabase, readConfig } from './boot.ts';
 import { ConfigError } from './config.ts';
 import { DatabaseLockedError } from './db.ts';
 import { settleStalePending } from './mail/service.ts';
+import { pruneDeliveries } from './webhooks/service.ts';
 
 const started = process.hrtime.bigint();
 const ms = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
@@ -28,10 +29,16 @@ async function main() {
   // Background jobs: always connected (the web process queues them), worked here unless a
   // separate worker process does it (JOBS_IN_WEB=false).
   await jobs.start({ work: config.jobsInWeb });
-  // Messages a stopped process left pending and no provider event settled: marked, never resent.
+  const { webhooks } = app.locals.ctx;
+  if (config.jobsInWeb) webhooks.start();
+  // Housekeeping: messages a stopped process left pending and no provider event settled are
+  // marked (never resent); the webhook delivery log keeps a week.
   const settle = setInterval(() => {
     settleStalePending(db.knex, new Date()).catch((err) =>
       logger.warn({ err }, 'could not settle pending messages'),
+    );
+    pruneDeliveries(db.knex, new Date()).catch((err) =>
+      logger.warn({ err }, 'could not prune the webhook log'),
     );
   }, 60_000);
   settle.unref();
@@ -62,6 +69,7 @@ async function main() {
       clearTimeout(force);
       try {
         clearInterval(settle);
+        await webhooks.stop();
         await spool.stop();
         await jobs.stop();
         await db.close();

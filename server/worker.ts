@@ -9,14 +9,16 @@ async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
   const { db } = await openDatabase(config, false);
-  const { jobs } = createApp({ config, db, logger }).locals.ctx;
+  const { jobs, webhooks } = createApp({ config, db, logger }).locals.ctx;
   await jobs.start({ work: true });
+  webhooks.start();
   logger.info('worker running background jobs');
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'worker stopping: finishing jobs in progress');
+    await webhooks.stop();
     await jobs.stop();
     await db.close();
     logger.info('worker stopped cleanly');

@@ -6,7 +6,7 @@ import { AppError } from '../http/errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
 
-export const SCOPES = ['check', 'send', 'contacts', 'events'] as const;
+export const SCOPES = ['check', 'send', 'contacts', 'events', 'webhooks'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface ApiKey {

@@ -21,7 +21,7 @@ import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, type PreferenceChange } from '../preferences/service.ts';
 import { listTopics } from '../preferences/topics.ts';
-import { can, render } from './routes.ts';
+import { can, render } from './render.ts';
 import { listAccounts } from './service.ts';
 import { csrfMatches, type StaffSession } from './sessions.ts';
 

@@ -3,7 +3,7 @@
 // carries the session's CSRF token (checked once, below, for the whole console).
 import { randomBytes } from 'node:crypto';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import { type NextFunction, type Request, type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import {
   type ConsentMethod,
@@ -34,6 +34,7 @@ import { preferencesUrl } from '../tokens/tokens.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { importRoutes } from './import.ts';
 import { loginWait, recordLoginFailure, recordLoginSuccess, throttleKeys } from './login-throttle.ts';
+import { can, originOf, render } from './render.ts';
 import {
   contactHistory,
   liftSuppression,
@@ -42,7 +43,6 @@ import {
   type Staff,
   saveTopic,
   searchContacts,
-  staffOrigin,
   suppressContact,
 } from './service.ts';
 import {
@@ -53,54 +53,13 @@ import {
   loadSession,
   type StaffSession,
 } from './sessions.ts';
-import { createStaffUser, listStaffUsers, ROLES, type Role, staffEmails } from './staff.ts';
-
-declare module 'express-serve-static-core' {
-  interface Request {
-    staff?: StaffSession;
-  }
-}
+import { createStaffUser, listStaffUsers, ROLES, staffEmails } from './staff.ts';
+import { webhookConsoleRoutes } from './webhooks.ts';
 
 export const SESSION_COOKIE = 'pc_admin';
 const LOGIN_COOKIE = 'pc_login';
 
-const NAV: { href: string; label: string; roles: Role[] }[] = [
-  { href: '/admin/contacts', label: 'Contacts', roles: ['owner', 'staff', 'customer_admin'] },
-  { href: '/admin/accounts', label: 'Accounts', roles: ['owner', 'staff'] },
-  { href: '/admin/topics', label: 'Topics', roles: ['owner', 'staff'] },
-  { href: '/admin/outbox', label: 'Outbox', roles: ['owner', 'staff'] },
-  { href: '/admin/import', label: 'Import', roles: ['owner', 'staff'] },
-  { href: '/admin/exports', label: 'Exports', roles: ['owner', 'staff', 'customer_admin'] },
-  { href: '/admin/api-keys', label: 'API keys', roles: ['owner'] },
-  { href: '/admin/staff', label: 'Users', roles: ['owner'] },
-];
-
-/** Only these roles may use the route; others get a 403 page (tenancy misses are 404s, in the service). */
-export const can =
-  (...roles: Role[]) =>
-  (req: Request, _res: Response, next: NextFunction) =>
-    req.staff && roles.includes(req.staff.role)
-      ? next()
-      : next(new AppError('forbidden', 'Your role does not give access to this page.'));
-
-export function render(req: Request, res: Response, view: string, title: string, locals: object = {}) {
-  const staff = req.staff as StaffSession;
-  res.setHeader('Cache-Control', 'no-store');
-  res.render(`admin/${view}`, {
-    title: `${title} · Console`,
-    heading: title,
-    staff,
-    csrf: staff.csrf,
-    nav: NAV.filter((n) => n.roles.includes(staff.role)),
-    path: req.path,
-    done: typeof req.query.done === 'string' ? req.query.done.slice(0, 100) : null,
-    ...locals,
-  });
-}
-
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-const originOf = (req: Request) =>
-  staffOrigin(req.staff as Staff, { ip: req.ip, userAgent: req.get('user-agent')?.slice(0, 500) ?? null });
 
 export function adminRoutes(ctx: AppContext) {
   const r = Router();
@@ -590,6 +549,7 @@ export function adminRoutes(ctx: AppContext) {
   });
 
   r.use(importRoutes(ctx));
+  r.use(webhookConsoleRoutes(ctx));
 
   return r;
 }

@@ -27,11 +27,28 @@ const standardErrors = {
     'forbidden',
     'This API key lacks the "check" scope needed here.',
   ),
+  '413': errorResponse(
+    'The body is larger than 4 MB',
+    'payload_too_large',
+    'The request body is too large: the limit is 4 MB.',
+  ),
+  '415': errorResponse(
+    'A body that is not JSON where JSON is expected',
+    'unsupported_media_type',
+    'This endpoint takes JSON: send the body with "Content-Type: application/json".',
+  ),
   '503': errorResponse(
     'The database cannot be reached: treat as a denial',
     'unavailable',
     'The service cannot reach its database right now.',
   ),
+};
+const webhookIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'The endpoint id',
+  schema: { type: 'string', format: 'uuid' },
 };
 const emailParam = {
   name: 'email',
@@ -423,6 +440,39 @@ export function openApiDocument(baseUrl: string) {
               ],
             },
             preferencesUrl: { type: 'string' },
+          },
+        },
+        WebhookEndpoint: {
+          type: 'object',
+          required: ['id', 'url', 'events', 'state', 'cursor'],
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            url: { type: 'string' },
+            description: { type: ['string', 'null'] },
+            events: { type: 'array', items: { type: 'string' } },
+            state: { enum: ['active', 'paused'] },
+            firstParty: { type: 'boolean' },
+            cursor: { type: 'string', description: 'Delivered up to this feed cursor' },
+            failingSince: { type: ['string', 'null'], format: 'date-time' },
+            attempts: { type: 'integer' },
+            nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+            lastDelivery: {
+              oneOf: [
+                { type: 'null' },
+                {
+                  type: 'object',
+                  properties: {
+                    at: { type: 'string' },
+                    status: { type: ['integer', 'null'] },
+                    error: { type: ['string', 'null'] },
+                  },
+                },
+              ],
+            },
+            lastSuccessAt: { type: ['string', 'null'], format: 'date-time' },
+            createdAt: { type: 'string', format: 'date-time' },
+            secret: { type: 'string', description: 'Shown when created or rolled only' },
+            deliveries: { type: 'array', items: { type: 'object' } },
           },
         },
         ContactInput: {
@@ -970,11 +1020,25 @@ export function openApiDocument(baseUrl: string) {
       '/v1/events': {
         get: {
           summary:
-            'The ledger, streamed in ledger order as NDJSON or CSV (scope: events). Resume with after=<last id seen>.',
+            'The ledger as a feed, NDJSON or CSV (scope: events). Every event carries a cursor; pass the cursor of the last event received as after= to get every committed event after it exactly once (docs/feed.md).',
           parameters: [
             { name: 'since', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
             { name: 'until', in: 'query', required: false, schema: { type: 'string', format: 'date-time' } },
-            { name: 'after', in: 'query', required: false, schema: { type: 'string', pattern: '^\\d+$' } },
+            {
+              name: 'after',
+              in: 'query',
+              required: false,
+              description:
+                'The `cursor` of the last event received (an event id is refused: ids are handed out before commit)',
+              schema: { type: 'string', pattern: '^f1\\.\\d+$' },
+            },
+            {
+              name: 'wait',
+              in: 'query',
+              required: false,
+              description: 'Seconds (0-30) to hold an empty answer open until an event arrives',
+              schema: { type: 'integer', minimum: 0, maximum: 30 },
+            },
             {
               name: 'contact',
               in: 'query',
@@ -992,13 +1056,123 @@ export function openApiDocument(baseUrl: string) {
           responses: {
             '200': {
               description:
-                'One event per line: {"id","occurredAt","type","contactId","accountId","channel","topic","oldValue","newValue","actor","ip","userAgent","data"}',
+                'One event per line: {"id","cursor","occurredAt","type","contactId","email","accountId","channel","topic","oldValue","newValue","actor","ip","userAgent","data"}',
               content: {
                 'application/x-ndjson': { schema: { type: 'string' } },
                 'text/csv': { schema: { type: 'string' } },
               },
             },
             '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/webhooks': {
+        post: {
+          summary: 'Add a webhook endpoint; the secret is shown once (scope: webhooks)',
+          requestBody: {
+            required: true,
+            content: json(
+              {
+                type: 'object',
+                required: ['url', 'events'],
+                additionalProperties: false,
+                properties: {
+                  url: { type: 'string', description: 'https in production, to a public address' },
+                  events: { type: 'array', minItems: 1, items: { type: 'string' }, examples: [['*']] },
+                  description: { type: ['string', 'null'], maxLength: 500 },
+                },
+              },
+              {
+                url: 'https://crm.example.com/hooks/preferences',
+                events: ['preference.changed', 'consent.revoked'],
+              },
+            ),
+          },
+          responses: {
+            '201': {
+              description: 'The endpoint, with its secret (whsec_…)',
+              content: json(ref('WebhookEndpoint')),
+            },
+            ...standardErrors,
+          },
+        },
+        get: {
+          summary: 'List webhook endpoints with their state and last delivery (scope: webhooks)',
+          responses: {
+            '200': {
+              description: 'The endpoints',
+              content: json({
+                type: 'object',
+                properties: { webhooks: { type: 'array', items: ref('WebhookEndpoint') } },
+              }),
+            },
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/webhooks/{id}': {
+        get: {
+          summary: 'One endpoint and its recent deliveries (scope: webhooks)',
+          parameters: [webhookIdParam],
+          responses: {
+            '200': {
+              description: 'The endpoint and its delivery log',
+              content: json(ref('WebhookEndpoint')),
+            },
+            '404': errorResponse('No such endpoint', 'not_found', 'No webhook endpoint with this id.'),
+            ...standardErrors,
+          },
+        },
+        delete: {
+          summary: 'Remove an endpoint (scope: webhooks)',
+          parameters: [webhookIdParam],
+          responses: {
+            '204': { description: 'Removed' },
+            '404': errorResponse('No such endpoint', 'not_found', 'No webhook endpoint with this id.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/webhooks/{id}/replay': {
+        post: {
+          summary: 'Deliver again every event after a cursor (scope: webhooks)',
+          parameters: [webhookIdParam],
+          requestBody: {
+            required: true,
+            content: json(
+              { type: 'object', required: ['after'], properties: { after: { type: 'string' } } },
+              { after: 'f1.41235' },
+            ),
+          },
+          responses: {
+            '200': {
+              description: 'The endpoint, its cursor moved back',
+              content: json(ref('WebhookEndpoint')),
+            },
+            '404': errorResponse('No such endpoint', 'not_found', 'No webhook endpoint with this id.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/webhooks/{id}/resume': {
+        post: {
+          summary: 'Resume a paused endpoint from where it stopped (scope: webhooks)',
+          parameters: [webhookIdParam],
+          responses: {
+            '200': { description: 'The endpoint', content: json(ref('WebhookEndpoint')) },
+            '404': errorResponse('No such endpoint', 'not_found', 'No webhook endpoint with this id.'),
+            ...standardErrors,
+          },
+        },
+      },
+      '/v1/webhooks/{id}/roll-secret': {
+        post: {
+          summary: 'A new secret; the old one still signs beside it for 24 h (scope: webhooks)',
+          parameters: [webhookIdParam],
+          responses: {
+            '200': { description: 'The endpoint with its new secret', content: json(ref('WebhookEndpoint')) },
+            '404': errorResponse('No such endpoint', 'not_found', 'No webhook endpoint with this id.'),
             ...standardErrors,
           },
         },

@@ -60,27 +60,40 @@ export async function hasEventsAfter(knex: Knex, f: EventFilter): Promise<boolea
   return rows.length > 0;
 }
 
+const EVENT_SELECT = [
+  'f.seq',
+  'c.email',
+  'e.id',
+  'e.occurred_at',
+  'e.type',
+  'e.contact_id',
+  'e.account_id',
+  'e.channel',
+  'e.topic',
+  'e.old_value',
+  'e.new_value',
+  'e.actor',
+  'e.ip',
+  'e.user_agent',
+  'e.data',
+];
+
+/** One page of the feed after a position (the webhook dispatcher reads this way). */
+export function feedPage(knex: Knex, afterSeq: number, limit: number): Promise<Record<string, unknown>[]> {
+  return eventQuery(knex, {}, afterSeq, limit).select(EVENT_SELECT);
+}
+
+/** The newest feed position (a new webhook endpoint starts after it). */
+export async function feedHead(knex: Knex): Promise<number> {
+  const [row] = await knex('event_feed').max({ seq: 'seq' });
+  return Number(row?.seq ?? 0);
+}
+
 export async function* eventRows(knex: Knex, f: EventFilter) {
   let last = f.afterSeq ?? 0;
   for (;;) {
     const q = eventQuery(knex, f, last, CHUNK);
-    const rows = await q.select(
-      'f.seq',
-      'c.email',
-      'e.id',
-      'e.occurred_at',
-      'e.type',
-      'e.contact_id',
-      'e.account_id',
-      'e.channel',
-      'e.topic',
-      'e.old_value',
-      'e.new_value',
-      'e.actor',
-      'e.ip',
-      'e.user_agent',
-      'e.data',
-    );
+    const rows = await q.select(EVENT_SELECT);
     for (const r of rows) yield r;
     if (rows.length < CHUNK) return;
     last = Number(rows[rows.length - 1].seq);

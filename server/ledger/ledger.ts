@@ -33,7 +33,10 @@ export type EventType =
   | 'topic.updated'
   | 'apikey.created'
   | 'apikey.revoked'
-  | 'staff.created';
+  | 'staff.created'
+  | 'webhook.created'
+  | 'webhook.updated'
+  | 'webhook.deleted';
 
 /** Who did it and from where; IP and user agent are kept as evidence where known. */
 export interface Origin {

@@ -602,6 +602,42 @@ describe('admin console', () => {
     });
   });
 
+  describe('webhooks page (owners)', () => {
+    it('adds an endpoint showing its secret once, lists it, and is closed to other roles', async () => {
+      const s = await signedIn('owner');
+      const page = await s.agent
+        .post('/admin/webhooks')
+        .type('form')
+        .send(
+          `csrf=${encodeURIComponent(s.csrf)}&url=${encodeURIComponent('http://127.0.0.1:9/hooks')}&events=preference.changed&events=consent.revoked`,
+        )
+        .expect(200);
+      expect(page.text).to.match(/whsec_[A-Za-z0-9+/=]{40,}/);
+      const id = /\/admin\/webhooks\/([0-9a-f-]{36})\/test/.exec(page.text)?.[1] as string;
+      const list = await s.agent.get('/admin/webhooks').expect(200);
+      expect(list.text).to.include('http://127.0.0.1:9/hooks');
+      expect(list.text).not.to.match(/whsec_/);
+      const detail = await s.agent.get(`/admin/webhooks/${id}`).expect(200);
+      expect(detail.text).not.to.match(/whsec_/);
+      const test = await s.agent
+        .post(`/admin/webhooks/${id}/test`)
+        .type('form')
+        .send({ csrf: s.csrf })
+        .expect(200);
+      expect(test.text).to.include('No answer');
+      await s.agent
+        .post(`/admin/webhooks/${id}/first-party`)
+        .type('form')
+        .send({ csrf: s.csrf, firstParty: 'true' })
+        .expect(303);
+      expect((await t.db.knex('webhook_endpoints').where({ id }).first()).first_party).to.equal(true);
+      await s.agent.post(`/admin/webhooks/${id}/delete`).type('form').send({ csrf: s.csrf }).expect(303);
+      expect(await t.db.knex('webhook_endpoints').where({ id })).to.deep.equal([]);
+      const staff = await signedIn('staff');
+      await staff.agent.get('/admin/webhooks').expect(403);
+    });
+  });
+
   describe('outbox page', () => {
     it('lists messages and links to the unsubscribe page of one', async () => {
       const c = await contact();

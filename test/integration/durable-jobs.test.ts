@@ -3,14 +3,20 @@
 // while jobs run does not kill the process, and the jobs complete after. Real processes on a
 // real PostgreSQL (a kill -9 of an embedded database's only process is not a drill worth
 // passing): runs when DATABASE_URL is set, as CI's slow tier does.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
+import { Webhook } from 'standardwebhooks';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createImportJob } from '../../server/admin/import.ts';
 import { createApp } from '../../server/app.ts';
+import { upsertContact } from '../../server/contacts/service.ts';
 import type { Core } from '../../server/core.ts';
 import { createJobs, QUEUES } from '../../server/jobs/jobs.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
+import { setPreferences } from '../../server/preferences/service.ts';
+import { createEndpoint } from '../../server/webhooks/service.ts';
 import { testConfig } from '../support/app.ts';
 import { type FreshDb, freshDb } from '../support/db.ts';
 import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
@@ -170,6 +176,75 @@ if (process.env.DATABASE_URL) {
         }
       } finally {
         await fake.close();
+      }
+    });
+
+    it('a webhook receiver that fails, with the service killed (SIGKILL) between attempts, gets every event once it recovers', async () => {
+      const got: { headers: http.IncomingHttpHeaders; body: string; status: number }[] = [];
+      let failures = 1;
+      const server = http.createServer((req, res) => {
+        let body = '';
+        req.setEncoding('utf8');
+        req.on('data', (c) => {
+          body += c;
+        });
+        req.on('end', () => {
+          const status = failures-- > 0 ? 500 : 204;
+          got.push({ headers: req.headers, body, status });
+          res.writeHead(status).end();
+        });
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const config = testConfig({ DATABASE_URL: fresh.url as string });
+      const core = { config, db: fresh.db, ledger: createLedger(config.hashSecret) } as Core;
+      const ep = await createEndpoint(
+        core,
+        { actor: 'system' },
+        {
+          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+          events: ['preference.changed'],
+        },
+        { production: false, allowPrivate: false },
+      );
+      const env = baseEnv({ DATABASE_URL: fresh.url });
+      const first = await startServer(env);
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 10; i++) {
+          const { contact } = await upsertContact(
+            core,
+            { actor: 'system' },
+            `hook${i}.${Date.now()}@kill.example.net`,
+            {},
+          );
+          ids.push(contact.id);
+          await setPreferences(core, { actor: 'system' }, contact.id, [
+            { channel: 'email', topic: null, status: 'unsubscribed' },
+          ]);
+        }
+        for (let i = 0; i < 200 && got.length === 0; i++) await sleep(25);
+        expect(got[0]?.status).to.equal(500); // the first attempt failed
+        first.child.kill('SIGKILL');
+        await first.exited;
+        const second = await startServer(env);
+        try {
+          // the dead process's hold on the endpoint lapses within its 30 s lease
+          for (let i = 0; i < 1200 && got.filter((g) => g.status === 204).length < 10; i++) await sleep(50);
+          const wh = new Webhook(ep.secret);
+          const ok = got
+            .filter((g) => g.status === 204)
+            .map(
+              (g) =>
+                wh.verify(g.body, g.headers as Record<string, string>) as { contactId: string; id: number },
+            );
+          expect(ok.map((e) => e.contactId)).to.deep.equal(ids); // every one, once, in order
+          expect(JSON.parse(got[0].body).id).to.equal(ok[0].id); // the failed one came again first
+        } finally {
+          second.child.kill('SIGTERM');
+          await second.exited;
+        }
+      } finally {
+        server.close();
       }
     });
 
