@@ -3,6 +3,7 @@
 // event exactly once, whatever commits concurrently, each contact's events in order.
 import { expect } from 'chai';
 import request from 'supertest';
+import { createImportJob, runImportJob } from '../../server/admin/import.ts';
 import { upsertContact } from '../../server/contacts/service.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail } from '../support/app.ts';
 
@@ -52,7 +53,7 @@ describe('GET /api/v1/events (the feed)', () => {
     await request(t.app).get('/api/v1/events?wait=31').set('Authorization', auth).expect(400);
   });
 
-  it('loses nothing and repeats nothing while 300 unsubscribes commit concurrently, each contact in order', async function () {
+  it('loses nothing and repeats nothing while 300 unsubscribes and an import commit concurrently, each contact in order', async function () {
     this.timeout(120_000);
     const people = await Promise.all(
       Array.from({ length: 100 }, async () => {
@@ -80,15 +81,36 @@ describe('GET /api/v1/events (the feed)', () => {
         .set('Authorization', auth)
         .send(body)
         .expect(200);
-    await Promise.all(
-      people.flatMap((p) => [
+    // and an import of 1,000 rows (new contacts, a fifth with opt-outs), at the same time
+    const tag = Date.now().toString(36);
+    const csv = [
+      'email,unsubscribed',
+      ...Array.from({ length: 1000 }, (_, i) => `fi${i}.${tag}@feed.example.net,${i % 5 ? '' : '*'}`),
+    ];
+    const job = await createImportJob(t.db.knex, {
+      createdBy: null,
+      accountId: null,
+      defaultAccount: null,
+      filename: 'feed.csv',
+    });
+    await job.append(Buffer.from(`${csv.join('\n')}\n`));
+    await Promise.all([
+      runImportJob(t.ctx, job.id),
+      ...people.flatMap((p) => [
         api(p.email, {}),
         api(p.email, { topic: 'newsletter', channel: 'email' }),
         api(p.email, { topic: 'offers' }),
       ]),
-    );
+    ]);
     writing = false;
     await consumer;
+    const imported = await t.db.knex('events').where('actor', `import:${job.id}`).select('id');
+    expect(imported.length).to.equal(1000 + 200);
+    const seenIds = new Set(seen.map((e) => e.id));
+    expect(
+      imported.filter((e) => !seenIds.has(Number(e.id))),
+      'import events missed',
+    ).to.deep.equal([]);
 
     const ids = new Set(people.map((p) => p.id));
     const mine = seen.filter((e) => ids.has(e.contactId));
