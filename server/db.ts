@@ -168,6 +168,18 @@ async function createPgliteDb(opts: DbOptions): Promise<Db> {
   };
 }
 
+/**
+ * A statement with native $n placeholders inside a transaction, on its own connection (knex
+ * would expand an array binding into a list; the drivers bind arrays as arrays).
+ */
+export async function queryIn<T>(trx: Knex.Transaction, text: string, values: unknown[]): Promise<T[]> {
+  const client = trx.client as unknown as {
+    acquireConnection(): Promise<{ query(t: string, v: unknown[]): Promise<{ rows: T[] }> }>;
+  };
+  const conn = await client.acquireConnection(); // a transaction hands out its own connection
+  return (await conn.query(text, values)).rows;
+}
+
 /** knex-pglite answers `.del()`/`.update()` with a result object where pg gives a count. */
 export function affectedRows(result: unknown): number {
   if (typeof result === 'number') return result;

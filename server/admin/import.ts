@@ -11,7 +11,14 @@ import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { accountByExternalId, insertSuppression } from '../contacts/queries.ts';
-import { canonicalEmail, cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from '../contacts/rules.ts';
+import {
+  canonicalEmail,
+  cleanEmail,
+  cleanLocale,
+  cleanRegion,
+  isTimeZone,
+  MAX_NAME,
+} from '../contacts/rules.ts';
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
@@ -37,6 +44,7 @@ export const IMPORT_COLUMNS = [
   'account',
   'locale',
   'time_zone',
+  'region',
   'unsubscribed',
   'suppressed',
 ];
@@ -83,6 +91,11 @@ export function readImportRow(
     if (!isTimeZone(val('time_zone')))
       errors.push(`time_zone: "${val('time_zone')}" is not an IANA time zone`);
     else patch.timeZone = val('time_zone');
+  }
+  if (val('region')) {
+    const r = cleanRegion(val('region'));
+    if (!r) errors.push(`region: "${val('region')}" is not an ISO 3166-2 region such as US-FL`);
+    else patch.region = r;
   }
   // unsubscribed: "*" (all marketing email) or topic slugs separated by ";", optionally
   // "channel:topic" (email when no channel is given).

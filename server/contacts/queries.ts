@@ -19,6 +19,7 @@ export interface ContactRow {
   phone: string | null;
   locale: string | null;
   time_zone: string | null;
+  region: string | null;
   account_id: string | null;
   optouts: string[];
   /** canonicalEmail(email): the identity (the keyed hash itself once erased) */

@@ -7,7 +7,7 @@ import { apiOrigin } from '../http/origin.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant, requireObjectBody, validate } from '../http/validate.ts';
 import { CHANNELS, isChannel, listTopics, topicJson } from '../preferences/topics.ts';
 import { parsePhone } from './phone.ts';
-import { cleanEmail, cleanLocale, isTimeZone, MAX_NAME } from './rules.ts';
+import { cleanEmail, cleanLocale, cleanRegion, isTimeZone, MAX_NAME } from './rules.ts';
 import {
   type AccountPatch,
   accountJson,
@@ -90,7 +90,7 @@ export function contactRoutes(ctx: AppContext) {
     requireObjectBody,
     validate(
       [
-        onlyFields(['name', 'phone', 'accountExternalId', 'locale', 'timeZone']),
+        onlyFields(['name', 'phone', 'accountExternalId', 'locale', 'timeZone', 'region']),
         nullableText('name', MAX_NAME),
         nullableText('phone', 40),
         nullableText('accountExternalId', 200),
@@ -102,6 +102,10 @@ export function contactRoutes(ctx: AppContext) {
           .optional({ values: 'null' })
           .custom((v) => typeof v === 'string' && isTimeZone(v))
           .withMessage('an IANA time zone such as America/New_York'),
+        body('region')
+          .optional({ values: 'null' })
+          .custom((v) => typeof v === 'string' && cleanRegion(v) !== null)
+          .withMessage('an ISO 3166-2 region such as US-FL (the state the person lives in)'),
       ],
       'The contact is not valid.',
     ),
@@ -113,6 +117,7 @@ export function contactRoutes(ctx: AppContext) {
       if (b.accountExternalId !== undefined) patch.accountExternalId = b.accountExternalId;
       if (b.locale !== undefined) patch.locale = b.locale === null ? null : cleanLocale(b.locale);
       if (b.timeZone !== undefined) patch.timeZone = b.timeZone;
+      if (b.region !== undefined) patch.region = b.region === null ? null : cleanRegion(b.region);
       if (b.phone !== undefined) {
         if (b.phone === null) patch.phone = null;
         else {

@@ -113,6 +113,12 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+/** An ISO 3166-2 subdivision such as US-FL (upper-cased), or null. */
+export function cleanRegion(raw: string): string | null {
+  const r = raw.trim().toUpperCase();
+  return /^[A-Z]{2}-[A-Z0-9]{1,3}$/.test(r) ? r : null;
+}
+
 export function cleanLocale(raw: string): string | null {
   try {
     const [canonical] = Intl.getCanonicalLocales(raw);

@@ -40,6 +40,8 @@ export interface ContactPatch {
   accountExternalId?: string | null;
   locale?: string | null;
   timeZone?: string | null;
+  /** ISO 3166-2, e.g. US-FL: picks the state's telephone rules. */
+  region?: string | null;
 }
 
 export function accountJson(a: AccountRow) {
@@ -191,6 +193,7 @@ export async function upsertContactIn(
     phone: patch.phone !== undefined ? patch.phone : (existing?.phone ?? null),
     locale: patch.locale !== undefined ? patch.locale : (existing?.locale ?? null),
     time_zone: patch.timeZone !== undefined ? patch.timeZone : (existing?.time_zone ?? null),
+    region: patch.region !== undefined ? patch.region : (existing?.region ?? null),
     account_id: accountId,
   };
   if (!existing) {
@@ -257,6 +260,7 @@ export async function contactView(core: Core, contact: ContactRow) {
     phone: contact.phone,
     locale: contact.locale,
     timeZone: contact.time_zone,
+    region: contact.region ?? null,
     account: account ? accountJson(account) : null,
     preferences: preferencesView(topics, prefs),
     consents,
@@ -315,6 +319,7 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
       phone: null,
       locale: null,
       time_zone: null,
+      region: null,
       erased_at: now,
       updated_at: now,
     });

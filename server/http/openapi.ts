@@ -310,6 +310,16 @@ export function openApiDocument(baseUrl: string) {
               description: 'An email address, or a phone number in any common format for sms/voice',
             },
             topic: { type: 'string', description: 'Topic slug, see GET /v1/topics' },
+            reserve: {
+              type: 'boolean',
+              description:
+                'sms/voice: when allowed, write a send record atomically with the answer (frequency limits count them) and return its reservationId',
+            },
+            reservationKey: {
+              type: 'string',
+              maxLength: 255,
+              description: 'Makes a retried reserve count once',
+            },
           },
         },
         CheckResponse: {
@@ -322,6 +332,13 @@ export function openApiDocument(baseUrl: string) {
             channel: ref('Channel'),
             recipient: { type: 'string', description: 'Email as given (trimmed), phone numbers in E.164' },
             topic: { type: 'string' },
+            retryAfter: {
+              type: 'string',
+              format: 'date-time',
+              description:
+                'quiet_hours and frequency_limit: the earliest instant the same check could be allowed',
+            },
+            reservationId: { type: 'string', format: 'uuid' },
             unsubscribe: ref('Unsubscribe'),
           },
         },
@@ -338,6 +355,8 @@ export function openApiDocument(baseUrl: string) {
                   recipient: { type: 'string' },
                   allowed: { type: 'boolean' },
                   reason: ref('Reason'),
+                  retryAfter: { type: 'string', format: 'date-time' },
+                  reservationId: { type: 'string', format: 'uuid' },
                 },
               },
             },
@@ -426,6 +445,7 @@ export function openApiDocument(baseUrl: string) {
             phone: { type: ['string', 'null'] },
             locale: { type: ['string', 'null'] },
             timeZone: { type: ['string', 'null'] },
+            region: { type: ['string', 'null'] },
             account: { oneOf: [ref('Account'), { type: 'null' }] },
             preferences: ref('Preferences'),
             consents: { type: 'array', items: ref('Consent') },
@@ -484,6 +504,11 @@ export function openApiDocument(baseUrl: string) {
             accountExternalId: { type: ['string', 'null'] },
             locale: { type: ['string', 'null'], examples: ['en', 'es'] },
             timeZone: { type: ['string', 'null'], examples: ['America/New_York'] },
+            region: {
+              type: ['string', 'null'],
+              examples: ['US-FL'],
+              description: 'ISO 3166-2: picks the state telephone rules',
+            },
           },
         },
       },
@@ -531,6 +556,24 @@ export function openApiDocument(baseUrl: string) {
           },
         },
       },
+      '/v1/send-permission/reservations/{id}': {
+        delete: {
+          summary:
+            'Release a reservation whose send failed: it no longer counts toward a limit (scope: check)',
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+          ],
+          responses: {
+            '204': { description: 'Released' },
+            '404': errorResponse(
+              'No such reservation for this key',
+              'not_found',
+              'No reservation with this id for this API key.',
+            ),
+            ...standardErrors,
+          },
+        },
+      },
       '/v1/send-permission/batch': {
         post: {
           summary:
@@ -545,6 +588,10 @@ export function openApiDocument(baseUrl: string) {
                   channel: ref('Channel'),
                   topic: { type: 'string' },
                   recipients: { type: 'array', maxItems: 10000, items: { type: 'string' } },
+                  reserve: {
+                    type: 'boolean',
+                    description: 'sms/voice: reserve a send record for each allowed recipient',
+                  },
                 },
               },
               { channel: 'email', topic: 'offers', recipients: ['ann@example.com', 'bob@example.com'] },

@@ -1,7 +1,8 @@
 // The reads behind a decision: one round trip per check (or per batch), index probes only.
 // Prepared statements on PostgreSQL; the contact row carries its opt-outs as a snapshot kept
 // current by a trigger on preferences, so no join over preference rows is needed.
-import type { Db } from '../db.ts';
+import type { Knex } from 'knex';
+import { type Db, queryIn } from '../db.ts';
 
 export interface EmailStateRow {
   kind: 'marketing' | 'operational' | null;
@@ -17,6 +18,8 @@ export interface PhoneStateRow {
   time_zone: string | null;
   agreement_status: 'none' | 'signed' | 'terminated' | null;
   consent: 'granted' | 'revoked' | null;
+  region: string | null;
+  recent_sends: (Date | string)[] | null;
 }
 
 export interface TopicRow {
@@ -74,20 +77,33 @@ export async function suppressedHashes(db: Db, hashes: string[]): Promise<Set<st
  * number and channel given by the contact who holds the number now: consent never moves with a
  * number to another person.
  */
-export function phoneStates(db: Db, phones: string[], channel: 'sms' | 'voice') {
-  return db.read<PhoneStateRow>(
-    'check_phone_many',
-    `select c.id as contact_id, c.optouts, c.time_zone, a.agreement_status,
+export function phoneStates(db: Db, phones: string[], channel: 'sms' | 'voice', topic: string, since: Date) {
+  return db.read<PhoneStateRow>('check_phone_many_v2', PHONE_STATES_SQL, [phones, channel, topic, since]);
+}
+
+/** The same, inside a transaction (a reserving check decides and records under one lock). */
+export async function phoneStatesIn(
+  trx: Knex.Transaction,
+  phones: string[],
+  channel: 'sms' | 'voice',
+  topic: string,
+  since: Date,
+) {
+  return queryIn<PhoneStateRow>(trx, PHONE_STATES_SQL, [phones, channel, topic, since]);
+}
+
+// Consent is the newest record for this number and channel given by the contact who holds the
+// number now; recent sends are the unreleased send records of the last 24 h for number and topic.
+const PHONE_STATES_SQL = `select c.id as contact_id, c.optouts, c.time_zone, c.region, a.agreement_status,
             (select k.status from consents k
               where k.phone = v.phone and k.channel = $2 and k.contact_id = c.id
-              order by k.created_at desc limit 1) as consent
+              order by k.created_at desc limit 1) as consent,
+            (select array_agg(s.reserved_at order by s.reserved_at) from send_records s
+              where s.phone = v.phone and s.topic = $3 and s.released_at is null and s.reserved_at > $4) as recent_sends
        from unnest($1::text[]) with ordinality as v(phone, i)
        left join contacts c on c.phone = v.phone and c.erased_at is null
        left join accounts a on a.id = c.account_id
-      order by v.i`,
-    [phones, channel],
-  );
-}
+      order by v.i`;
 
 export async function topicFacts(db: Db, slug: string) {
   const [row] = await db.read<TopicRow>(

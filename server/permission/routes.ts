@@ -5,6 +5,7 @@ import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { AppError } from '../http/errors.ts';
 import { requireObjectBody } from '../http/validate.ts';
+import { isUuid } from '../ids.ts';
 import { CHANNELS, isChannel } from '../preferences/topics.ts';
 import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
@@ -15,7 +16,9 @@ import {
   checkOne,
   normaliseRecipient,
   type Recipient,
+  releaseReservation,
   requireTopic,
+  reserveOne,
 } from './service.ts';
 
 export const MAX_BATCH = 10_000;
@@ -25,6 +28,22 @@ const STREAM_IN_FLIGHT = 2;
 export const MAX_STREAM_LINE = 1024;
 /** Stands in for a line that was too long (it cannot occur in a real line: it holds a NUL). */
 const OVERLONG = '\u0000overlong';
+
+/** `reserve` (sms/voice only) and `reservationKey` (1-255 visible ASCII characters). */
+function reserveProblems(channel: unknown, reserve: unknown, key: unknown) {
+  const details: { field: string; message: string }[] = [];
+  if (reserve !== undefined && typeof reserve !== 'boolean')
+    details.push({ field: 'reserve', message: 'true or false' });
+  if (reserve === true && channel === 'email') {
+    details.push({ field: 'reserve', message: 'send records count texts and calls: sms or voice only' });
+  }
+  if (key !== undefined && (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key))) {
+    details.push({ field: 'reservationKey', message: '1 to 255 visible ASCII characters' });
+  }
+  if (key !== undefined && reserve !== true)
+    details.push({ field: 'reservationKey', message: 'only with "reserve": true' });
+  return details;
+}
 
 function channelAndTopic(channel: unknown, topic: unknown) {
   const details = [];
@@ -54,11 +73,12 @@ export function permissionRoutes(ctx: AppContext) {
 
   // Validation is written by hand here: this is the hot path, measured by the benchmark.
   r.post('/v1/send-permission', ctx.apiAuth.require('check'), requireObjectBody, async (req, res) => {
-    const { channel, topic, recipient } = req.body;
+    const { channel, topic, recipient, reserve, reservationKey } = req.body;
     const details = channelAndTopic(channel, topic);
     if (typeof recipient !== 'string' || !recipient) {
       details.push({ field: 'recipient', message: 'an email address (email) or phone number (sms, voice)' });
     }
+    details.push(...reserveProblems(channel, reserve, reservationKey));
     if (details.length) throw new AppError('validation_failed', 'The check request is not valid.', details);
     const rec = normaliseRecipient(channel, recipient, ctx.config.defaultPhoneRegion);
     if (!rec.ok) {
@@ -66,7 +86,12 @@ export function permissionRoutes(ctx: AppContext) {
         { field: 'recipient', message: rec.reason },
       ]);
     }
-    const result = await checkOne(core, ctx.now(), channel, topic, rec);
+    const result: CheckResult & { reservationId?: string } = reserve
+      ? await reserveOne(core, ctx.now(), channel, await requireTopic(core, topic), rec, {
+          apiKeyId: req.caller?.apiKeyId ?? null,
+          reservationKey,
+        })
+      : await checkOne(core, ctx.now(), channel, topic, rec);
     ctx.metrics.decisions.inc({ channel, reason: result.reason });
     const unsubscribe = links(ctx, result, channel, topic);
     res.json({
@@ -75,13 +100,28 @@ export function permissionRoutes(ctx: AppContext) {
       channel,
       recipient: result.recipient,
       topic,
+      ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}),
+      ...(result.reservationId ? { reservationId: result.reservationId } : {}),
       ...(unsubscribe ? { unsubscribe } : {}),
     });
   });
 
+  // A reservation whose send failed: released, it no longer counts toward a limit.
+  r.delete('/v1/send-permission/reservations/:id', ctx.apiAuth.require('check'), async (req, res) => {
+    const id = String(req.params.id);
+    if (!isUuid(id) || !(await releaseReservation(core, req.caller?.apiKeyId ?? null, id))) {
+      throw new AppError(
+        'not_found',
+        'No reservation with this id for this API key (or it was released already).',
+      );
+    }
+    res.status(204).end();
+  });
+
   r.post('/v1/send-permission/batch', ctx.apiAuth.require('check'), requireObjectBody, async (req, res) => {
-    const { channel, topic, recipients } = req.body;
+    const { channel, topic, recipients, reserve } = req.body;
     const details = channelAndTopic(channel, topic);
+    details.push(...reserveProblems(channel, reserve, undefined));
     if (!Array.isArray(recipients)) details.push({ field: 'recipients', message: 'an array of recipients' });
     else if (recipients.length > MAX_BATCH) {
       details.push({
@@ -104,12 +144,31 @@ export function permissionRoutes(ctx: AppContext) {
       );
     }
     const topicFacts = await requireTopic(core, topic);
-    const results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised, {
-      withIds: false,
-    })) as CheckResult[];
+    let results: (CheckResult & { reservationId?: string })[];
+    if (reserve) {
+      // Each recipient reserves in its own transaction, in request order.
+      results = [];
+      for (const rec of normalised) {
+        results.push(
+          await reserveOne(core, ctx.now(), channel, topicFacts, rec as Recipient & { ok: true }, {
+            apiKeyId: req.caller?.apiKeyId ?? null,
+          }),
+        );
+      }
+    } else {
+      results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised, {
+        withIds: false,
+      })) as CheckResult[];
+    }
     for (const x of results) ctx.metrics.decisions.inc({ channel, reason: x.reason });
     res.json({
-      results: results.map((x) => ({ recipient: x.recipient, allowed: x.allowed, reason: x.reason })),
+      results: results.map((x) => ({
+        recipient: x.recipient,
+        allowed: x.allowed,
+        reason: x.reason,
+        ...(x.retryAfter ? { retryAfter: x.retryAfter } : {}),
+        ...(x.reservationId ? { reservationId: x.reservationId } : {}),
+      })),
     });
   });
 
@@ -164,8 +223,8 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
       counts.set(x.reason, (counts.get(x.reason) ?? 0) + 1);
       const unsubscribe = withLinks ? links(ctx, x, ch, topic as string) : undefined;
       out += `{"recipient":${JSON.stringify(x.recipient)},"allowed":${x.allowed},"reason":"${x.reason}"${
-        unsubscribe ? `,"unsubscribe":${JSON.stringify(unsubscribe)}` : ''
-      }}\n`;
+        x.retryAfter ? `,"retryAfter":"${x.retryAfter}"` : ''
+      }${unsubscribe ? `,"unsubscribe":${JSON.stringify(unsubscribe)}` : ''}}\n`;
     }
     for (const [reason, n] of counts) ctx.metrics.decisions.inc({ channel: ch, reason }, n);
     return out;

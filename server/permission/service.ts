@@ -3,10 +3,20 @@
 import { parsePhone } from '../contacts/phone.ts';
 import { canonicalEmail, cleanEmail } from '../contacts/rules.ts';
 import type { Core } from '../core.ts';
+import { affectedRows } from '../db.ts';
 import { AppError } from '../http/errors.ts';
 import { keyedHash, legacyEmailHashes } from '../keyed-hash.ts';
-import { type Channel, type Decision, decide, type TopicFacts } from './decide.ts';
-import { emailStates, emailStateWithTopic, phoneStates, suppressedHashes, topicFacts } from './queries.ts';
+import { type Channel, type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
+import {
+  emailStates,
+  emailStateWithTopic,
+  type PhoneStateRow,
+  phoneStates,
+  phoneStatesIn,
+  suppressedHashes,
+  topicFacts,
+} from './queries.ts';
+import { areaCodeState } from './telephone-rules.ts';
 
 export type Recipient =
   | { ok: true; input: string; display: string; key: string; country?: string }
@@ -29,6 +39,87 @@ export function normaliseRecipient(channel: Channel, raw: unknown, region: strin
   return p.ok
     ? { ok: true, input: raw as string, display: p.e164, key: p.e164, country: p.country }
     : { ok: false, input: raw, reason: p.reason };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** What decide() needs about a number, from its row and the number itself. */
+function phoneState(row: PhoneStateRow, r: Recipient & { ok: true }): RecipientState {
+  return {
+    known: !!row.contact_id,
+    optouts: row.optouts ?? [],
+    agreement: row.agreement_status,
+    consent: row.consent,
+    timeZone: row.time_zone,
+    country: r.country ?? null,
+    region: row.region,
+    areaState: areaCodeState(r.key),
+    recentSends: (row.recent_sends ?? []).map((t) => new Date(t)),
+  };
+}
+
+/**
+ * A check with "reserve": true (sms/voice): decides and, when marketing is allowed, writes a send
+ * record in the same transaction, under a lock per number and topic, so concurrent reserving
+ * checks can never pass a frequency limit. A `reservationKey` makes a retried reserve count once.
+ */
+export async function reserveOne(
+  core: Core,
+  now: Date,
+  channel: 'sms' | 'voice',
+  topic: TopicFacts,
+  r: Recipient & { ok: true },
+  opts: { apiKeyId: string | null; reservationKey?: string },
+): Promise<CheckResult & { reservationId?: string }> {
+  return core.db.knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`send:${r.key}:${topic.slug}`]);
+    if (opts.reservationKey && opts.apiKeyId) {
+      const earlier = await trx('send_records')
+        .where({ api_key_id: opts.apiKeyId, reservation_key: opts.reservationKey })
+        .first('id', 'contact_id', 'released_at');
+      if (earlier && !earlier.released_at) {
+        return {
+          allowed: true,
+          reason: 'subscribed',
+          recipient: r.display,
+          contactId: earlier.contact_id,
+          reservationId: earlier.id,
+        };
+      }
+    }
+    const [row] = await phoneStatesIn(trx, [r.key], channel, topic.slug, new Date(now.getTime() - DAY_MS));
+    const d = decide(channel, topic, phoneState(row, r), now);
+    const result: CheckResult & { reservationId?: string } = {
+      ...d,
+      recipient: r.display,
+      contactId: row.contact_id,
+    };
+    if (d.allowed && topic.kind === 'marketing') {
+      const [rec] = await trx('send_records')
+        .insert({
+          phone: r.key,
+          channel,
+          topic: topic.slug,
+          contact_id: row.contact_id,
+          api_key_id: opts.apiKeyId,
+          reservation_key: opts.reservationKey ?? null,
+          reserved_at: now,
+        })
+        .returning('id');
+      result.reservationId = rec.id;
+    }
+    return result;
+  });
+}
+
+/** A reservation whose send failed no longer counts; false when there is no such reservation of this key. */
+export async function releaseReservation(core: Core, apiKeyId: string | null, id: string) {
+  const done = await core.db
+    .knex('send_records')
+    .where({ id, api_key_id: apiKeyId })
+    .whereNull('released_at')
+    .update({ released_at: new Date() });
+  return affectedRows(done) > 0;
 }
 
 /**
@@ -143,23 +234,12 @@ export async function checkMany(
       core.db,
       valid.map((r) => r.key),
       channel as 'sms' | 'voice',
+      topic.slug,
+      new Date(now.getTime() - DAY_MS),
     );
     valid.forEach((r, i) => {
-      const row = rows[i];
-      const d = decide(
-        channel,
-        topic,
-        {
-          known: !!row.contact_id,
-          optouts: row.optouts ?? [],
-          agreement: row.agreement_status,
-          consent: row.consent,
-          timeZone: row.time_zone,
-          country: r.country ?? null,
-        },
-        now,
-      );
-      decided.push({ ...d, recipient: r.display, contactId: row.contact_id });
+      const d = decide(channel, topic, phoneState(rows[i], r), now);
+      decided.push({ ...d, recipient: r.display, contactId: rows[i].contact_id });
     });
   }
   let next = 0;

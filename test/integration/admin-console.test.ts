@@ -696,8 +696,15 @@ describe('GET /api/v1/events and console exports at volume', () => {
                     const parts = (rest + chunk).split('\n');
                     rest = parts.pop() ?? '';
                     for (const p of parts) {
-                      const id = path.includes('csv') ? Number(p.split(',')[0]) : JSON.parse(p).id;
-                      if (!path.includes('csv')) cursors.push(JSON.parse(p).cursor);
+                      let id: number;
+                      if (path.includes('csv')) id = Number(p.split(',')[0]);
+                      else {
+                        const ev = JSON.parse(p);
+                        id = ev.id;
+                        // only the last few cursors are kept: the reader must not be what grows
+                        cursors.push(ev.cursor);
+                        if (cursors.length > 11) cursors.shift();
+                      }
                       if (Number.isNaN(id)) continue; // csv header
                       if (id <= lastId) ordered = false;
                       lastId = id;
@@ -716,7 +723,7 @@ describe('GET /api/v1/events and console exports at volume', () => {
         expect(all.type).to.match(/application\/x-ndjson/);
         expect(all.lines).to.be.at.least(100_000);
         expect(all.ordered).to.equal(true);
-        const resumed = await read(`/api/v1/events?after=${all.cursors[all.cursors.length - 11]}`);
+        const resumed = await read(`/api/v1/events?after=${all.cursors[0]}`);
         expect(resumed.lines).to.equal(10);
         const csv = await read('/api/v1/events?format=csv');
         expect(csv.lines).to.equal(all.lines);

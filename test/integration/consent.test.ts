@@ -183,6 +183,112 @@ describe('phone and SMS consent', () => {
     });
   });
 
+  describe('telephone rules: regions, area codes, reservations', () => {
+    let n = Math.floor(Math.random() * 9000);
+    const floridaPhone = () => {
+      n = (n + 1) % 10000;
+      return `+1305${200 + Math.floor(Math.random() * 700)}${String(n).padStart(4, '0')}`;
+    };
+    async function floridian() {
+      const c = await customer();
+      const phone = floridaPhone();
+      await grant(c.email, { phone, channels: ['sms'] }).expect(201);
+      return { ...c, phone };
+    }
+    const reserve = (recipient: string, extra: object = {}) =>
+      request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel: 'sms', recipient, topic: 'offers', reserve: true, ...extra });
+
+    it('takes a region on the contact and refuses one that is not ISO 3166-2', async () => {
+      const c = await customer();
+      const ok = await request(t.app)
+        .put(`/api/v1/contacts/${c.email}`)
+        .set('Authorization', auth)
+        .send({ region: 'us-fl' })
+        .expect(200);
+      expect(ok.body.region).to.equal('US-FL');
+      const bad = await request(t.app)
+        .put(`/api/v1/contacts/${c.email}`)
+        .set('Authorization', auth)
+        .send({ region: 'Florida' })
+        .expect(400);
+      expect(bad.body.error.details.map((d: { field: string }) => d.field)).to.include('region');
+    });
+
+    it('lets exactly 3 of 10 concurrent reserving checks through for a Florida number and topic', async () => {
+      const c = await floridian();
+      const answers = await Promise.all(Array.from({ length: 10 }, () => reserve(c.phone).expect(200)));
+      const allowed = answers.filter((a) => a.body.allowed);
+      expect(allowed).to.have.length(3);
+      expect(new Set(allowed.map((a) => a.body.reservationId)).size).to.equal(3);
+      const refused = answers.filter((a) => !a.body.allowed);
+      expect(refused.every((a) => a.body.reason === 'frequency_limit')).to.equal(true);
+      // the first of the three ages out 24 h later, inside Florida's hours (10:00 New York)
+      expect(refused[0].body.retryAfter).to.equal('2026-01-15T15:00:00.000Z');
+      // a plain check reports it and writes nothing
+      const before = await t.db.knex('send_records').where({ phone: c.phone }).count({ n: '*' });
+      expect(await check('sms', c.phone)).to.equal('frequency_limit');
+      const after = await t.db.knex('send_records').where({ phone: c.phone }).count({ n: '*' });
+      expect(Number(after[0].n)).to.equal(Number(before[0].n));
+      // another topic has its own count
+      const events = await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel: 'sms', recipient: c.phone, topic: 'events', reserve: true })
+        .expect(200);
+      expect(events.body.reason).to.equal('subscribed');
+    });
+
+    it('counts a retried reserve with the same reservationKey once, and a released reservation not at all', async () => {
+      const c = await floridian();
+      const first = await reserve(c.phone, { reservationKey: 'send-1' }).expect(200);
+      const retried = await reserve(c.phone, { reservationKey: 'send-1' }).expect(200);
+      expect(retried.body.reservationId).to.equal(first.body.reservationId);
+      await reserve(c.phone).expect(200);
+      const third = await reserve(c.phone).expect(200);
+      expect(third.body.allowed).to.equal(true);
+      expect((await reserve(c.phone).expect(200)).body.reason).to.equal('frequency_limit');
+      await request(t.app)
+        .delete(`/api/v1/send-permission/reservations/${third.body.reservationId}`)
+        .set('Authorization', auth)
+        .expect(204);
+      await request(t.app)
+        .delete(`/api/v1/send-permission/reservations/${third.body.reservationId}`)
+        .set('Authorization', auth)
+        .expect(404);
+      expect((await reserve(c.phone).expect(200)).body.allowed).to.equal(true);
+      await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel: 'email', recipient: c.email, topic: 'offers', reserve: true })
+        .expect(400);
+    });
+
+    it('reserves in a batch too, in order, and answers retryAfter there', async () => {
+      const c = await floridian();
+      const res = await request(t.app)
+        .post('/api/v1/send-permission/batch')
+        .set('Authorization', auth)
+        .send({
+          channel: 'sms',
+          topic: 'offers',
+          reserve: true,
+          recipients: [c.phone, c.phone, c.phone, c.phone],
+        })
+        .expect(200);
+      expect(res.body.results.map((r: { reason: string }) => r.reason)).to.deep.equal([
+        'subscribed',
+        'subscribed',
+        'subscribed',
+        'frequency_limit',
+      ]);
+      expect(res.body.results[3].retryAfter).to.be.a('string');
+      expect(res.body.results[0].reservationId).to.be.a('string');
+    });
+  });
+
   describe('POST /webhooks/sms', () => {
     const url = 'https://prefs.example.test/webhooks/sms';
     function inbound(from: string, body: string, sid = `SM${uniqueId('x').replace(/\W/g, '')}`) {

@@ -24,7 +24,7 @@ if (process.env.DATABASE_URL) {
         TRUST_PROXY: '1',
         SENDGRID_WEBHOOK_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
       });
-      const key = runCli(['apikey:create', '--name', 'two', '--scopes', 'send,contacts'], env);
+      const key = runCli(['apikey:create', '--name', 'two', '--scopes', 'send,contacts,check'], env);
       apiKey = key.stdout.trim().split('\n').pop() as string;
       const admin = runCli(
         [
@@ -134,6 +134,46 @@ if (process.env.DATABASE_URL) {
       };
       expect(await post(a)).to.include({ applied: 1, duplicate: 0 });
       expect(await post(b)).to.include({ applied: 0, duplicate: 1 });
+    });
+
+    it('reserving checks on both stop at a Florida number’s limit of 3 per 24 hours', async () => {
+      const api = (s: Running, method: string, path: string, body: object) =>
+        fetch(url(s, path), {
+          method,
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      await api(a, 'PUT', '/api/v1/accounts/two-acct', {
+        agreement: { status: 'signed', signedAt: '2026-01-01', reference: 'MSA-2' },
+      });
+      // a time zone where it is midday now, so the hours never get in the way of the count
+      const offset = 12 - new Date().getUTCHours();
+      const zone = offset === 0 ? 'Etc/GMT' : `Etc/GMT${offset > 0 ? '-' : '+'}${Math.abs(offset)}`;
+      await api(a, 'PUT', '/api/v1/contacts/fl@example.com', {
+        accountExternalId: 'two-acct',
+        timeZone: zone,
+      });
+      const phone = '+13055550142';
+      const granted = await api(a, 'POST', '/api/v1/contacts/fl@example.com/consents', {
+        phone,
+        channels: ['sms'],
+        method: 'api',
+        disclosureVersion: 1,
+        capturedAt: new Date().toISOString(),
+      });
+      expect(granted.status).to.equal(201);
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          api(i % 2 ? a : b, 'POST', '/api/v1/send-permission', {
+            channel: 'sms',
+            recipient: phone,
+            topic: 'offers',
+            reserve: true,
+          }).then((r) => r.json()),
+        ),
+      );
+      expect(answers.filter((x) => x.allowed)).to.have.length(3);
+      expect(answers.filter((x) => x.reason === 'frequency_limit')).to.have.length(7);
     });
 
     it('sign-in failures on one count on the other', async () => {

@@ -172,6 +172,39 @@ const cases: [string, Channel, TopicFacts, RecipientState, Reason, Date?][] = [
   ['sms marketing at 08:00 local', 'sms', offers, phoneOk, 'subscribed', new Date('2026-01-15T13:00:00Z')],
   ['sms marketing at 20:59 local', 'sms', offers, phoneOk, 'subscribed', new Date('2026-01-16T01:59:00Z')],
   ['sms marketing at 21:00 local', 'sms', offers, phoneOk, 'quiet_hours', new Date('2026-01-16T02:00:00Z')],
+  // frequency limits (Florida: 3 per 24 h per number and topic)
+  [
+    'a Florida region with 3 sends in the last 24 h',
+    'sms',
+    offers,
+    {
+      ...phoneOk,
+      region: 'US-FL',
+      recentSends: [1, 2, 3].map((h) => new Date(AFTERNOON.getTime() - h * 3600_000)),
+    },
+    'frequency_limit',
+    AFTERNOON,
+  ],
+  [
+    'a Florida region with 2 sends in the last 24 h',
+    'sms',
+    offers,
+    {
+      ...phoneOk,
+      region: 'US-FL',
+      recentSends: [1, 2].map((h) => new Date(AFTERNOON.getTime() - h * 3600_000)),
+    },
+    'subscribed',
+    AFTERNOON,
+  ],
+  [
+    'no limit in New York',
+    'sms',
+    offers,
+    { ...phoneOk, recentSends: Array(9).fill(AFTERNOON) },
+    'subscribed',
+    AFTERNOON,
+  ],
   // suppression is an email concept: it never lets sms through or blocks it
   [
     'suppression does not apply to sms',
@@ -239,5 +272,76 @@ describe('quiet hours', () => {
 
   it('no time zone and no country: never inside', () => {
     expect(withinCallingHours(new Date('2026-01-15T18:00:00Z'), null, null)).to.equal(false);
+  });
+});
+
+describe('telephone rules by jurisdiction', () => {
+  const at = (iso: string) => new Date(iso);
+  const sms = (state: Partial<RecipientState>, now: Date) =>
+    decide('sms', offers, { ...phoneOk, ...state }, now);
+  const fl = { region: 'US-FL', timeZone: 'America/New_York' };
+
+  it('Florida and Oklahoma allow 19:59 and refuse 20:00, with retryAfter at 08:00 next morning', () => {
+    // 2026-01-15 is a Thursday; New York is UTC-5 in January
+    expect(sms(fl, at('2026-01-16T00:59:00Z')).reason).to.equal('subscribed');
+    const late = sms(fl, at('2026-01-16T01:00:00Z'));
+    expect(late).to.include({ reason: 'quiet_hours', retryAfter: '2026-01-16T13:00:00.000Z' });
+    expect(sms({ region: 'US-OK', timeZone: 'America/Chicago' }, at('2026-01-16T01:59:00Z')).reason).to.equal(
+      'subscribed',
+    );
+    expect(sms({ region: 'US-OK', timeZone: 'America/Chicago' }, at('2026-01-16T02:00:00Z')).reason).to.equal(
+      'quiet_hours',
+    );
+  });
+
+  it('Texas: Sunday from noon, Monday to Saturday from 09:00, to 21:00', () => {
+    const tx = { region: 'US-TX', timeZone: 'America/Chicago' };
+    // 2026-01-18 is a Sunday; Chicago is UTC-6 in January
+    const sunday = sms(tx, at('2026-01-18T17:59:00Z'));
+    expect(sunday).to.include({ reason: 'quiet_hours', retryAfter: '2026-01-18T18:00:00.000Z' });
+    expect(sms(tx, at('2026-01-18T18:00:00Z')).reason).to.equal('subscribed');
+    expect(sms(tx, at('2026-01-19T14:59:00Z')).reason).to.equal('quiet_hours'); // Monday 08:59
+    expect(sms(tx, at('2026-01-19T15:00:00Z')).reason).to.equal('subscribed'); // Monday 09:00
+    expect(sms(tx, at('2026-01-20T03:00:00Z')).reason).to.equal('quiet_hours'); // 21:00
+  });
+
+  it('applies the area code’s state too: a Florida number of a New York resident ends at 20:00', () => {
+    const state = { region: 'US-NY', areaState: 'US-FL', timeZone: 'America/New_York' };
+    expect(sms(state, at('2026-01-16T00:59:00Z')).reason).to.equal('subscribed');
+    expect(sms(state, at('2026-01-16T01:00:00Z')).reason).to.equal('quiet_hours');
+    expect(sms({ ...state, areaState: null }, at('2026-01-16T01:00:00Z')).reason).to.equal('subscribed');
+  });
+
+  it('without a time zone, only hours inside the window in every US zone count (Hawaii to Maine)', () => {
+    const none = { timeZone: null, region: 'US-FL' };
+    // 19:00 UTC: 14:00 New York, 09:00 Honolulu: inside everywhere
+    expect(sms(none, at('2026-01-15T19:00:00Z')).reason).to.equal('subscribed');
+    // 17:00 UTC: 07:00 Honolulu: too early there
+    const early = sms(none, at('2026-01-15T17:00:00Z'));
+    expect(early).to.include({ reason: 'quiet_hours', retryAfter: '2026-01-15T18:00:00.000Z' });
+    // 01:00 UTC: 20:00 New York, so Florida's end has passed on the East coast
+    expect(sms(none, at('2026-01-16T01:00:00Z')).reason).to.equal('quiet_hours');
+  });
+
+  it('reads Etc/GMT+N zones (POSIX sign: Etc/GMT+5 is UTC-5)', () => {
+    expect(sms({ timeZone: 'Etc/GMT+5', region: 'US-FL' }, at('2026-01-16T00:59:00Z')).reason).to.equal(
+      'subscribed',
+    );
+    expect(sms({ timeZone: 'Etc/GMT+5', region: 'US-FL' }, at('2026-01-16T01:00:00Z')).reason).to.equal(
+      'quiet_hours',
+    );
+  });
+
+  it('frequency_limit says when the oldest of the last three sends ages out', () => {
+    const now = at('2026-01-15T18:00:00Z'); // 13:00 New York
+    const sends = [at('2026-01-15T14:00:00Z'), at('2026-01-15T15:00:00Z'), at('2026-01-15T16:00:00Z')];
+    const d = sms({ ...fl, recentSends: sends }, now);
+    expect(d).to.include({ reason: 'frequency_limit', retryAfter: '2026-01-16T14:00:00.000Z' });
+    // aged out at 23:00 New York: then the next allowed instant is 08:00 the day after
+    const evening = [at('2026-01-15T04:00:00Z'), at('2026-01-15T15:00:00Z'), at('2026-01-15T16:00:00Z')];
+    expect(sms({ ...fl, recentSends: evening }, now)).to.include({
+      reason: 'frequency_limit',
+      retryAfter: '2026-01-16T13:00:00.000Z',
+    });
   });
 });
