@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import { consentRoutes } from './consent/routes.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { createSpool, type Spool } from './consent/spool.ts';
+import { createTexter, sendConsentConfirmation } from './consent/texts.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
@@ -125,6 +126,8 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
       for (const r of rows) this.set({ endpoint: r.id, state: r.state }, r.lag);
     },
   });
+  const texter = createTexter(ctx);
+  ctx.jobs.handle(QUEUES.smsConfirmation, (d) => sendConsentConfirmation(ctx, texter, String(d.consentId)));
   ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
   ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
     sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),

@@ -28,6 +28,11 @@ export interface Config {
   /** Where HELP sends people; default: BASE_URL/preferences. */
   supportContact: string;
   twilioAuthToken: string | undefined;
+  /** With the auth token and TWILIO_FROM: texts go out through Twilio; without: the local outbox. */
+  twilioAccountSid: string | undefined;
+  twilioFrom: string | undefined;
+  /** Twilio's API (a local fake in tests). */
+  twilioApiUrl: string;
   defaultPhoneRegion: string;
   trustProxy: number;
   /** Requests per minute per IP on the recipient pages; 0 turns the limit off (benchmarks). */
@@ -164,6 +169,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     false,
     problems,
   );
+  const twilioApiUrl = parseUrl('TWILIO_API_URL', env.TWILIO_API_URL || 'https://api.twilio.com', problems);
   const jobsInWeb = parseBool('JOBS_IN_WEB', env.JOBS_IN_WEB, true, problems);
   const migrateOnStart = parseBool('MIGRATE_ON_START', env.MIGRATE_ON_START, true, problems);
 
@@ -247,6 +253,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     brandName,
     supportContact: env.SUPPORT_CONTACT || `${baseUrl}/preferences`,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
+    twilioAccountSid: env.TWILIO_ACCOUNT_SID || undefined,
+    twilioFrom: env.TWILIO_FROM || undefined,
+    twilioApiUrl,
     defaultPhoneRegion: region,
     trustProxy,
     pageRateLimit,

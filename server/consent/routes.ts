@@ -128,17 +128,23 @@ export function consentRoutes(ctx: AppContext) {
       };
       const phone = phoneOf(b.phone);
       const version = Number(b.disclosureVersion);
-      const granted = await grantConsent(ctx, apiOrigin(req), contact.id, {
-        phone,
-        channels: b.channels,
-        method: b.method,
-        disclosureVersions: { sms: version, voice: version },
-        capturedAt: parseInstant(b.capturedAt) as Date,
-        ip: b.ip ?? null,
-        userAgent: b.userAgent ?? null,
-        note: b.note ?? null,
-        locale: contact.locale,
-      });
+      const granted = await grantConsent(
+        ctx,
+        apiOrigin(req),
+        contact.id,
+        {
+          phone,
+          channels: b.channels,
+          method: b.method,
+          disclosureVersions: { sms: version, voice: version },
+          capturedAt: parseInstant(b.capturedAt) as Date,
+          ip: b.ip ?? null,
+          userAgent: b.userAgent ?? null,
+          note: b.note ?? null,
+          locale: contact.locale,
+        },
+        { jobs: ctx.jobs },
+      );
       res.status(201).json({
         phone,
         granted: granted.map((g) => g.channel),

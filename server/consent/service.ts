@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { type ContactRow, contactByPhone } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
 import { AppError, conflict } from '../http/errors.ts';
+import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 
@@ -88,7 +89,14 @@ function latest(trx: Knex.Transaction, contactId: string, phone: string, channel
  * by another contact (409). The contact takes the number if it held another or none: consent
  * is for the number, and the check finds a number's contact through it.
  */
-export async function grantConsent(core: Core, origin: Origin, contactId: string, input: GrantInput) {
+export async function grantConsent(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  input: GrantInput,
+  opts: { jobs?: Jobs } = {},
+) {
+  await opts.jobs?.ready();
   return core.db.knex.transaction(async (trx) => {
     const contact = (await trx('contacts')
       .where({ id: contactId })
@@ -163,6 +171,12 @@ export async function grantConsent(core: Core, origin: Origin, contactId: string
         data: { phoneHash, method: input.method, disclosureVersion: disclosure.version, consentId: row.id },
       });
       granted.push({ channel, id: row.id, disclosureVersion: disclosure.version });
+    }
+    // A consent to texts given on the web or through the API gets one confirmation text (CTIA),
+    // queued in this transaction: it exists exactly when the consent does.
+    const sms = granted.find((g) => g.channel === 'sms');
+    if (opts.jobs && sms && (input.method === 'web_form' || input.method === 'api')) {
+      await opts.jobs.send(QUEUES.smsConfirmation, { consentId: sms.id }, { trx });
     }
     return granted;
   });

@@ -323,6 +323,12 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
       erased_at: now,
       updated_at: now,
     });
+    await trx('text_messages')
+      .where({ contact_id: contact.id })
+      .update({
+        to_phone: keyedHash(core.config.hashSecret, 'phone', contact.phone ?? ''),
+        body: '[erased]',
+      });
     await trx('messages')
       .where({ contact_id: contact.id })
       .update({ to_email: emailHash, subject: '[erased]', html: null, text: null, headers: '{}' });

@@ -19,6 +19,8 @@ export const QUEUES = {
   preferencesLink: 'mail.preferences-link',
   /** A console import: { importId }. Resumes after a crash where it stopped. */
   importRun: 'import.run',
+  /** The confirmation text after a consent: { consentId }. */
+  smsConfirmation: 'sms.consent-confirmation',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -34,6 +36,8 @@ export interface Jobs {
     data: Record<string, unknown>,
     opts?: { trx?: Knex.Transaction; singletonKey?: string },
   ): Promise<string | null>;
+  /** Connects pg-boss (without working jobs) if this process has not yet: before a transaction sends. */
+  ready(): Promise<void>;
   /** Registers what runs a queue's jobs (before start). */
   handle(name: QueueName, handler: JobHandler): void;
   /** Starts pg-boss (schema, supervisor) and, when `work`, the workers. */
@@ -58,6 +62,13 @@ const SETTINGS: Record<QueueName, QueueSettings> = {
     retryDelay: 5,
     expireInSeconds: 120,
     pollingIntervalSeconds: 0.5,
+    localConcurrency: 2,
+  },
+  [QUEUES.smsConfirmation]: {
+    retryLimit: 8,
+    retryDelay: 10,
+    expireInSeconds: 120,
+    pollingIntervalSeconds: 1,
     localConcurrency: 2,
   },
   [QUEUES.importRun]: {
@@ -95,7 +106,10 @@ export function createJobs(core: Core, logger: Logger): Jobs {
   return {
     async send(name, data, opts = {}) {
       // Queuing needs pg-boss connected, not working: a process that only queues connects on
-      // first use.
+      // first use. Never from inside a transaction: on PGlite, connecting needs the one
+      // connection the transaction holds (call ready() before opening it).
+      if (!boss && opts.trx)
+        throw new Error('background jobs: call ready() before sending inside a transaction');
       if (!boss) await this.start();
       if (!boss) throw new Error('background jobs could not start');
       const id = await boss.send(name, data, {
@@ -111,6 +125,9 @@ export function createJobs(core: Core, logger: Logger): Jobs {
         else setImmediate(wake);
       }
       return id;
+    },
+    ready() {
+      return starting ?? this.start();
     },
     handle(name, handler) {
       handlers.set(name, handler);

@@ -409,15 +409,21 @@ export function preferencePages(ctx: AppContext) {
       versions[c] = v;
     }
     try {
-      await grantConsent(ctx, origin(req), contact.id, {
-        phone: e164,
-        channels,
-        method: 'web_form',
-        disclosureVersions: versions,
-        locale: contact.locale,
-        ip: req.ip ?? null,
-        userAgent: req.get('user-agent') ?? null,
-      });
+      await grantConsent(
+        ctx,
+        origin(req),
+        contact.id,
+        {
+          phone: e164,
+          channels,
+          method: 'web_form',
+          disclosureVersions: versions,
+          locale: contact.locale,
+          ip: req.ip ?? null,
+          userAgent: req.get('user-agent') ?? null,
+        },
+        { jobs: ctx.jobs },
+      );
     } catch (err) {
       if (err instanceof AppError && err.code === 'conflict') {
         return back(err.details.some((d) => d.field === 'phone') ? 'phone_taken' : 'not_signed');

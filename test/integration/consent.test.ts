@@ -7,6 +7,7 @@ import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
+import { startFakeTwilio } from '../support/fake-twilio.ts';
 
 const system = { actor: 'system' as const };
 const TWILIO_TOKEN = 'twilio-test-auth-token-0123456789';
@@ -180,6 +181,73 @@ describe('phone and SMS consent', () => {
       await grant(c.email, { phone: uniquePhone(), disclosureVersion: 99 }).expect(400);
       await grant(c.email, { phone: uniquePhone(), capturedAt: 'yesterday' }).expect(400);
       await grant(uniqueEmail(), { phone: uniquePhone() }).expect(404);
+    });
+  });
+
+  describe('confirmation text (CTIA)', () => {
+    it('texts one confirmation through Twilio for a consent given through the API, and records a carrier opt-out without retrying', async function () {
+      this.timeout(20_000);
+      const fake = await startFakeTwilio();
+      const withTwilio = await testApp({
+        env: {
+          TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
+          TWILIO_ACCOUNT_SID: 'AC00000000000000000000000000000001',
+          TWILIO_FROM: '+18005550100',
+          TWILIO_API_URL: fake.url,
+          BRAND_NAME: 'Acme',
+        },
+        jobs: true,
+      });
+      try {
+        const key = (await apiKeyFor(withTwilio, ['contacts'])).auth;
+        const grantVia = (email: string, phone: string, channels: string[]) =>
+          request(withTwilio.app)
+            .post(`/api/v1/contacts/${email}/consents`)
+            .set('Authorization', key)
+            .send({
+              phone,
+              channels,
+              method: 'api',
+              disclosureVersion: 1,
+              capturedAt: '2026-01-10T12:00:00Z',
+            })
+            .expect(201);
+        const c = await customer();
+        const phone = uniquePhone();
+        await grantVia(c.email, phone, ['sms', 'voice']);
+        // (this app works the queue of the shared test database: other tests' texts go out too)
+        const to = (n: string) => fake.received.filter((m) => m.To === n);
+        for (let i = 0; i < 200 && to(phone).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+        expect(to(phone)).to.have.length(1);
+        const text = to(phone)[0];
+        expect(text).to.include({ To: phone, From: '+18005550100' });
+        for (const part of ['Acme', 'Msg frequency varies', 'Msg & data rates may apply', 'HELP', 'STOP']) {
+          expect(text.Body, part).to.include(part);
+        }
+        // a voice-only consent gets no text; a number opted out at the carrier is recorded once
+        const v = await customer();
+        const voiceOnly = uniquePhone();
+        await grantVia(v.email, voiceOnly, ['voice']);
+        const o = await customer();
+        const optedOut = uniquePhone();
+        fake.errors.push(21610);
+        await grantVia(o.email, optedOut, ['sms']);
+        let rows: { status: string; provider_error: string }[] = [];
+        for (let i = 0; i < 200 && rows.length === 0; i++) {
+          rows = await withTwilio.db.knex('text_messages').where({ to_phone: optedOut });
+          if (!rows.length) await new Promise((r) => setTimeout(r, 25));
+        }
+        expect(rows).to.have.length(1);
+        expect(rows[0]).to.include({ status: 'failed' });
+        expect(rows[0].provider_error).to.match(/21610/);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(to(optedOut)).to.deep.equal([]); // refused once, not retried
+        expect(to(voiceOnly)).to.deep.equal([]);
+        expect(to(phone)).to.have.length(1);
+      } finally {
+        await withTwilio.ctx.jobs.stop();
+        await fake.close();
+      }
     });
   });
 
