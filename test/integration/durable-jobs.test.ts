@@ -3,8 +3,6 @@
 // while jobs run does not kill the process, and the jobs complete after. Real processes on a
 // real PostgreSQL (a kill -9 of an embedded database's only process is not a drill worth
 // passing): runs when DATABASE_URL is set, as CI's slow tier does.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
@@ -22,6 +20,7 @@ import { type FreshDb, freshDb } from '../support/db.ts';
 import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
 import { baseEnv, runCli, startServer } from '../support/process.ts';
 import { proxiedDb } from '../support/proxy.ts';
+import { startReceiver } from '../support/webhook-receiver.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -180,30 +179,15 @@ if (process.env.DATABASE_URL) {
     });
 
     it('a webhook receiver that fails, with the service killed (SIGKILL) between attempts, gets every event once it recovers', async () => {
-      const got: { headers: http.IncomingHttpHeaders; body: string; status: number }[] = [];
-      let failures = 1;
-      const server = http.createServer((req, res) => {
-        let body = '';
-        req.setEncoding('utf8');
-        req.on('data', (c) => {
-          body += c;
-        });
-        req.on('end', () => {
-          const status = failures-- > 0 ? 500 : 204;
-          got.push({ headers: req.headers, body, status });
-          res.writeHead(status).end();
-        });
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const receiver = await startReceiver();
+      receiver.statuses.push(500); // the first attempt fails
+      const { got } = receiver;
       const config = testConfig({ DATABASE_URL: fresh.url as string });
       const core = { config, db: fresh.db, ledger: createLedger(config.hashSecret) } as Core;
       const ep = await createEndpoint(
         core,
         { actor: 'system' },
-        {
-          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-          events: ['preference.changed'],
-        },
+        { url: receiver.url, events: ['preference.changed'] },
         { production: false, allowPrivate: false },
       );
       const env = baseEnv({ DATABASE_URL: fresh.url });
@@ -244,7 +228,7 @@ if (process.env.DATABASE_URL) {
           await second.exited;
         }
       } finally {
-        server.close();
+        await receiver.close();
       }
     });
 

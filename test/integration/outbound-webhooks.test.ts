@@ -1,7 +1,5 @@
 // Outbound webhooks (SPEC "Outbound webhooks"): signed with the Standard Webhooks headers, in
 // feed order, at least once, retried on failure, paused (never skipping) after the retry window.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
@@ -9,34 +7,9 @@ import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { createEndpoint, urlProblem } from '../../server/webhooks/service.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import { startReceiver } from '../support/webhook-receiver.ts';
 
 const system = { actor: 'system' as const };
-
-interface Received {
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** A receiver of ours: answers the statuses queued (then 204), keeps what it was sent. */
-async function receiver() {
-  const got: Received[] = [];
-  const statuses: number[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      const status = statuses.shift() ?? 204;
-      got.push({ headers: req.headers, body });
-      res.writeHead(status).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
-  return { url, got, statuses, close: () => new Promise((r) => server.close(r)) };
-}
 
 describe('outbound webhooks', () => {
   let t: TestApp;
@@ -66,7 +39,7 @@ describe('outbound webhooks', () => {
   after(removeAll);
 
   it('delivers each subscribed event once, in order, signed so the standardwebhooks library verifies it', async () => {
-    const r = await receiver();
+    const r = await startReceiver();
     try {
       const ep = await endpoint(r.url, ['contact.created', 'preference.changed']);
       const email = uniqueEmail('hook');
@@ -100,7 +73,7 @@ describe('outbound webhooks', () => {
   });
 
   it('retries a failing receiver (at once, 5 s, 30 s, …) and delivers once it recovers, skipping nothing', async () => {
-    const r = await receiver();
+    const r = await startReceiver();
     try {
       const ep = await endpoint(r.url, ['preference.changed']);
       const email = uniqueEmail('retry');
@@ -136,7 +109,7 @@ describe('outbound webhooks', () => {
   });
 
   it('pauses an endpoint still failing after 3 days at its place, and resumes from there', async () => {
-    const r = await receiver();
+    const r = await startReceiver();
     try {
       const ep = await endpoint(r.url, ['preference.changed']);
       const email = uniqueEmail('pause');
@@ -164,7 +137,7 @@ describe('outbound webhooks', () => {
   });
 
   it('replays from a cursor, and signs with both secrets while a rolled one overlaps', async () => {
-    const r = await receiver();
+    const r = await startReceiver();
     try {
       const ep = await endpoint(r.url, ['contact.created']);
       const email = uniqueEmail('roll');
@@ -200,7 +173,7 @@ describe('outbound webhooks', () => {
   });
 
   it('sends phone numbers only to an endpoint marked first-party', async () => {
-    const r = await receiver();
+    const r = await startReceiver();
     try {
       const ep = await endpoint(r.url, ['consent.granted']);
       const account = uniqueId('acct');

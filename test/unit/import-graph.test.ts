@@ -45,7 +45,13 @@ describe('the import graph', () => {
   });
 
   it('keeps the pure rules pure', () => {
-    const pure = ['permission/decide.ts', 'permission/telephone-rules.ts', 'consent/rules.ts', 'consent/keywords.ts', 'contacts/rules.ts'];
+    const pure = [
+      'permission/decide.ts',
+      'permission/telephone-rules.ts',
+      'consent/rules.ts',
+      'consent/keywords.ts',
+      'contacts/rules.ts',
+    ];
     for (const p of pure) {
       const deps = (graph.get(path.join(ROOT, p)) ?? []).map((d) => path.relative(ROOT, d));
       const impure = deps.filter((d) => !pure.includes(d) && !d.endsWith('topics.ts'));
