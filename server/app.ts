@@ -12,7 +12,7 @@ import type { Config } from './config.ts';
 import { consentRoutes } from './consent/routes.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { createSpool, type Spool } from './consent/spool.ts';
-import { createTexter, sendConsentConfirmation } from './consent/texts.ts';
+import { createTexter, sendConsentConfirmation, type Texter } from './consent/texts.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
@@ -64,6 +64,8 @@ export interface AppContext {
   jobs: Jobs;
   /** Outbound webhook delivery (runs where jobs are worked). */
   webhooks: Dispatcher;
+  /** The texts the center sends itself (Twilio or the local outbox). */
+  texter: Texter;
 }
 
 export const JSON_LIMIT = '4mb';
@@ -95,6 +97,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     spool: undefined as unknown as Spool,
     jobs: undefined as unknown as Jobs,
     webhooks: undefined as unknown as Dispatcher,
+    texter: undefined as unknown as Texter,
   };
   ctx.mailer = createMailer(ctx, transportFor(deps.config));
   ctx.spool = createSpool(ctx, path.join(deps.config.dataDir, 'spool', 'sms'), logger, metrics);
@@ -126,8 +129,10 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
       for (const r of rows) this.set({ endpoint: r.id, state: r.state }, r.lag);
     },
   });
-  const texter = createTexter(ctx);
-  ctx.jobs.handle(QUEUES.smsConfirmation, (d) => sendConsentConfirmation(ctx, texter, String(d.consentId)));
+  ctx.texter = createTexter(ctx);
+  ctx.jobs.handle(QUEUES.smsConfirmation, (d) =>
+    sendConsentConfirmation(ctx, ctx.texter, String(d.consentId)),
+  );
   ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
   ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
     sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),

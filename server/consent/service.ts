@@ -94,7 +94,7 @@ export async function grantConsent(
   origin: Origin,
   contactId: string,
   input: GrantInput,
-  opts: { jobs?: Jobs } = {},
+  opts: { jobs?: Jobs; reassign?: boolean } = {},
 ) {
   await opts.jobs?.ready();
   return core.db.knex.transaction(async (trx) => {
@@ -114,12 +114,30 @@ export async function grantConsent(
       );
     }
     const holder = await contactByPhone(trx, input.phone);
-    if (holder && holder.id !== contact.id) {
-      throw conflict('This phone number belongs to another contact: a number belongs to one contact only.', [
-        { field: 'phone', message: 'held by another contact' },
-      ]);
-    }
     const phoneHash = keyedHash(core.config.hashSecret, 'phone', input.phone);
+    if (holder && holder.id !== contact.id) {
+      if (!opts.reassign) {
+        throw conflict(
+          'This phone number belongs to another contact: a number belongs to one contact only.',
+          [{ field: 'phone', message: 'held by another contact' }],
+        );
+      }
+      // The person proved they hold the number (a code texted to it): it moves to them, and
+      // what the previous holder consented to for it ends, on the ledger.
+      await trx.raw('select id from contacts where id = ? for update', [holder.id]);
+      const held = await trx('consents')
+        .where({ contact_id: holder.id, phone: input.phone, status: 'granted' })
+        .orderBy('channel')
+        .forUpdate();
+      for (const row of held) await revokeRow(core, trx, origin, row, 'number_reassigned');
+      await trx('contacts').where({ id: holder.id }).update({ phone: null, updated_at: new Date() });
+      await core.ledger.append(trx, origin, {
+        type: 'contact.updated',
+        contactId: holder.id,
+        accountId: holder.account_id,
+        data: { fields: ['phone'], reason: 'number_reassigned', phoneHash },
+      });
+    }
     if (contact.phone !== input.phone) {
       await trx('contacts').where({ id: contact.id }).update({ phone: input.phone, updated_at: new Date() });
       await core.ledger.append(trx, origin, {

@@ -323,6 +323,13 @@ export async function eraseContact(core: Core, origin: Origin, email: string) {
       erased_at: now,
       updated_at: now,
     });
+    // One-time codes go; send records keep counting (limits) under the number's keyed hash.
+    await trx('phone_confirmations').where({ contact_id: contact.id }).del();
+    if (contact.phone) {
+      await trx('send_records')
+        .where({ contact_id: contact.id })
+        .update({ phone: keyedHash(core.config.hashSecret, 'phone', contact.phone) });
+    }
     await trx('text_messages')
       .where({ contact_id: contact.id })
       .update({

@@ -67,7 +67,16 @@ export const en = {
   'consentMsg.none': 'Nothing was recorded: tick at least one box to agree.',
   'consentMsg.phone_invalid':
     'That phone number does not look right. Enter it with the area code, e.g. (415) 555-2671.',
-  'consentMsg.phone_taken': 'That number is already linked to someone else. Contact us if it is yours.',
+  'consentMsg.too_many': 'Too many codes were sent to this number or for you today. Try again later.',
+  'consentMsg.opted_out':
+    'This number has stopped our texts at the carrier. Reply START to our number first, then try again.',
+  'consentMsg.expired': 'That code has expired or was already used. Ask for a new one below.',
+  confirmTitle: 'Confirm your number',
+  confirmLead: 'We texted a 6-digit code to the number ending in {last4}. Enter it to record your consent.',
+  codeLabel: 'Code from the text message',
+  codeSubmit: 'Confirm and record my consent',
+  codeWrong: 'That code is not right. Check the text message and try again.',
+  codeNew: 'No text? Go back and ask for a new code',
   'consentMsg.not_signed': 'Calls and texts need a signed agreement with us; nothing was recorded.',
   unsubscribedAllShort: 'off: no marketing on this channel',
   // GET /preferences

@@ -63,7 +63,18 @@ export const es: Partial<Strings> = {
   'consentMsg.none': 'No se ha registrado nada: marque al menos una casilla.',
   'consentMsg.phone_invalid':
     'Ese número no parece correcto. Escríbalo con el prefijo, p. ej. +34 612 345 678.',
-  'consentMsg.phone_taken': 'Ese número ya está vinculado a otra persona. Contáctenos si es suyo.',
+  'consentMsg.too_many':
+    'Se han enviado demasiados códigos a este número o para usted hoy. Inténtelo más tarde.',
+  'consentMsg.opted_out':
+    'Este número ha bloqueado nuestros SMS en su operador. Responda START a nuestro número y vuelva a intentarlo.',
+  'consentMsg.expired': 'Ese código ha caducado o ya se usó. Pida uno nuevo abajo.',
+  confirmTitle: 'Confirme su número',
+  confirmLead:
+    'Le hemos enviado un código de 6 cifras al número que termina en {last4}. Escríbalo para registrar su consentimiento.',
+  codeLabel: 'Código del mensaje de texto',
+  codeSubmit: 'Confirmar y registrar mi consentimiento',
+  codeWrong: 'Ese código no es correcto. Revise el mensaje e inténtelo de nuevo.',
+  codeNew: '¿No le llegó? Vuelva y pida un código nuevo',
   'consentMsg.not_signed': 'Las llamadas y los SMS requieren un contrato firmado; no se ha registrado nada.',
   unsubscribedAllShort: 'desactivado: nada comercial por este canal',
   requestTitle: 'Gestione sus preferencias de correo',

@@ -5,9 +5,9 @@
 // our own form with a form token (CSRF). Every change is on the ledger as actor `recipient`.
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
+import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
 import {
   currentDisclosure,
-  grantConsent,
   PHONE_CHANNELS,
   type PhoneChannel,
   phoneConsentState,
@@ -43,7 +43,16 @@ import {
 } from './service.ts';
 import { CHANNELS, type Channel, cachedTopics, listTopics, type Topic } from './topics.ts';
 
-const CONSENT_MESSAGES = ['granted', 'revoked', 'none', 'phone_invalid', 'phone_taken', 'not_signed'];
+const CONSENT_MESSAGES = [
+  'granted',
+  'revoked',
+  'none',
+  'phone_invalid',
+  'not_signed',
+  'too_many',
+  'opted_out',
+  'expired',
+];
 
 /**
  * The RFC 8058 field of a POST body, cleaned: undefined when the body has none. Name and value
@@ -408,29 +417,74 @@ export function preferencePages(ctx: AppContext) {
         return messagePage(res, 400, localeFor(req, contact), 'badFormTitle', 'expiredFormText');
       versions[c] = v;
     }
+    // The number is confirmed first: a code is texted to it, and consent is recorded once the
+    // person types it back. Whether the number belongs to someone else is never said.
+    const started = await startConfirmation(
+      ctx,
+      ctx.texter,
+      {
+        contactId: contact.id,
+        phone: e164,
+        channels,
+        versions,
+        locale: contact.locale,
+        ip: req.ip ?? null,
+        userAgent: req.get('user-agent') ?? null,
+      },
+      ctx.now(),
+    );
+    if (!started.ok) return back(started.reason);
+    res.redirect(303, `/preferences/${tokenOf(req)}/confirm-phone/${started.id}`);
+  });
+
+  const confirmPage = async (
+    req: Request,
+    res: Response,
+    contact: LinkContact,
+    status = 200,
+    error = false,
+  ) => {
+    const pending = await pendingConfirmation(ctx.db.knex, contact.id, String(req.params.id));
+    if (!pending) return res.redirect(303, `/preferences/${tokenOf(req)}?consent=expired#phone`);
+    res.status(status);
+    page(res, 'preferences/confirm-phone', localeFor(req, contact), 'confirmTitle', {
+      token: tokenOf(req),
+      id: String(req.params.id),
+      csrf: formToken(keys, `p:${tokenOf(req)}`, ctx.now()),
+      last4: pending.phone.slice(-4),
+      error,
+    });
+  };
+
+  r.get('/preferences/:token/confirm-phone/:id', pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    await confirmPage(req, res, found.contact);
+  });
+
+  r.post('/preferences/:token/confirm-phone/:id', formBody, pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    const { contact } = found;
+    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, localeFor(req, contact), 'expiredFormTitle', 'expiredFormText');
+    }
+    const back = (msg: string) => res.redirect(303, `/preferences/${tokenOf(req)}?consent=${msg}#phone`);
+    let result: Awaited<ReturnType<typeof confirmCode>>;
     try {
-      await grantConsent(
+      result = await confirmCode(
         ctx,
         origin(req),
-        contact.id,
-        {
-          phone: e164,
-          channels,
-          method: 'web_form',
-          disclosureVersions: versions,
-          locale: contact.locale,
-          ip: req.ip ?? null,
-          userAgent: req.get('user-agent') ?? null,
-        },
-        { jobs: ctx.jobs },
+        { contactId: contact.id, id: String(req.params.id), code: field(req, 'code') ?? '', jobs: ctx.jobs },
+        ctx.now(),
       );
     } catch (err) {
-      if (err instanceof AppError && err.code === 'conflict') {
-        return back(err.details.some((d) => d.field === 'phone') ? 'phone_taken' : 'not_signed');
-      }
+      if (err instanceof AppError && err.code === 'conflict') return back('not_signed');
       throw err;
     }
-    back('granted');
+    if (result.ok) return back('granted');
+    if (result.reason === 'wrong') return confirmPage(req, res, contact, 400, true);
+    return back(result.reason === 'too_many_tries' ? 'too_many' : 'expired');
   });
 
   r.post('/preferences/:token/consent/revoke', formBody, pageLimit, async (req, res) => {

@@ -217,7 +217,7 @@ describe('phone and SMS consent', () => {
         await grantVia(c.email, phone, ['sms', 'voice']);
         // (this app works the queue of the shared test database: other tests' texts go out too)
         const to = (n: string) => fake.received.filter((m) => m.To === n);
-        for (let i = 0; i < 200 && to(phone).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+        for (let i = 0; i < 800 && to(phone).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
         expect(to(phone)).to.have.length(1);
         const text = to(phone)[0];
         expect(text).to.include({ To: phone, From: '+18005550100' });
@@ -233,7 +233,7 @@ describe('phone and SMS consent', () => {
         fake.errors.push(21610);
         await grantVia(o.email, optedOut, ['sms']);
         let rows: { status: string; provider_error: string }[] = [];
-        for (let i = 0; i < 200 && rows.length === 0; i++) {
+        for (let i = 0; i < 800 && rows.length === 0; i++) {
           rows = await withTwilio.db.knex('text_messages').where({ to_phone: optedOut });
           if (!rows.length) await new Promise((r) => setTimeout(r, 25));
         }
@@ -588,11 +588,23 @@ describe('phone and SMS consent', () => {
       expect(page.text).to.include('Msg &amp; data rates may apply');
       expect(page.text).to.include('Consent is not a condition of any purchase.');
       const csrf = csrfOf(page.text);
-      const saved = await request(t.app)
+      const asked = await request(t.app)
         .post(`/preferences/${token}/consent`)
         .set('User-Agent', 'Phone browser')
         .type('form')
         .send({ csrf, phone, consent: 'sms', 'disclosure:sms': '1', 'disclosure:voice': '1' })
+        .expect(303);
+      // nothing is recorded until the number is confirmed with the code texted to it
+      expect(asked.headers.location).to.match(
+        new RegExp(`^/preferences/${token}/confirm-phone/[0-9a-f-]{36}$`),
+      );
+      expect(await t.db.knex('consents').where({ contact_id: c.id })).to.deep.equal([]);
+      const confirm = await request(t.app).get(asked.headers.location).expect(200);
+      expect(confirm.text).to.include(`ending in ${phone.slice(-4)}`);
+      const saved = await request(t.app)
+        .post(asked.headers.location)
+        .type('form')
+        .send({ csrf: csrfOf(confirm.text), code: await codeTo(phone) })
         .expect(303);
       expect(saved.headers.location).to.equal(`/preferences/${token}?consent=granted#phone`);
       const row = await t.db.knex('consents').where({ contact_id: c.id }).first();
@@ -618,6 +630,117 @@ describe('phone and SMS consent', () => {
         .type('form')
         .send({ phone, consent: 'sms' })
         .expect(403);
+    });
+
+    /** The newest code texted to a number (the local outbox: no Twilio in these tests). */
+    async function codeTo(phone: string) {
+      const row = await t.db
+        .knex('text_messages')
+        .where({ to_phone: phone, kind: 'confirmation_code' })
+        .orderBy('created_at', 'desc')
+        .first('body');
+      return /code is (\d{6})/.exec(row?.body ?? '')?.[1] ?? '';
+    }
+    async function askCode(token: string, phone: string) {
+      const page = await request(t.app).get(`/preferences/${token}`).expect(200);
+      return request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), phone, consent: 'sms', 'disclosure:sms': '1' })
+        .expect(303);
+    }
+    const prefsToken = (id: string) =>
+      signToken(t.ctx.config.tokenKeys, { purpose: 'preferences', contactId: id, topic: null });
+    const submitCode = async (path: string, code: string) => {
+      const form = await request(t.app).get(path);
+      return request(t.app)
+        .post(path)
+        .type('form')
+        .send({ csrf: csrfOf(form.text), code });
+    };
+
+    it('refuses a wrong code (5 tries at most) and records nothing', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      const asked = await askCode(prefsToken(c.id), phone);
+      const right = await codeTo(phone);
+      const wrong = right === '000000' ? '111111' : '000000';
+      const first = await submitCode(asked.headers.location, wrong);
+      expect(first.status).to.equal(400);
+      expect(first.text).to.include('That code is not right.');
+      for (let i = 0; i < 4; i++) await submitCode(asked.headers.location, wrong);
+      // locked after five wrong tries: even the right code no longer works
+      const late = await submitCode(asked.headers.location, right);
+      expect(late.headers.location).to.include('consent=too_many');
+      expect(await t.db.knex('consents').where({ contact_id: c.id })).to.deep.equal([]);
+    });
+
+    it('refuses an expired code, and a code used twice records once', async () => {
+      let clock = NOON_EAST;
+      const later = await testApp({ env: { TWILIO_AUTH_TOKEN: TWILIO_TOKEN }, now: () => clock });
+      const c = await customer();
+      const phone = uniquePhone();
+      const token = prefsToken(c.id);
+      const page = await request(later.app).get(`/preferences/${token}`);
+      const asked = await request(later.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), phone, consent: 'sms', 'disclosure:sms': '1' })
+        .expect(303);
+      const code = await codeTo(phone);
+      clock = new Date(NOON_EAST.getTime() + 10 * 60_000 + 1000);
+      const form = await request(later.app).get(`/preferences/${token}`);
+      const expired = await request(later.app)
+        .post(asked.headers.location)
+        .type('form')
+        .send({ csrf: csrfOf(form.text), code });
+      expect(expired.headers.location).to.include('consent=expired');
+      clock = NOON_EAST;
+      const again = await request(t.app)
+        .post(`/preferences/${token}/consent`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), phone, consent: 'sms', 'disclosure:sms': '1' });
+      const fresh = await codeTo(phone);
+      const ok = await submitCode(again.headers.location, fresh);
+      expect(ok.headers.location).to.include('consent=granted');
+      const prefs = await request(t.app).get(`/preferences/${token}`);
+      const twice = await request(t.app)
+        .post(again.headers.location)
+        .type('form')
+        .send({ csrf: csrfOf(prefs.text), code: fresh });
+      expect(twice.status).to.equal(303);
+      expect(twice.headers.location).to.include('consent=expired');
+      expect(await t.db.knex('consents').where({ contact_id: c.id })).to.have.length(1);
+    });
+
+    it('texts at most 3 codes per number per hour', async () => {
+      const phone = uniquePhone();
+      const answers: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await customer();
+        answers.push((await askCode(prefsToken(c.id), phone)).headers.location);
+      }
+      expect(answers.slice(0, 3).every((l) => l.includes('/confirm-phone/'))).to.equal(true);
+      expect(answers[3]).to.include('consent=too_many');
+    });
+
+    it('answers the same for a number another contact holds, and moves it once proved (number_reassigned)', async () => {
+      const holder = await customer();
+      const phone = uniquePhone();
+      await grant(holder.email, { phone, channels: ['sms', 'voice'] }).expect(201);
+      const c = await customer();
+      const asked = await askCode(prefsToken(c.id), phone);
+      expect(asked.headers.location).to.match(/\/confirm-phone\//); // no word about the holder
+      const ok = await submitCode(asked.headers.location, await codeTo(phone));
+      expect(ok.headers.location).to.include('consent=granted');
+      const revoked = await t.db.knex('consents').where({ contact_id: holder.id }).orderBy('channel');
+      expect(revoked.map((r) => [r.channel, r.status, r.revoked_method])).to.deep.equal([
+        ['sms', 'revoked', 'number_reassigned'],
+        ['voice', 'revoked', 'number_reassigned'],
+      ]);
+      expect((await t.db.knex('contacts').where({ id: holder.id }).first()).phone).to.equal(null);
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).phone).to.equal(phone);
+      expect(await check('sms', phone)).to.equal('subscribed');
     });
 
     it('records nothing when no box is ticked or the number is bad', async () => {
