@@ -1,4 +1,5 @@
-// A durable local spool for inbound opt-outs that arrive while the database is unreachable.
+// A durable local spool for opt-outs that arrive while the database is unreachable: inbound
+// texts, and RFC 8058 one-click unsubscribes (mail clients do not retry either).
 // Twilio retries a failed webhook only briefly (about 15 s with #rc/#rp overrides), so a STOP
 // during a longer outage would be lost: instead it is written here, one file per text, fsync'd
 // (file, then the rename, then the directory) before Twilio is told it was received, and applied
@@ -13,16 +14,31 @@ import type { Core } from '../core.ts';
 import { isDatabaseUnavailable } from '../http/errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import { unsubscribeByLink } from '../preferences/service.ts';
+import { listTopics } from '../preferences/topics.ts';
 import { applyInboundText, type InboundText } from './service.ts';
 
 export interface SpooledText extends InboundText {
+  kind?: 'text'; // (absent in the first spool files: a text)
   sid: string; // always set: a text without a provider id gets a local one, so it applies once
   origin: Origin;
   receivedAt: string;
 }
 
+/** An RFC 8058 one-click unsubscribe that arrived while the database was away. */
+export interface SpooledOneClick {
+  kind: 'one-click';
+  contactId: string;
+  topic: string;
+  origin: Origin;
+  receivedAt: string;
+}
+
+type Spooled = SpooledText | SpooledOneClick;
+
 export interface Spool {
   add(text: InboundText, origin: Origin, receivedAt: Date): Promise<void>;
+  addOneClick(contactId: string, topic: string, origin: Origin, receivedAt: Date): Promise<void>;
   /** Applies what waits, oldest first; stops at the first database failure. */
   drain(): Promise<{ applied: number; left: number }>;
   depth(): Promise<number>;
@@ -56,9 +72,9 @@ export function createSpool(core: Core, dir: string, logger: Logger, metrics: Me
     let applied = 0;
     for (const [i, name] of names.entries()) {
       const file = path.join(dir, name);
-      let text: SpooledText;
+      let entry: Spooled;
       try {
-        text = JSON.parse(await readFile(file, 'utf8'));
+        entry = JSON.parse(await readFile(file, 'utf8'));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // another drain took it
         // A torn write cannot happen (rename after fsync); keep an unreadable file for a person.
@@ -66,13 +82,22 @@ export function createSpool(core: Core, dir: string, logger: Logger, metrics: Me
         continue;
       }
       try {
-        await applyInboundText(core, text.origin, text);
+        if (entry.kind === 'one-click') {
+          // Unsubscribing twice changes nothing: applying an entry again is harmless.
+          const topics = await listTopics(core.db.knex);
+          const topic = topics.find((t) => t.slug === entry.topic);
+          if (topic?.kind === 'marketing')
+            await unsubscribeByLink(core, entry.origin, entry.contactId, entry.topic);
+        } else {
+          await applyInboundText(core, entry.origin, entry);
+        }
       } catch (err) {
         if (isDatabaseUnavailable(err)) {
           metrics.spoolDepth.set(names.length - i);
           return { applied, left: names.length - i };
         }
-        throw err;
+        // Nothing a retry could fix (an erased contact, a topic gone): logged, set aside.
+        logger.error({ err, file }, 'spooled opt-out could not be applied; removed');
       }
       await unlink(file).catch(() => {});
       applied++;
@@ -82,28 +107,33 @@ export function createSpool(core: Core, dir: string, logger: Logger, metrics: Me
     return { applied, left: 0 };
   }
 
+  async function write(entry: Spooled, receivedAt: Date) {
+    await mkdir(dir, { recursive: true });
+    // Names sort by arrival; the id keeps two texts in one millisecond apart.
+    const name = `${receivedAt.getTime().toString().padStart(15, '0')}-${randomUUID()}.json`;
+    const tmp = path.join(dir, `.${name}.tmp`);
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(entry));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path.join(dir, name));
+    await fsyncPath(dir);
+    metrics.spoolDepth.set((await files()).length);
+  }
+
   const spool: Spool = {
-    async add(text, origin, receivedAt) {
-      await mkdir(dir, { recursive: true });
-      const entry: SpooledText = {
-        ...text,
-        sid: text.sid ?? `local-${randomUUID()}`,
-        origin,
-        receivedAt: receivedAt.toISOString(),
-      };
-      // Names sort by arrival; the id keeps two texts in one millisecond apart.
-      const name = `${receivedAt.getTime().toString().padStart(15, '0')}-${randomUUID()}.json`;
-      const tmp = path.join(dir, `.${name}.tmp`);
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(entry));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, path.join(dir, name));
-      await fsyncPath(dir);
-      metrics.spoolDepth.set((await files()).length);
+    add(text, origin, receivedAt) {
+      const sid = text.sid ?? `local-${randomUUID()}`;
+      return write({ ...text, kind: 'text', sid, origin, receivedAt: receivedAt.toISOString() }, receivedAt);
+    },
+    addOneClick(contactId, topic, origin, receivedAt) {
+      return write(
+        { kind: 'one-click', contactId, topic, origin, receivedAt: receivedAt.toISOString() },
+        receivedAt,
+      );
     },
     drain() {
       // One drain at a time: the timer and a test (or shutdown) may ask together.

@@ -15,7 +15,8 @@ import {
 } from '../consent/service.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { cleanEmail, maskEmail } from '../contacts/rules.ts';
-import { AppError } from '../http/errors.ts';
+import { withDeadline } from '../deadline.ts';
+import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { cleanProviderText } from '../http/hygiene.ts';
@@ -193,24 +194,43 @@ export function preferencePages(ctx: AppContext) {
 
   r.post('/u/:token', formBody, pageLimit, async (req, res) => {
     const oneClick = oneClickValue(req);
-    const found = await resolveUnsubscribe(ctx, tokenOf(req));
-    if (!found) return notFound(req, res);
-    const { contact, topic, topics } = found;
-    const slug = topic.slug;
 
-    // RFC 8058: a mail client's POST, no cookie, no form token, no redirect.
+    // RFC 8058: a mail client's POST, no cookie, no form token, no redirect. Mail clients do
+    // not retry, so while the database is away (or slower than the budget) the opt-out goes to
+    // the durable spool and is applied when it returns: the token alone says who and what.
     if (oneClick !== undefined) {
       res.setHeader('Cache-Control', 'no-store');
+      const claims = verifyToken(keys, tokenOf(req), 'unsubscribe');
+      if (!claims?.topic) return notFound(req, res);
       if (!isOneClick(oneClick)) {
         res.status(400).type('text/plain').send('List-Unsubscribe must be "One-Click" (RFC 8058).\n');
         return;
       }
-      // An operational notice never carries the one-click header; if its link is posted
-      // anyway, nothing can be unsubscribed and nothing changes.
-      if (topic.kind === 'marketing') await unsubscribeByLink(ctx, origin(req), contact.id, slug);
+      const apply = async () => {
+        const found = await resolveUnsubscribe(ctx, tokenOf(req));
+        if (!found) return false;
+        // An operational notice never carries the one-click header; if its link is posted
+        // anyway, nothing can be unsubscribed and nothing changes.
+        if (found.topic.kind === 'marketing')
+          await unsubscribeByLink(ctx, origin(req), found.contact.id, found.topic.slug);
+        return true;
+      };
+      try {
+        if (!(await withDeadline(apply(), ctx.config.webhookBudgetMs, 'one-click unsubscribe')))
+          return notFound(req, res);
+      } catch (err) {
+        if (!isDatabaseUnavailable(err)) throw err;
+        await ctx.spool.addOneClick(claims.contactId, claims.topic, origin(req), ctx.now());
+        ctx.metrics.optOutsDeferred.inc({ path: 'one-click' });
+      }
       res.status(200).type('text/plain').send('Unsubscribed.\n');
       return;
     }
+
+    const found = await resolveUnsubscribe(ctx, tokenOf(req));
+    if (!found) return notFound(req, res);
+    const { contact, topic, topics } = found;
+    const slug = topic.slug;
 
     const locale = localeFor(req, contact);
     if (!checkFormToken(keys, `u:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {

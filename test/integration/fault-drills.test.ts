@@ -12,6 +12,7 @@ import twilio from 'twilio';
 import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { signToken } from '../../server/tokens/tokens.ts';
 import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { type DbProxy, proxiedDb } from '../support/proxy.ts';
 
@@ -208,6 +209,46 @@ if (process.env.DATABASE_URL) {
           }
         }
         expect(lost, `opt-outs lost of ${total}`).to.equal(0);
+      });
+    }
+
+    for (const fault of ['cut', 'hang'] as const) {
+      it(`one-click: unsubscribes during a database ${fault} are answered 200, spooled and applied when it returns (2 rounds of 5)`, async () => {
+        let lost = 0;
+        for (let round = 0; round < 2; round++) {
+          const who = await people(5);
+          if (fault === 'cut') await p.cut();
+          else p.hang();
+          for (const w of who) {
+            const token = signToken(t.ctx.config.tokenKeys, {
+              purpose: 'unsubscribe',
+              contactId: w.id,
+              topic: 'newsletter',
+            });
+            const res = await request(app)
+              .post(`/u/${token}`)
+              .type('form')
+              .send('List-Unsubscribe=One-Click');
+            expect(res.status).to.equal(200);
+          }
+          await p.restore();
+          let drained = await app.locals.ctx.spool.drain();
+          for (let i = 0; i < 20 && drained.left > 0; i++) {
+            await sleep(250);
+            drained = await app.locals.ctx.spool.drain();
+          }
+          await sleep(200);
+          for (const w of who) {
+            const rows = await t.db.knex('events').where({
+              contact_id: w.id,
+              type: 'preference.changed',
+              topic: 'newsletter',
+              new_value: 'unsubscribed',
+            });
+            if (rows.length !== 1) lost++;
+          }
+        }
+        expect(lost, 'one-click opt-outs lost of 10').to.equal(0);
       });
     }
 
