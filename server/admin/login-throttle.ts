@@ -15,12 +15,6 @@ export const MAX_WAIT_S = 60;
 export const IP_FAILURES = 30;
 export const IP_WINDOW_MS = 15 * 60_000;
 
-/** Seconds to wait after the n-th failure in a row (0 while failures are still free). */
-export function waitAfter(failures: number): number {
-  if (failures < FREE_FAILURES) return 0;
-  return Math.min(FIRST_WAIT_S * 2 ** (failures - FREE_FAILURES), MAX_WAIT_S);
-}
-
 export interface ThrottleKeys {
   pair: string;
   ip: string;

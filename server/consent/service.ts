@@ -434,3 +434,10 @@ export async function phoneConsentState(q: Knex, contactId: string, phone: strin
   }
   return state;
 }
+
+/** The number a consent record is for (first-party webhook payloads), or null. */
+export async function consentPhone(q: Knex, consentId: unknown): Promise<string | null> {
+  if (typeof consentId !== 'string') return null;
+  const row = await q('consents').where({ id: consentId }).first('phone');
+  return (row?.phone as string | undefined) ?? null;
+}

@@ -192,21 +192,9 @@ export function nextInside(
   return null;
 }
 
-const hourFormatters = new Map<string, Intl.DateTimeFormat>();
-
-/** Local hour (0-23) at `now` in `timeZone`; formatters are cached (they are costly to build). */
-export function localHour(now: Date, timeZone: string): number {
-  let f = hourFormatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hour: 'numeric', hourCycle: 'h23' });
-    hourFormatters.set(timeZone, f);
-  }
-  return Number(f.format(now));
-}
-
 function isValidZone(timeZone: string): boolean {
   try {
-    localHour(new Date(0), timeZone);
+    localParts(new Date(0), timeZone);
     return true;
   } catch {
     return false;

@@ -77,8 +77,6 @@ const stateOfAreaCode = new Map<string, string>();
 for (const [state, codes] of Object.entries(areaCodes.states))
   for (const c of codes) stateOfAreaCode.set(c, state);
 
-export const AREA_CODES_VERSION = areaCodes.version;
-
 /** The state of a NANP number's area code (E.164 +1NPA…), or null. */
 export function areaCodeState(e164: string): string | null {
   if (!e164.startsWith('+1') || e164.length !== 12) return null;

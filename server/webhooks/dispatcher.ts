@@ -7,6 +7,7 @@
 // restarts and any number of processes: a process holds an endpoint by a short lease.
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
+import { consentPhone } from '../consent/service.ts';
 import type { Core } from '../core.ts';
 import { eventJson, feedPage } from '../ledger/export.ts';
 import { type EndpointRow, type UrlPolicy, urlProblem } from './service.ts';
@@ -53,12 +54,6 @@ export function createDispatcher(core: Core, logger: Logger, policy: UrlPolicy):
   let stopped = false;
   const knex = core.db.knex;
 
-  async function phoneOf(consentId: unknown) {
-    if (typeof consentId !== 'string') return null;
-    const row = await knex('consents').where({ id: consentId }).first('phone');
-    return (row?.phone as string | undefined) ?? null;
-  }
-
   async function deliverEndpoint(e: EndpointRow): Promise<number> {
     let cursor = Number(e.cursor_seq);
     let delivered = 0;
@@ -81,7 +76,7 @@ export function createDispatcher(core: Core, logger: Logger, policy: UrlPolicy):
       const payload: Record<string, unknown> = { ...ev };
       // Phone numbers go only to endpoints an owner marked first-party (the privacy policy).
       if (e.first_party && String(ev.type).startsWith('consent.')) {
-        payload.phone = await phoneOf((ev.data as Record<string, unknown> | null)?.consentId);
+        payload.phone = await consentPhone(knex, (ev.data as Record<string, unknown> | null)?.consentId);
       }
       const body = JSON.stringify(payload);
       const at = new Date();
