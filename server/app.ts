@@ -15,9 +15,9 @@ import { createSpool, type Spool } from './consent/spool.ts';
 import { createTexter, sendConsentConfirmation, type Texter } from './consent/texts.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
+import { DomainError } from './errors.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
 import { errorHandler, isApiPath } from './http/error-handler.ts';
-import { AppError } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
@@ -227,7 +227,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   api.use(webhookRoutes(ctx));
   app.use('/api', api);
   api.use((_req, _res, next) =>
-    next(new AppError('not_found', 'No such API route. See GET /api/openapi.json.')),
+    next(new DomainError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
 
   app.use(adminRoutes(ctx));
@@ -235,7 +235,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   app.use(smsWebhookRoutes(ctx));
   app.use(preferencePages(ctx));
 
-  app.use((_req, _res, next) => next(new AppError('not_found', 'There is nothing at this address.')));
+  app.use((_req, _res, next) => next(new DomainError('not_found', 'There is nothing at this address.')));
   app.use(errorHandler(logger));
   return app as Express & { locals: { ctx: AppContext } };
 }

@@ -5,7 +5,7 @@ import { createStaffUser } from './admin/staff.ts';
 import { openDatabase, readConfig } from './boot.ts';
 import { ConfigError } from './config.ts';
 import { DatabaseLockedError, type Db } from './db.ts';
-import { AppError } from './http/errors.ts';
+import { DomainError } from './errors.ts';
 import { createLedger } from './ledger/ledger.ts';
 import { messageJson, recentMessages } from './mail/service.ts';
 
@@ -153,7 +153,7 @@ run(process.argv.slice(2)).then(
       process.stderr.write(`${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    if (err instanceof AppError) {
+    if (err instanceof DomainError) {
       const details = err.details.map((d) => `  - ${d.field ? `${d.field}: ` : ''}${d.message}`).join('\n');
       process.stderr.write(`${err.message}${details ? `\n${details}` : ''}\n`);
       process.exit(err.code === 'validation_failed' ? 2 : 1);

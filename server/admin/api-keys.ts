@@ -2,7 +2,7 @@
 // Scopes: check (send-permission), send (mail gateway), contacts, events (ledger export).
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
 
@@ -28,7 +28,7 @@ export function parseScopes(raw: string | string[]): Scope[] {
   const list = (Array.isArray(raw) ? raw : raw.split(',')).map((s) => s.trim()).filter(Boolean);
   const bad = list.filter((s) => !(SCOPES as readonly string[]).includes(s));
   if (list.length === 0 || bad.length) {
-    throw new AppError(
+    throw new DomainError(
       'validation_failed',
       `Scopes must be one or more of ${SCOPES.join(', ')}${bad.length ? `; unknown: ${bad.join(', ')}` : ''}.`,
       [{ field: 'scopes', message: 'unknown or missing scope' }],
@@ -45,7 +45,7 @@ export async function createApiKey(
 ): Promise<{ key: ApiKey; secret: string }> {
   const name = input.name.trim();
   if (!name || name.length > 200) {
-    throw new AppError(
+    throw new DomainError(
       'validation_failed',
       'Name the key (1-200 characters) so you can tell keys apart later.',
       [{ field: 'name', message: 'required, at most 200 characters' }],
@@ -80,10 +80,10 @@ export async function createApiKey(
 }
 
 export async function revokeApiKey(knex: Knex, ledger: Ledger, origin: Origin, id: string): Promise<ApiKey> {
-  if (!isUuid(id)) throw new AppError('not_found', `No API key with id ${id}.`);
+  if (!isUuid(id)) throw new DomainError('not_found', `No API key with id ${id}.`);
   return knex.transaction(async (trx) => {
     const key = await trx('api_keys').where({ id }).forUpdate().first();
-    if (!key) throw new AppError('not_found', `No API key with id ${id}.`);
+    if (!key) throw new DomainError('not_found', `No API key with id ${id}.`);
     if (key.revoked_at) return key;
     const [updated] = await trx('api_keys').where({ id }).update({ revoked_at: new Date() }).returning('*');
     await ledger.append(trx, origin, { type: 'apikey.revoked', data: { apiKeyId: id } });

@@ -21,7 +21,7 @@ import {
 } from '../contacts/rules.ts';
 import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
-import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
+import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
@@ -228,7 +228,7 @@ export async function runImportJob(core: Core, jobId: string) {
     failed++;
     // Our own refusals say why; anything else is reported without internals.
     const message =
-      err instanceof AppError
+      err instanceof DomainError
         ? err.message + (err.details.length ? ` (${err.details.map((d) => d.message).join('; ')})` : '')
         : 'could not be saved (database error); nothing of this row was written';
     if (errors.length < MAX_ERRORS_KEPT) errors.push({ line, message });
@@ -253,7 +253,10 @@ export async function runImportJob(core: Core, jobId: string) {
       if (!headerChecked) {
         headerChecked = true;
         if (!('email' in rec))
-          throw new AppError('validation_failed', 'The first line must name the columns, including "email".');
+          throw new DomainError(
+            'validation_failed',
+            'The first line must name the columns, including "email".',
+          );
       }
       if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
       processed++;
@@ -264,7 +267,7 @@ export async function runImportJob(core: Core, jobId: string) {
         defaultAccount: job.default_account,
       });
       if (!read.ok) {
-        fail(line, new AppError('validation_failed', read.errors.join('; ')));
+        fail(line, new DomainError('validation_failed', read.errors.join('; ')));
       } else {
         // Rows run on a few lanes at once; a row's lane follows its address, so two rows for
         // one person keep their file order.
@@ -291,7 +294,7 @@ export async function runImportJob(core: Core, jobId: string) {
   } catch (err) {
     if (isDatabaseUnavailable(err)) throw err; // the queue retries; the checkpoint holds
     const message =
-      err instanceof AppError
+      err instanceof DomainError
         ? err.message
         : `The file could not be read as CSV: ${(err as Error).message}`.slice(0, 500);
     errors.push({ line: 0, message });
@@ -318,18 +321,18 @@ function receive(
       bb = busboy({ headers: req.headers, limits: { files: 1, fileSize: MAX_FILE_BYTES, fields: 10 } });
     } catch {
       return reject(
-        new AppError('validation_failed', 'Upload the file with the form (multipart/form-data).'),
+        new DomainError('validation_failed', 'Upload the file with the form (multipart/form-data).'),
       );
     }
     const fields: Record<string, string> = {};
     let saved: Promise<void> | null = null;
-    let failure: AppError | null = null;
+    let failure: DomainError | null = null;
     bb.on('field', (name, value) => {
       fields[name] = value;
     });
     bb.on('file', (_name, stream, info) => {
       if (!csrfMatches(csrf, fields.csrf)) {
-        failure = new AppError(
+        failure = new DomainError(
           'forbidden',
           'This form expired or did not come from the console. Reload and try again.',
         );
@@ -343,7 +346,7 @@ function receive(
           let buffered: Buffer[] = [];
           let size = 0;
           stream.on('limit', () => {
-            failure = new AppError(
+            failure = new DomainError(
               'payload_too_large',
               `The file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB: split it.`,
             );
@@ -362,17 +365,17 @@ function receive(
         } catch (err) {
           stream.resume();
           await target?.abort().catch(() => {});
-          failure ??= err instanceof AppError ? err : null;
+          failure ??= err instanceof DomainError ? err : null;
           if (!failure) throw err;
         }
       })();
     });
-    bb.on('error', () => reject(new AppError('validation_failed', 'The upload could not be read.')));
+    bb.on('error', () => reject(new DomainError('validation_failed', 'The upload could not be read.')));
     bb.on('close', async () => {
       try {
         if (saved) await saved;
         if (failure) return reject(failure);
-        if (!saved) return reject(new AppError('validation_failed', 'Choose a CSV file to upload.'));
+        if (!saved) return reject(new DomainError('validation_failed', 'Choose a CSV file to upload.'));
         resolve({ fields, stored: true });
       } catch (err) {
         reject(err);
@@ -441,7 +444,7 @@ export function importRoutes(ctx: AppContext) {
       let accountId: string | null = null;
       if (account) {
         const a = await accountByExternalId(ctx.db.knex, account);
-        if (!a) throw new AppError('validation_failed', `No account "${account}".`);
+        if (!a) throw new DomainError('validation_failed', `No account "${account}".`);
         accountId = a.id;
       }
       const job = await createImportJob(ctx.db.knex, {
@@ -461,7 +464,7 @@ export function importRoutes(ctx: AppContext) {
   r.get('/admin/import/:id', can('owner', 'staff'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
     const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
-    if (!job) throw new AppError('not_found', 'No such import.');
+    if (!job) throw new DomainError('not_found', 'No such import.');
     const errors = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
     render(req, res, 'import-job', `Import of ${job.filename ?? 'a file'}`, {
       job,

@@ -2,7 +2,7 @@
 // who did it (for the ledger). Page families (routes.ts, import.ts, webhooks.ts) import this,
 // never each other.
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { type Staff, staffOrigin } from './service.ts';
 import type { StaffSession } from './sessions.ts';
 import type { Role } from './staff.ts';
@@ -31,7 +31,7 @@ export const can =
   (req: Request, _res: Response, next: NextFunction) =>
     req.staff && roles.includes(req.staff.role)
       ? next()
-      : next(new AppError('forbidden', 'Your role does not give access to this page.'));
+      : next(new DomainError('forbidden', 'Your role does not give access to this page.'));
 
 export function render(req: Request, res: Response, view: string, title: string, locals: object = {}) {
   const staff = req.staff as StaffSession;

@@ -1,6 +1,7 @@
 // The admin console (/admin): server-rendered pages for owners, staff and customer administrators.
 // Guards are visible per route: `can(...roles)`; tenancy is in the service's queries; every POST
 // carries the session's CSRF token (checked once, below, for the whole console).
+
 import { randomBytes } from 'node:crypto';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { type Request, type Response, Router } from 'express';
@@ -10,15 +11,21 @@ import {
   consentHistory,
   currentDisclosure,
   grantConsent,
-  PHONE_CHANNELS,
-  type PhoneChannel,
   revokeConsent,
   STAFF_METHODS,
 } from '../consent/service.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { accountByExternalId, suppressionByHash } from '../contacts/queries.ts';
 import { eraseContact, upsertAccount } from '../contacts/service.ts';
-import { AppError } from '../http/errors.ts';
+import {
+  AGREEMENT_STATUSES,
+  type AgreementStatus,
+  CHANNELS,
+  isChannel,
+  PHONE_CHANNELS,
+  type PhoneChannel,
+} from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { refuseBadBody, refuseBadUrl } from '../http/input.ts';
@@ -29,7 +36,7 @@ import { keyedHash } from '../keyed-hash.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
 import { messageById, messageJson, recentMessages } from '../mail/service.ts';
 import { preferenceRows, preferencesView, setPreferences } from '../preferences/service.ts';
-import { CHANNELS, isChannel, listTopics } from '../preferences/topics.ts';
+import { listTopics } from '../preferences/topics.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { importRoutes } from './import.ts';
@@ -88,7 +95,7 @@ export function adminRoutes(ctx: AppContext) {
   r.use('/admin', (req, _res, next) => {
     if (req.method === 'POST' && !isSameOrigin(req, ctx.config.baseUrl)) {
       return next(
-        new AppError('forbidden', 'This form was sent from another site. Open the console and try again.'),
+        new DomainError('forbidden', 'This form was sent from another site. Open the console and try again.'),
       );
     }
     next();
@@ -143,7 +150,7 @@ export function adminRoutes(ctx: AppContext) {
   r.post('/admin/login', formBody, async (req, res) => {
     const nonce = loginNonce(req);
     if (!nonce || !checkFormToken(keys, `admin-login:${nonce}`, field(req, 'csrf'), ctx.now())) {
-      throw new AppError('forbidden', 'The sign-in form expired. Reload the page and try again.');
+      throw new DomainError('forbidden', 'The sign-in form expired. Reload the page and try again.');
     }
     const email = (field(req, 'email') ?? '').trim().slice(0, 320);
     const password = (field(req, 'password') ?? '').slice(0, 1000);
@@ -182,7 +189,7 @@ export function adminRoutes(ctx: AppContext) {
     if (req.staff) return next();
     if (req.method === 'GET')
       return res.redirect(303, `/admin/login?next=${encodeURIComponent(req.originalUrl)}`);
-    next(new AppError('forbidden', 'Your session has ended. Sign in again.'));
+    next(new DomainError('forbidden', 'Your session has ended. Sign in again.'));
   });
 
   // CSRF: every console POST carries the session's token, multipart forms included. The import
@@ -194,7 +201,7 @@ export function adminRoutes(ctx: AppContext) {
       if (err) return next(err);
       if (!csrfMatches((req.staff as StaffSession).csrf, field(req, 'csrf'))) {
         return next(
-          new AppError(
+          new DomainError(
             'forbidden',
             'This form expired or did not come from the console. Reload and try again.',
           ),
@@ -272,7 +279,7 @@ export function adminRoutes(ctx: AppContext) {
     const topic = field(req, 'topic');
     const status = field(req, 'status');
     if (!isChannel(channel) || !topic || (status !== 'subscribed' && status !== 'unsubscribed')) {
-      throw new AppError('validation_failed', 'Choose a channel, a topic and subscribed or unsubscribed.');
+      throw new DomainError('validation_failed', 'Choose a channel, a topic and subscribed or unsubscribed.');
     }
     await setPreferences(
       ctx,
@@ -309,7 +316,7 @@ export function adminRoutes(ctx: AppContext) {
     const version = parseWhole(field(req, 'disclosureVersion'), 1, 1_000_000) ?? 0;
     if (version < 1)
       details.push({ field: 'disclosureVersion', message: 'the version read to or signed by the person' });
-    if (details.length) throw new AppError('validation_failed', 'The consent was not recorded.', details);
+    if (details.length) throw new DomainError('validation_failed', 'The consent was not recorded.', details);
     await grantConsent(ctx, originOf(req), contact.id, {
       phone: phone?.ok ? phone.e164 : contact.phone,
       channels,
@@ -328,7 +335,7 @@ export function adminRoutes(ctx: AppContext) {
     const channel = field(req, 'channel') as PhoneChannel;
     const phone = field(req, 'phone');
     if (!(PHONE_CHANNELS as readonly string[]).includes(channel) || !phone) {
-      throw new AppError('validation_failed', 'Choose the number and channel to revoke.');
+      throw new DomainError('validation_failed', 'Choose the number and channel to revoke.');
     }
     await revokeConsent(ctx, originOf(req), contact.id, phone, [channel], 'staff');
     back(res, contact.id, 'consents');
@@ -344,7 +351,7 @@ export function adminRoutes(ctx: AppContext) {
   r.post('/admin/contacts/:id/erase', can('owner'), async (req, res) => {
     const contact = await requireContactForStaff(ctx.db.knex, req.staff as Staff, String(req.params.id));
     if ((field(req, 'confirm') ?? '').trim().toLowerCase() !== contact.email.toLowerCase()) {
-      throw new AppError(
+      throw new DomainError(
         'validation_failed',
         'Type the contact email address exactly to confirm the erasure.',
         [{ field: 'confirm', message: 'must match the address' }],
@@ -361,11 +368,11 @@ export function adminRoutes(ctx: AppContext) {
 
   r.post('/admin/accounts', can('owner', 'staff'), async (req, res) => {
     const externalId = (field(req, 'externalId') ?? '').trim();
-    const status = field(req, 'status') as 'none' | 'signed' | 'terminated';
+    const status = field(req, 'status') as AgreementStatus;
     const details: { field: string; message: string }[] = [];
     if (!/^[\w.:-]{1,200}$/.test(externalId))
       details.push({ field: 'externalId', message: 'letters, digits, . _ : - (up to 200)' });
-    if (!['none', 'signed', 'terminated'].includes(status))
+    if (!(AGREEMENT_STATUSES as readonly string[]).includes(status))
       details.push({ field: 'status', message: 'none, signed or terminated' });
     const signedAtRaw = field(req, 'signedAt') ?? '';
     const signedAt = signedAtRaw ? parseInstant(signedAtRaw) : null;
@@ -374,7 +381,7 @@ export function adminRoutes(ctx: AppContext) {
       details.push({ field: 'signedAt', message: 'the date the agreement was signed' });
     if (status === 'signed' && !reference)
       details.push({ field: 'reference', message: 'the agreement reference' });
-    if (details.length) throw new AppError('validation_failed', 'The account was not saved.', details);
+    if (details.length) throw new DomainError('validation_failed', 'The account was not saved.', details);
     const name = (field(req, 'name') ?? '').trim();
     await upsertAccount(ctx, originOf(req), externalId, {
       ...(name ? { name: name.slice(0, 200) } : {}),
@@ -408,7 +415,7 @@ export function adminRoutes(ctx: AppContext) {
     if (!channels.length) details.push({ field: 'channels', message: 'at least one channel' });
     if (groupRaw && !/^\d{1,9}$/.test(groupRaw))
       details.push({ field: 'sendgridGroupId', message: 'a number' });
-    if (details.length) throw new AppError('validation_failed', 'The topic was not saved.', details);
+    if (details.length) throw new DomainError('validation_failed', 'The topic was not saved.', details);
     await saveTopic(
       ctx,
       originOf(req),
@@ -439,7 +446,7 @@ export function adminRoutes(ctx: AppContext) {
     const name = (field(req, 'name') ?? '').trim();
     const scopes = fieldValues(req, 'scopes');
     if (!name || name.length > 200)
-      throw new AppError('validation_failed', 'Give the key a name (what uses it).', [
+      throw new DomainError('validation_failed', 'Give the key a name (what uses it).', [
         { field: 'name', message: '1 to 200 characters' },
       ]);
     const { secret } = await createApiKey(ctx.db.knex, ctx.ledger, originOf(req), {
@@ -489,7 +496,7 @@ export function adminRoutes(ctx: AppContext) {
   r.get('/admin/outbox/:id', can('owner', 'staff'), async (req, res) => {
     const id = String(req.params.id);
     const row = isUuid(id) ? await messageById(ctx.db.knex, id) : undefined;
-    if (!row) throw new AppError('not_found', 'No such message.');
+    if (!row) throw new DomainError('not_found', 'No such message.');
     const msg = messageJson(row);
     const link = /^<([^>]+)>$/.exec(msg.headers['List-Unsubscribe'] ?? '')?.[1] ?? null;
     render(req, res, 'message', msg.subject, { msg, unsubscribeLink: link });
@@ -508,14 +515,14 @@ export function adminRoutes(ctx: AppContext) {
     const ext = str(req.query.account);
     if (!ext) return undefined;
     const a = await accountByExternalId(ctx.db.knex, ext);
-    if (!a) throw new AppError('not_found', `No account "${ext}".`);
+    if (!a) throw new DomainError('not_found', `No account "${ext}".`);
     return a.id;
   }
   const dateOf = (name: string, v: unknown) => {
     if (v === undefined || v === '') return undefined;
     const d = parseInstant(v);
     if (!d)
-      throw new AppError('validation_failed', `"${name}" must be ${INSTANT_MESSAGE}.`, [
+      throw new DomainError('validation_failed', `"${name}" must be ${INSTANT_MESSAGE}.`, [
         { field: name, message: INSTANT_MESSAGE },
       ]);
     return d;

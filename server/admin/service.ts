@@ -1,16 +1,18 @@
 // What the console does, for a signed-in staff member. Tenancy lives in the queries: every
 // contact a customer_admin can reach is filtered by their account in SQL (`scoped`), never
 // loaded first and checked after, so a URL naming another account's contact finds nothing.
+
 import type { Knex } from 'knex';
 import { parsePhone } from '../contacts/phone.ts';
 import { insertSuppression } from '../contacts/queries.ts';
 import { canonicalEmail } from '../contacts/rules.ts';
 import type { Core } from '../core.ts';
-import { AppError } from '../http/errors.ts';
+import type { Channel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { type Channel, forgetTopics } from '../preferences/topics.ts';
+import { forgetTopics } from '../preferences/topics.ts';
 import type { StaffSession } from './sessions.ts';
 
 export type Staff = Pick<StaffSession, 'userId' | 'role' | 'accountId'>;
@@ -93,7 +95,7 @@ export async function contactForStaff(knex: Knex | Knex.Transaction, staff: Staf
 
 export async function requireContactForStaff(knex: Knex | Knex.Transaction, staff: Staff, id: string) {
   const c = await contactForStaff(knex, staff, id);
-  if (!c) throw new AppError('not_found', 'No such contact.');
+  if (!c) throw new DomainError('not_found', 'No such contact.');
   return c;
 }
 
@@ -162,19 +164,19 @@ export async function saveTopic(
   return core.db.knex
     .transaction(async (trx) => {
       const existing = await trx('topics').where({ slug: input.slug }).forUpdate().first();
-      if (isNew && existing) throw new AppError('conflict', `A topic "${input.slug}" already exists.`);
-      if (!isNew && !existing) throw new AppError('not_found', 'No such topic.');
+      if (isNew && existing) throw new DomainError('conflict', `A topic "${input.slug}" already exists.`);
+      if (!isNew && !existing) throw new DomainError('not_found', 'No such topic.');
       if (existing && existing.kind !== input.kind) {
         const used = await trx('messages').where({ topic: input.slug }).first('id');
         if (used) {
-          throw new AppError(
+          throw new DomainError(
             'conflict',
             'Messages were already sent under this topic, so its kind cannot change.',
             [{ field: 'kind', message: 'fixed once messages exist' }],
           );
         }
         if (existing.kind === 'operational' && input.confirm !== input.slug) {
-          throw new AppError(
+          throw new DomainError(
             'validation_failed',
             'Making an operational topic a marketing one lets recipients leave it: type the topic slug to confirm.',
             [{ field: 'confirm', message: `type "${input.slug}"` }],

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.ts';
 
@@ -35,18 +35,18 @@ export async function createStaffUser(knex: Knex, ledger: Ledger, origin: Origin
   if (input.role !== 'customer_admin' && input.accountExternalId) {
     details.push({ field: 'account', message: 'only a customer_admin is bound to an account' });
   }
-  if (details.length) throw new AppError('validation_failed', 'The staff user is not valid.', details);
+  if (details.length) throw new DomainError('validation_failed', 'The staff user is not valid.', details);
   const passwordHash = await hashPassword(input.password);
   return knex.transaction(async (trx) => {
     let accountId: string | null = null;
     if (input.accountExternalId) {
       const account = await trx('accounts').where({ external_id: input.accountExternalId }).first('id');
       if (!account)
-        throw new AppError('not_found', `No account with external id "${input.accountExternalId}".`);
+        throw new DomainError('not_found', `No account with external id "${input.accountExternalId}".`);
       accountId = account.id;
     }
     const taken = await trx('staff_users').whereRaw('lower(email) = lower(?)', [email]).first('id');
-    if (taken) throw new AppError('conflict', 'A staff user with this email already exists.');
+    if (taken) throw new DomainError('conflict', 'A staff user with this email already exists.');
     const [user] = await trx('staff_users')
       .insert({
         email,

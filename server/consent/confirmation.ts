@@ -5,13 +5,15 @@
 // Codes: 6 digits, 10 minutes, compared in constant time over a keyed hash, 5 tries; at most 3
 // per number per hour and 10 per contact per day (SMS pumping); a number the carrier reports as
 // opted out (Twilio 21610) is never texted again.
+
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Core } from '../core.ts';
 import { affectedRows } from '../db.ts';
+import type { PhoneChannel } from '../domain.ts';
 import type { Jobs } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { grantConsent, type PhoneChannel } from './service.ts';
+import { grantConsent } from './service.ts';
 import type { Texter } from './texts.ts';
 
 export const CODE_TTL_MS = 10 * 60 * 1000;

@@ -1,11 +1,13 @@
 // Consent API (scope `contacts`): record, revoke and read a contact's phone consents.
+
 import { Router } from 'express';
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { cleanEmail } from '../contacts/rules.ts';
 import { requireContact } from '../contacts/service.ts';
-import { AppError } from '../http/errors.ts';
+import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { apiOrigin } from '../http/origin.ts';
 import {
   INSTANT_MESSAGE,
@@ -20,8 +22,6 @@ import {
   type ConsentMethod,
   consentHistory,
   grantConsent,
-  PHONE_CHANNELS,
-  type PhoneChannel,
   revokeConsent,
 } from './service.ts';
 
@@ -41,7 +41,7 @@ export function consentRoutes(ctx: AppContext) {
   const emailOf = (raw: unknown) => {
     const e = cleanEmail(raw);
     if (!e.ok)
-      throw new AppError('validation_failed', `The address in the URL is not valid: ${e.reason}.`, [
+      throw new DomainError('validation_failed', `The address in the URL is not valid: ${e.reason}.`, [
         { field: 'email', message: e.reason },
       ]);
     return e.email;
@@ -49,7 +49,7 @@ export function consentRoutes(ctx: AppContext) {
   const phoneOf = (raw: unknown) => {
     const p = parsePhone(raw, ctx.config.defaultPhoneRegion);
     if (!p.ok)
-      throw new AppError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
+      throw new DomainError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
         { field: 'phone', message: p.reason },
       ]);
     return p.e164;

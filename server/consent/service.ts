@@ -6,13 +6,12 @@
 import type { Knex } from 'knex';
 import { type ContactRow, contactByPhone } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
-import { AppError, conflict } from '../http/errors.ts';
+import type { PhoneChannel } from '../domain.ts';
+import { conflict, DomainError } from '../errors.ts';
 import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 
-export const PHONE_CHANNELS = ['sms', 'voice'] as const;
-export type PhoneChannel = (typeof PHONE_CHANNELS)[number];
 export const CONSENT_METHODS = ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'] as const;
 export type ConsentMethod = (typeof CONSENT_METHODS)[number];
 export const STAFF_METHODS: ConsentMethod[] = ['verbal', 'written_agreement'];
@@ -103,7 +102,7 @@ export async function grantConsent(
       .whereNull('erased_at')
       .forUpdate()
       .first()) as ContactRow | undefined;
-    if (!contact) throw new AppError('not_found', 'No contact with this email address.');
+    if (!contact) throw new DomainError('not_found', 'No contact with this email address.');
     const agreement = await accountAgreement(trx, contact);
     if (agreement !== 'signed') {
       throw conflict(
@@ -155,7 +154,7 @@ export async function grantConsent(
           ? await currentDisclosure(trx, channel, input.locale)
           : await disclosureVersion(trx, channel, wanted, input.locale);
       if (!disclosure) {
-        throw new AppError(
+        throw new DomainError(
           'validation_failed',
           `There is no version ${wanted} of the ${channel} disclosure.`,
           [{ field: 'disclosureVersion', message: `unknown ${channel} disclosure version` }],

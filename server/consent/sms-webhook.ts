@@ -13,7 +13,7 @@ import twilio from 'twilio';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { withDeadline } from '../deadline.ts';
-import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
+import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { cleanProviderForm } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { smsIntent } from './rules.ts';
@@ -40,13 +40,13 @@ export function smsWebhookRoutes(ctx: AppContext) {
     async (req: Request, res) => {
       const token = ctx.config.twilioAuthToken;
       if (!token)
-        throw new AppError('forbidden', 'The SMS webhook is not configured: set TWILIO_AUTH_TOKEN.');
+        throw new DomainError('forbidden', 'The SMS webhook is not configured: set TWILIO_AUTH_TOKEN.');
       const signature = req.get('X-Twilio-Signature');
       const params = (req.body ?? {}) as Record<string, string>;
       const url = `${ctx.config.baseUrl}${req.originalUrl}`;
       // The signature covers the fields exactly as sent; they are cleaned only after it verifies.
       if (!signature || !twilio.validateRequest(token, signature, url, params)) {
-        throw new AppError('forbidden', 'The Twilio signature does not verify.');
+        throw new DomainError('forbidden', 'The Twilio signature does not verify.');
       }
       cleanProviderForm(params);
       const from = parsePhone(params.From, ctx.config.defaultPhoneRegion);

@@ -11,7 +11,7 @@ import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Core } from '../core.ts';
-import { isDatabaseUnavailable } from '../http/errors.ts';
+import { isDatabaseUnavailable } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { unsubscribeByLink } from '../preferences/service.ts';

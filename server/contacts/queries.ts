@@ -1,11 +1,12 @@
 import type { Knex } from 'knex';
+import type { AgreementStatus } from '../domain.ts';
 import { canonicalEmail } from './rules.ts';
 
 export interface AccountRow {
   id: string;
   external_id: string;
   name: string | null;
-  agreement_status: 'none' | 'signed' | 'terminated';
+  agreement_status: AgreementStatus;
   agreement_signed_at: Date | null;
   agreement_reference: string | null;
   created_at: Date;

@@ -1,11 +1,13 @@
 // Contacts, accounts and topics API (scope `contacts`; topics readable with any key).
+
 import { type Request, Router } from 'express';
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
-import { AppError } from '../http/errors.ts';
+import { AGREEMENT_STATUSES, CHANNELS, isChannel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { apiOrigin } from '../http/origin.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant, requireObjectBody, validate } from '../http/validate.ts';
-import { CHANNELS, isChannel, listTopics, topicJson } from '../preferences/topics.ts';
+import { listTopics, topicJson } from '../preferences/topics.ts';
 import { parsePhone } from './phone.ts';
 import { cleanEmail, cleanLocale, cleanRegion, isTimeZone, MAX_NAME } from './rules.ts';
 import {
@@ -29,7 +31,7 @@ const nullableText = (field: string, max: number) =>
 function emailParam(req: Request): string {
   const r = cleanEmail(req.params.email);
   if (!r.ok)
-    throw new AppError('validation_failed', `The address in the URL is not valid: ${r.reason}.`, [
+    throw new DomainError('validation_failed', `The address in the URL is not valid: ${r.reason}.`, [
       { field: 'email', message: r.reason },
     ]);
   return r.email;
@@ -54,7 +56,7 @@ export function contactRoutes(ctx: AppContext) {
         body('agreement').optional().isObject().withMessage('an object {status, signedAt, reference}'),
         body('agreement.status')
           .if(body('agreement').exists())
-          .isIn(['none', 'signed', 'terminated'])
+          .isIn(AGREEMENT_STATUSES as unknown as string[])
           .withMessage('one of none, signed, terminated'),
         body('agreement.signedAt')
           .optional({ values: 'null' })
@@ -67,7 +69,7 @@ export function contactRoutes(ctx: AppContext) {
     async (req, res) => {
       const externalId = req.params.externalId as string;
       if (externalId.length > 200)
-        throw new AppError('validation_failed', 'externalId is at most 200 characters.');
+        throw new DomainError('validation_failed', 'externalId is at most 200 characters.');
       const b = req.body;
       const patch: AccountPatch = {};
       if (b.name !== undefined) patch.name = b.name;
@@ -123,7 +125,7 @@ export function contactRoutes(ctx: AppContext) {
         else {
           const p = parsePhone(b.phone, ctx.config.defaultPhoneRegion);
           if (!p.ok)
-            throw new AppError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
+            throw new DomainError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
               { field: 'phone', message: p.reason },
             ]);
           patch.phone = p.e164;

@@ -1,9 +1,11 @@
 // Contacts and accounts: create, update (merge: absent stays, null clears), read, erase.
 // Every change writes its ledger event in the same transaction.
+
 import type { Knex } from 'knex';
 import { revokeAllConsents } from '../consent/service.ts';
 import type { Core } from '../core.ts';
-import { AppError, conflict, notFound } from '../http/errors.ts';
+import { CHANNELS, type Channel } from '../domain.ts';
+import { conflict, DomainError, notFound } from '../errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import {
@@ -12,7 +14,7 @@ import {
   preferenceRows,
   preferencesView,
 } from '../preferences/service.ts';
-import { CHANNELS, type Channel, listTopics } from '../preferences/topics.ts';
+import { listTopics } from '../preferences/topics.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import {
   type AccountRow,
@@ -90,7 +92,7 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
           : (existing?.agreement_reference ?? null),
     };
     if (next.agreement_status === 'signed' && (!next.agreement_signed_at || !next.agreement_reference)) {
-      throw new AppError(
+      throw new DomainError(
         'validation_failed',
         'A signed agreement needs the date it was signed and its reference.',
         [
@@ -169,12 +171,16 @@ export async function upsertContactIn(
     else {
       const account = await accountByExternalId(trx, patch.accountExternalId);
       if (!account) {
-        throw new AppError('validation_failed', `No account with externalId "${patch.accountExternalId}".`, [
-          {
-            field: 'accountExternalId',
-            message: 'create it first with PUT /api/v1/accounts/{externalId}',
-          },
-        ]);
+        throw new DomainError(
+          'validation_failed',
+          `No account with externalId "${patch.accountExternalId}".`,
+          [
+            {
+              field: 'accountExternalId',
+              message: 'create it first with PUT /api/v1/accounts/{externalId}',
+            },
+          ],
+        );
       }
       accountId = account.id;
     }

@@ -6,7 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Knex } from 'knex';
 import { activeKeyByHash, hashApiKey, type Scope, touchApiKey } from '../admin/api-keys.ts';
-import { AppError } from './errors.ts';
+import { DomainError } from '../errors.ts';
 
 export const API_KEY_CACHE_MS = 5000;
 const TOUCH_EVERY_MS = 60_000;
@@ -68,15 +68,15 @@ export function createApiAuth(knex: Knex, onError: (err: unknown) => void): ApiA
       const header = req.headers.authorization ?? '';
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
       if (!match) {
-        next(new AppError('unauthorized', 'Send your API key as "Authorization: Bearer <key>".'));
+        next(new DomainError('unauthorized', 'Send your API key as "Authorization: Bearer <key>".'));
         return;
       }
       resolve(match[1]).then(
         (key) => {
           if (!key)
-            return next(new AppError('unauthorized', 'This API key is not valid or has been revoked.'));
+            return next(new DomainError('unauthorized', 'This API key is not valid or has been revoked.'));
           if (scope && !key.scopes.includes(scope)) {
-            return next(new AppError('forbidden', `This API key lacks the "${scope}" scope needed here.`));
+            return next(new DomainError('forbidden', `This API key lacks the "${scope}" scope needed here.`));
           }
           req.caller = { apiKeyId: key.id, scopes: key.scopes };
           const now = Date.now();

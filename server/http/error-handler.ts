@@ -1,14 +1,29 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, isDatabaseUnavailable } from './errors.ts';
+import { DomainError, type ErrorCode, isDatabaseUnavailable } from '../errors.ts';
+
+/** The HTTP status of each domain error code: decided here, at the edge, and nowhere else. */
+export const STATUS: Record<ErrorCode, number> = {
+  validation_failed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  unavailable: 503,
+  provider_failed: 502,
+  internal: 500,
+};
 
 export function isApiPath(path: string) {
   return path.startsWith('/api/') || path === '/api' || path.startsWith('/webhooks/') || path === '/metrics';
 }
 
-/** Maps whatever was thrown to an AppError without ever blaming the caller for our faults. */
-export function toAppError(err: unknown): AppError {
-  if (err instanceof AppError) return err;
+/** Maps whatever was thrown to a DomainError without ever blaming the caller for our faults. */
+export function toDomainError(err: unknown): DomainError {
+  if (err instanceof DomainError) return err;
   const e = err as {
     type?: string;
     status?: number;
@@ -18,34 +33,37 @@ export function toAppError(err: unknown): AppError {
   };
   // body-parser / raw-body errors carry a type and a 4xx status
   if (e?.type === 'entity.too.large') {
-    return new AppError('payload_too_large', 'The request body is too large: the limit is 4 MB.');
+    return new DomainError('payload_too_large', 'The request body is too large: the limit is 4 MB.');
   }
   if (e?.type === 'entity.parse.failed') {
-    return new AppError('validation_failed', 'The request body is not valid JSON.', [
+    return new DomainError('validation_failed', 'The request body is not valid JSON.', [
       { message: String(e.message) },
     ]);
   }
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
-    return new AppError(
+    return new DomainError(
       'unsupported_media_type',
       'The request body uses an encoding or charset we do not accept.',
     );
   }
   if (e?.type === 'request.aborted')
-    return new AppError('validation_failed', 'The request was aborted by the client.');
+    return new DomainError('validation_failed', 'The request was aborted by the client.');
   if (isDatabaseUnavailable(err)) {
-    return new AppError('unavailable', 'The service cannot reach its database right now. Try again shortly.');
+    return new DomainError(
+      'unavailable',
+      'The service cannot reach its database right now. Try again shortly.',
+    );
   }
   const status = e?.status ?? e?.statusCode;
   if (status && status >= 400 && status < 500 && e.expose) {
-    return new AppError(status === 413 ? 'payload_too_large' : 'validation_failed', String(e.message));
+    return new DomainError(status === 413 ? 'payload_too_large' : 'validation_failed', String(e.message));
   }
-  return new AppError('internal', 'Something went wrong on our side. It has been logged.');
+  return new DomainError('internal', 'Something went wrong on our side. It has been logged.');
 }
 
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const appErr = toAppError(err);
+    const appErr = toDomainError(err);
     if (appErr.code === 'internal' || appErr.code === 'unavailable') {
       logger.error({ err, code: appErr.code, reqId: req.id }, 'request failed');
     }
@@ -54,7 +72,7 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (appErr.code === 'rate_limited') res.setHeader('Retry-After', '60');
-    res.status(appErr.status);
+    res.status(STATUS[appErr.code]);
     if (isApiPath(req.path)) {
       res.json({
         error: {
@@ -66,7 +84,7 @@ export function errorHandler(logger: Logger) {
       return;
     }
     res.render('error', {
-      status: appErr.status,
+      status: STATUS[appErr.code],
       code: appErr.code,
       message: appErr.message,
       details: appErr.details,
@@ -76,7 +94,7 @@ export function errorHandler(logger: Logger) {
   };
 }
 
-function titleFor(err: AppError) {
+function titleFor(err: DomainError) {
   switch (err.code) {
     case 'not_found':
       return 'Page not found';

@@ -3,7 +3,7 @@
 // these forms carry a handful of short fields.
 import busboy from 'busboy';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AppError } from './errors.ts';
+import { DomainError } from '../errors.ts';
 
 const LIMITS = { fields: 1000, fieldSize: 4096, files: 0, parts: 1000 };
 const urlencoded = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 1000 });
@@ -16,14 +16,14 @@ function multipart(req: Request, _res: Response, next: NextFunction) {
     failed = true;
     req.unpipe(bb);
     req.resume();
-    next(new AppError('validation_failed', message));
+    next(new DomainError('validation_failed', message));
   };
   let bb: busboy.Busboy;
   try {
     bb = busboy({ headers: req.headers, limits: LIMITS });
   } catch {
     return next(
-      new AppError('validation_failed', 'The form could not be read (multipart boundary missing).'),
+      new DomainError('validation_failed', 'The form could not be read (multipart boundary missing).'),
     );
   }
   bb.on('field', (name, value, info) => {

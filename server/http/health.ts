@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import type { AppContext } from '../app.ts';
-import { AppError } from './errors.ts';
+import { DomainError } from '../errors.ts';
 
 function sameSecret(a: string, b: string) {
   const x = Buffer.from(a);
@@ -27,7 +27,7 @@ export function healthRoutes(ctx: AppContext) {
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
       if (!m || !sameSecret(m[1], ctx.config.metricsToken)) {
         res.setHeader('WWW-Authenticate', 'Bearer');
-        return next(new AppError('unauthorized', 'Metrics need the METRICS_TOKEN as a bearer token.'));
+        return next(new DomainError('unauthorized', 'Metrics need the METRICS_TOKEN as a bearer token.'));
       }
     }
     res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());

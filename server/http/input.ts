@@ -3,7 +3,7 @@
 // hygiene"). express.json() leaves such a body unread, and a route would then see no fields at
 // all: a targeted unsubscribe sent as text/plain read as "no topic", i.e. all marketing.
 import type { NextFunction, Request, Response } from 'express';
-import { AppError } from './errors.ts';
+import { DomainError } from '../errors.ts';
 import { type InputProblem, inputProblems, urlProblems } from './hygiene.ts';
 
 const hasBody = (req: Request) =>
@@ -12,7 +12,7 @@ const hasBody = (req: Request) =>
 export function jsonBodiesOnly(req: Request, _res: Response, next: NextFunction) {
   if (req.method !== 'GET' && req.method !== 'HEAD' && hasBody(req) && !req.is('json')) {
     return next(
-      new AppError(
+      new DomainError(
         'unsupported_media_type',
         `This endpoint takes JSON: send the body with "Content-Type: application/json" (got "${String(
           req.headers['content-type'] ?? 'none',
@@ -29,7 +29,7 @@ function refuse(problems: InputProblem[]) {
     problems.length === 1
       ? `"${first.field}" ${first.message}.`
       : `${problems.length} fields hold characters or nesting this request does not allow.`;
-  return new AppError(
+  return new DomainError(
     'validation_failed',
     message,
     problems.map((p) => ({ ...p })),

@@ -1,7 +1,7 @@
 // Validation at the edge: express-validator chains, reported as one 400 with a detail per field.
 import type { NextFunction, Request, Response } from 'express';
 import { body, type ValidationChain, validationResult } from 'express-validator';
-import { AppError } from './errors.ts';
+import { DomainError } from '../errors.ts';
 
 export function validate(chains: ValidationChain[], message = 'The request is not valid.') {
   return async (req: Request, _res: Response, next: NextFunction) => {
@@ -19,7 +19,7 @@ export function validate(chains: ValidationChain[], message = 'The request is no
           seen.add(k);
           return true;
         });
-      next(new AppError('validation_failed', message, details));
+      next(new DomainError('validation_failed', message, details));
     } catch (err) {
       next(err);
     }
@@ -30,7 +30,7 @@ export function validate(chains: ValidationChain[], message = 'The request is no
 export function requireObjectBody(req: Request, _res: Response, next: NextFunction) {
   if (!req.body || typeof req.body !== 'object' || Array.isArray(req.body)) {
     return next(
-      new AppError('validation_failed', 'Send a JSON object with Content-Type: application/json.', [
+      new DomainError('validation_failed', 'Send a JSON object with Content-Type: application/json.', [
         { message: 'body must be a JSON object' },
       ]),
     );

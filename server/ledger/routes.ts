@@ -4,7 +4,7 @@ import { Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { contactByEmail } from '../contacts/queries.ts';
 import { cleanEmail } from '../contacts/rules.ts';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { INSTANT_MESSAGE, parseInstant, parseWhole } from '../http/validate.ts';
 import {
   decodeCursor,
@@ -61,11 +61,11 @@ export function ledgerRoutes(ctx: AppContext) {
       if (!email.ok) details.push({ field: 'contact', message: email.reason });
       else {
         const c = await contactByEmail(ctx.db.knex, email.email);
-        if (!c) throw new AppError('not_found', 'No contact with this email address.');
+        if (!c) throw new DomainError('not_found', 'No contact with this email address.');
         filter.contactId = c.id;
       }
     }
-    if (details.length) throw new AppError('validation_failed', 'The event query is not valid.', details);
+    if (details.length) throw new DomainError('validation_failed', 'The event query is not valid.', details);
     if (waitSeconds > 0) {
       // Long poll: hold the (empty) answer open until an event arrives or the wait ends.
       const deadline = Date.now() + waitSeconds * 1000;

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { affectedRows } from '../db.ts';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -26,7 +26,7 @@ export function requestHash(route: string, body: unknown) {
 export function checkKey(key: string | undefined) {
   if (key === undefined) return;
   if (key.length < 1 || key.length > 255 || !/^[\x21-\x7e]+$/.test(key)) {
-    throw new AppError('validation_failed', 'Idempotency-Key must be 1 to 255 visible ASCII characters.', [
+    throw new DomainError('validation_failed', 'Idempotency-Key must be 1 to 255 visible ASCII characters.', [
       { field: 'Idempotency-Key', message: '1-255 visible ASCII characters' },
     ]);
   }
@@ -88,7 +88,7 @@ export async function withIdempotency(
       continue;
     }
     if (existing.request_hash !== hash) {
-      throw new AppError(
+      throw new DomainError(
         'conflict',
         'This Idempotency-Key was already used with a different request body. Use a new key for a new message.',
       );
@@ -107,7 +107,7 @@ export async function withIdempotency(
         continue;
       }
       const wait = Math.ceil((new Date(existing.lease_until).getTime() - Date.now()) / 1000);
-      throw new AppError(
+      throw new DomainError(
         'conflict',
         `A request with this Idempotency-Key is still being processed. Retry in ${wait} s at the latest.`,
       );
@@ -115,5 +115,5 @@ export async function withIdempotency(
     const body = typeof existing.response === 'string' ? JSON.parse(existing.response) : existing.response;
     return { status: existing.status_code, body, replayed: true };
   }
-  throw new AppError('conflict', 'This Idempotency-Key is busy. Retry shortly.');
+  throw new DomainError('conflict', 'This Idempotency-Key is busy. Retry shortly.');
 }

@@ -2,7 +2,7 @@
 // GET /api/v1/messages/{id}. Thin: shape checks here, decisions and sending in the service.
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { requireObjectBody } from '../http/validate.ts';
 import { isUuid } from '../ids.ts';
 import { checkKey, requestHash, withIdempotency } from './idempotency.ts';
@@ -35,7 +35,7 @@ export function mailRoutes(ctx: AppContext) {
   r.post('/v1/messages', sendScope, requireObjectBody, async (req, res) => {
     const key = keyOf(req);
     const read = readMessage(req.body);
-    if (!read.ok) throw new AppError('validation_failed', 'The message is not valid.', read.details);
+    if (!read.ok) throw new DomainError('validation_failed', 'The message is not valid.', read.details);
     const apiKeyId = req.caller?.apiKeyId as string;
     const answer = await withIdempotency(
       ctx.db.knex,
@@ -59,7 +59,7 @@ export function mailRoutes(ctx: AppContext) {
     const key = keyOf(req);
     const list = (req.body as { messages?: unknown }).messages;
     if (!Array.isArray(list) || list.length === 0 || list.length > MAX_MESSAGE_BATCH) {
-      throw new AppError(
+      throw new DomainError(
         'validation_failed',
         `Send {"messages": [...]} with 1 to ${MAX_MESSAGE_BATCH} messages.`,
         [{ field: 'messages', message: `an array of 1 to ${MAX_MESSAGE_BATCH} messages` }],
@@ -100,7 +100,7 @@ export function mailRoutes(ctx: AppContext) {
                   ? { to, id: sent.id, status: 'suppressed', reason: sent.reason }
                   : { to, id: sent.id, status: sent.status };
             } catch (err) {
-              if (!(err instanceof AppError) || err.code === 'unavailable' || err.code === 'internal')
+              if (!(err instanceof DomainError) || err.code === 'unavailable' || err.code === 'internal')
                 throw err;
               results[i] = {
                 to,
@@ -121,7 +121,7 @@ export function mailRoutes(ctx: AppContext) {
   r.get('/v1/messages/:id', sendScope, async (req, res) => {
     const id = String(req.params.id);
     const row = isUuid(id) ? await messageById(ctx.db.knex, id) : undefined;
-    if (!row) throw new AppError('not_found', 'No message with this id.');
+    if (!row) throw new DomainError('not_found', 'No message with this id.');
     res.json(messageJson(row));
   });
 

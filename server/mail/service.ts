@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import type { Core } from '../core.ts';
 import { affectedRows } from '../db.ts';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
 import { topicBySlug } from '../preferences/topics.ts';
 import { preferencesUrl, unsubscribeBlock } from '../tokens/tokens.ts';
@@ -86,7 +86,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
     async send(msg) {
       const recipient = normaliseRecipient('email', msg.to, core.config.defaultPhoneRegion);
       if (!recipient.ok) {
-        throw new AppError('validation_failed', 'The "to" address is not a valid email address.', [
+        throw new DomainError('validation_failed', 'The "to" address is not a valid email address.', [
           { field: 'to', message: recipient.reason },
         ]);
       }
@@ -95,7 +95,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
       if (topic.kind === 'marketing') {
         const missing = missingUnsubscribeLink(msg);
         if (missing.length) {
-          throw new AppError(
+          throw new DomainError(
             'validation_failed',
             'Marketing mail needs a visible unsubscribe link: put {{unsubscribe_url}} in the body.',
             missing.map((field) => ({ field, message: 'has no {{unsubscribe_url}}' })),
@@ -192,7 +192,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
           attempts: delivery.attempts,
           updated_at: new Date(),
         });
-        throw new AppError(
+        throw new DomainError(
           'provider_failed',
           `The mail provider did not accept the message after ${delivery.attempts} tries (${delivery.error}). It is kept as failed: ${row.id}.`,
         );

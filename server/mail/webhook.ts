@@ -12,7 +12,7 @@
 import express, { Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { withDeadline } from '../deadline.ts';
-import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
+import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { cleanProviderJson } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { applySendGridEvent, type EventOutcome, type SendGridEvent } from './provider-events.ts';
@@ -40,7 +40,7 @@ export function sendgridWebhookRoutes(ctx: AppContext) {
 
   r.post('/webhooks/sendgrid', express.raw({ type: () => true, limit: '10mb' }), async (req, res) => {
     if (!publicKey) {
-      throw new AppError(
+      throw new DomainError(
         'forbidden',
         'The SendGrid webhook is not configured: set SENDGRID_WEBHOOK_PUBLIC_KEY.',
       );
@@ -49,18 +49,19 @@ export function sendgridWebhookRoutes(ctx: AppContext) {
     const timestamp = req.get(TIMESTAMP_HEADER);
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!signature || !timestamp || !/^\d{1,12}$/.test(timestamp)) {
-      throw new AppError('forbidden', 'Missing or malformed SendGrid signature headers.');
+      throw new DomainError('forbidden', 'Missing or malformed SendGrid signature headers.');
     }
     if (Math.abs(ctx.now().getTime() / 1000 - Number(timestamp)) > MAX_SKEW_SECONDS) {
-      throw new AppError('forbidden', 'The signature timestamp is more than 5 minutes from now.');
+      throw new DomainError('forbidden', 'The signature timestamp is more than 5 minutes from now.');
     }
     if (!verifySendGridSignature(publicKey, body, signature, timestamp)) {
-      throw new AppError('forbidden', 'The SendGrid signature does not verify.');
+      throw new DomainError('forbidden', 'The SendGrid signature does not verify.');
     }
 
     const events = cleanProviderJson(body.toString('utf8'));
-    if (events === undefined) throw new AppError('validation_failed', 'The body is not JSON.');
-    if (!Array.isArray(events)) throw new AppError('validation_failed', 'Expected a JSON array of events.');
+    if (events === undefined) throw new DomainError('validation_failed', 'The body is not JSON.');
+    if (!Array.isArray(events))
+      throw new DomainError('validation_failed', 'Expected a JSON array of events.');
 
     const origin = originOf(req, 'provider:sendgrid');
     const counts: Record<EventOutcome | 'failed' | 'pending', number> = {

@@ -1,11 +1,10 @@
 // The ONE place where "may we send this topic on this channel to this person?" is answered.
 // Pure: no I/O, no clock of its own. The check API, the mail gateway and the pages all ask it.
 // Precedence follows SPEC "Decisions of the send-permission check", first match wins.
-import ct from 'countries-and-timezones';
-import type { Channel } from '../preferences/topics.ts';
-import { applicableRules, RULES, strictestLimit, type TelephoneRule } from './telephone-rules.ts';
 
-export type { Channel };
+import ct from 'countries-and-timezones';
+import type { AgreementStatus, Channel } from '../domain.ts';
+import { applicableRules, RULES, strictestLimit, type TelephoneRule } from './telephone-rules.ts';
 
 export const REASONS = [
   'subscribed',
@@ -45,7 +44,7 @@ export interface RecipientState {
   /** Unsubscribed preferences as "channel:topic", "channel:*" for all marketing. */
   optouts?: readonly string[];
   /** sms/voice: the agreement of the contact's account (null: no account). */
-  agreement?: 'none' | 'signed' | 'terminated' | null;
+  agreement?: AgreementStatus | null;
   /** sms/voice: newest consent for this number and channel (null: none on record). */
   consent?: 'granted' | 'revoked' | null;
   /** sms/voice: the contact's IANA time zone, if known. */

@@ -1,8 +1,10 @@
 // The reads behind a decision: one round trip per check (or per batch), index probes only.
 // Prepared statements on PostgreSQL; the contact row carries its opt-outs as a snapshot kept
 // current by a trigger on preferences, so no join over preference rows is needed.
+
 import type { Knex } from 'knex';
 import { type Db, queryIn } from '../db.ts';
+import type { AgreementStatus } from '../domain.ts';
 
 export interface EmailStateRow {
   kind: 'marketing' | 'operational' | null;
@@ -16,7 +18,7 @@ export interface PhoneStateRow {
   contact_id: string | null;
   optouts: string[] | null;
   time_zone: string | null;
-  agreement_status: 'none' | 'signed' | 'terminated' | null;
+  agreement_status: AgreementStatus | null;
   consent: 'granted' | 'revoked' | null;
   region: string | null;
   recent_sends: (Date | string)[] | null;

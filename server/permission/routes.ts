@@ -3,13 +3,12 @@
 import { StringDecoder } from 'node:string_decoder';
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
-import { AppError } from '../http/errors.ts';
+import { CHANNELS, type Channel, isChannel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { requireObjectBody } from '../http/validate.ts';
 import { isUuid } from '../ids.ts';
-import { CHANNELS, isChannel } from '../preferences/topics.ts';
 import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
-import type { Channel } from './decide.ts';
 import {
   type CheckResult,
   checkMany,
@@ -79,10 +78,11 @@ export function permissionRoutes(ctx: AppContext) {
       details.push({ field: 'recipient', message: 'an email address (email) or phone number (sms, voice)' });
     }
     details.push(...reserveProblems(channel, reserve, reservationKey));
-    if (details.length) throw new AppError('validation_failed', 'The check request is not valid.', details);
+    if (details.length)
+      throw new DomainError('validation_failed', 'The check request is not valid.', details);
     const rec = normaliseRecipient(channel, recipient, ctx.config.defaultPhoneRegion);
     if (!rec.ok) {
-      throw new AppError('validation_failed', `The recipient is not valid: ${rec.reason}.`, [
+      throw new DomainError('validation_failed', `The recipient is not valid: ${rec.reason}.`, [
         { field: 'recipient', message: rec.reason },
       ]);
     }
@@ -110,7 +110,7 @@ export function permissionRoutes(ctx: AppContext) {
   r.delete('/v1/send-permission/reservations/:id', ctx.apiAuth.require('check'), async (req, res) => {
     const id = String(req.params.id);
     if (!isUuid(id) || !(await releaseReservation(core, req.caller?.apiKeyId ?? null, id))) {
-      throw new AppError(
+      throw new DomainError(
         'not_found',
         'No reservation with this id for this API key (or it was released already).',
       );
@@ -129,7 +129,8 @@ export function permissionRoutes(ctx: AppContext) {
         message: `at most ${MAX_BATCH} per batch (got ${recipients.length}); use /stream for more`,
       });
     }
-    if (details.length) throw new AppError('validation_failed', 'The batch request is not valid.', details);
+    if (details.length)
+      throw new DomainError('validation_failed', 'The batch request is not valid.', details);
     const normalised = (recipients as unknown[]).map((x) =>
       normaliseRecipient(channel, x, ctx.config.defaultPhoneRegion),
     );
@@ -137,7 +138,7 @@ export function permissionRoutes(ctx: AppContext) {
       .map((n, i) => (n.ok ? null : { field: `recipients[${i}]`, message: n.reason }))
       .filter((d) => d !== null);
     if (bad.length) {
-      throw new AppError(
+      throw new DomainError(
         'validation_failed',
         `${bad.length} recipient(s) are not valid; nothing was checked.`,
         bad.slice(0, 100),
@@ -205,7 +206,7 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
   const { channel, topic } = req.query as Record<string, string | undefined>;
   const details = channelAndTopic(channel, topic);
   if (details.length)
-    throw new AppError('validation_failed', 'Give ?channel= and ?topic= in the URL.', details);
+    throw new DomainError('validation_failed', 'Give ?channel= and ?topic= in the URL.', details);
   const ch = channel as Channel;
   const withLinks = req.query.links === 'true';
   const topicFacts = await requireTopic(ctx, topic as string);

@@ -1,12 +1,14 @@
 // Loads what decide() needs (one query per check or per batch) and asks it. No cache: every
 // check reads the committed state, so an opt-out is honoured by the very next check.
+
 import { parsePhone } from '../contacts/phone.ts';
 import { canonicalEmail, cleanEmail } from '../contacts/rules.ts';
 import type { Core } from '../core.ts';
 import { affectedRows } from '../db.ts';
-import { AppError } from '../http/errors.ts';
+import type { Channel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { keyedHash, legacyEmailHashes } from '../keyed-hash.ts';
-import { type Channel, type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
+import { type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
 import {
   emailStates,
   emailStateWithTopic,
@@ -136,7 +138,7 @@ const needsSuppressionLookup = (topic: TopicFacts) =>
   topic.kind === 'marketing' && topic.channels.includes('email');
 
 export function unknownTopic(slug: string) {
-  return new AppError('validation_failed', `Unknown topic "${slug}". GET /api/v1/topics lists them.`, [
+  return new DomainError('validation_failed', `Unknown topic "${slug}". GET /api/v1/topics lists them.`, [
     { field: 'topic', message: 'unknown topic' },
   ]);
 }

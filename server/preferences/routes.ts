@@ -3,20 +3,16 @@
 // No login: the signed link is the credential. GET never changes anything (link scanners
 // fetch and even render pages); every change is a POST: either RFC 8058's one-click body, or
 // our own form with a form token (CSRF). Every change is on the ledger as actor `recipient`.
+
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
-import {
-  currentDisclosure,
-  PHONE_CHANNELS,
-  type PhoneChannel,
-  phoneConsentState,
-  revokeConsent,
-} from '../consent/service.ts';
+import { currentDisclosure, phoneConsentState, revokeConsent } from '../consent/service.ts';
 import { parsePhone } from '../contacts/phone.ts';
 import { cleanEmail, maskEmail } from '../contacts/rules.ts';
 import { withDeadline } from '../deadline.ts';
-import { AppError, isDatabaseUnavailable } from '../http/errors.ts';
+import { CHANNELS, type Channel, PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
+import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { cleanProviderText } from '../http/hygiene.ts';
@@ -42,7 +38,7 @@ import {
   setPreferences,
   unsubscribeByLink,
 } from './service.ts';
-import { CHANNELS, type Channel, cachedTopics, listTopics, type Topic } from './topics.ts';
+import { cachedTopics, listTopics, type Topic } from './topics.ts';
 
 const CONSENT_MESSAGES = [
   'granted',
@@ -499,7 +495,7 @@ export function preferencePages(ctx: AppContext) {
         ctx.now(),
       );
     } catch (err) {
-      if (err instanceof AppError && err.code === 'conflict') return back('not_signed');
+      if (err instanceof DomainError && err.code === 'conflict') return back('not_signed');
       throw err;
     }
     if (result.ok) return back('granted');

@@ -1,16 +1,18 @@
 // Email, SMS and voice marketing preferences. Marketing is opt-out: no row means subscribed.
 // Every actual change writes one ledger event in the same transaction; a save that changes
 // nothing writes nothing.
+
 import type { Knex } from 'knex';
 import { contactByEmail } from '../contacts/queries.ts';
 import type { Core } from '../core.ts';
-import { AppError } from '../http/errors.ts';
+import { type AgreementStatus, CHANNELS, type Channel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
 import { format, type Locale, pickLocale, strings } from '../i18n/index.ts';
 import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { escapeHtml, type Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
-import { CHANNELS, type Channel, listTopics, type Topic } from './topics.ts';
+import { listTopics, type Topic } from './topics.ts';
 
 export type PrefStatus = 'subscribed' | 'unsubscribed';
 
@@ -59,19 +61,19 @@ export function validateChange(topics: Topic[], change: PreferenceChange): void 
   if (change.topic === null) return;
   const topic = topics.find((t) => t.slug === change.topic);
   if (!topic) {
-    throw new AppError('validation_failed', `Unknown topic "${change.topic}".`, [
+    throw new DomainError('validation_failed', `Unknown topic "${change.topic}".`, [
       { field: 'topic', message: `one of ${topics.map((t) => t.slug).join(', ')}` },
     ]);
   }
   if (topic.kind === 'operational') {
-    throw new AppError(
+    throw new DomainError(
       'validation_failed',
       `"${topic.name}" is an operational topic: account and administrative notices cannot be unsubscribed from.`,
       [{ field: 'topic', message: 'operational topics always stay on' }],
     );
   }
   if (!topic.channels.includes(change.channel)) {
-    throw new AppError('validation_failed', `"${topic.name}" is not offered on ${change.channel}.`, [
+    throw new DomainError('validation_failed', `"${topic.name}" is not offered on ${change.channel}.`, [
       { field: 'channel', message: `offered on ${topic.channels.join(', ')}` },
     ]);
   }
@@ -147,7 +149,7 @@ export interface LinkContact {
   name: string | null;
   locale: string | null;
   phone: string | null;
-  agreement: 'none' | 'signed' | 'terminated' | null;
+  agreement: AgreementStatus | null;
 }
 
 /**

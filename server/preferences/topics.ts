@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
+import type { Channel } from '../domain.ts';
 
-export const CHANNELS = ['email', 'sms', 'voice'] as const;
-export type Channel = (typeof CHANNELS)[number];
 export type TopicKind = 'marketing' | 'operational';
 
 export interface Topic {
@@ -22,10 +21,6 @@ export function listTopics(q: Knex | Knex.Transaction): Promise<Topic[]> {
 
 export function topicBySlug(q: Knex | Knex.Transaction, slug: string): Promise<Topic | undefined> {
   return q('topics').where({ slug }).first();
-}
-
-export function isChannel(value: unknown): value is Channel {
-  return typeof value === 'string' && (CHANNELS as readonly string[]).includes(value);
 }
 
 export function topicJson(t: Topic) {

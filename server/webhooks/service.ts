@@ -6,7 +6,7 @@ import { lookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import type { Knex } from 'knex';
 import type { Core } from '../core.ts';
-import { AppError } from '../http/errors.ts';
+import { DomainError } from '../errors.ts';
 import { decodeCursor, feedHead } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 
@@ -123,13 +123,13 @@ export async function urlProblem(raw: string, policy: UrlPolicy): Promise<string
 
 function checkEvents(events: unknown): string[] {
   if (!Array.isArray(events) || events.length === 0 || events.length > 50) {
-    throw new AppError('validation_failed', 'Give the event types to receive, or ["*"] for all.', [
+    throw new DomainError('validation_failed', 'Give the event types to receive, or ["*"] for all.', [
       { field: 'events', message: `a list of event types (${EVENT_TYPES.join(', ')}) or ["*"]` },
     ]);
   }
   const bad = events.filter((e) => e !== '*' && !(EVENT_TYPES as readonly unknown[]).includes(e));
   if (bad.length) {
-    throw new AppError('validation_failed', `Unknown event types: ${bad.map(String).join(', ')}.`, [
+    throw new DomainError('validation_failed', `Unknown event types: ${bad.map(String).join(', ')}.`, [
       { field: 'events', message: `each one of ${EVENT_TYPES.join(', ')}, or "*"` },
     ]);
   }
@@ -174,20 +174,20 @@ export async function createEndpoint(
   policy: UrlPolicy,
 ) {
   if (typeof input.url !== 'string' || input.url.length > 2000) {
-    throw new AppError('validation_failed', 'Give the https URL that receives the events.', [
+    throw new DomainError('validation_failed', 'Give the https URL that receives the events.', [
       { field: 'url', message: 'an https URL of at most 2,000 characters' },
     ]);
   }
   const problem = await urlProblem(input.url, policy);
   if (problem)
-    throw new AppError('validation_failed', `The URL ${problem}.`, [{ field: 'url', message: problem }]);
+    throw new DomainError('validation_failed', `The URL ${problem}.`, [{ field: 'url', message: problem }]);
   const events = checkEvents(input.events);
   if (
     input.description !== undefined &&
     input.description !== null &&
     (typeof input.description !== 'string' || input.description.length > 500)
   ) {
-    throw new AppError('validation_failed', 'The description is at most 500 characters.', [
+    throw new DomainError('validation_failed', 'The description is at most 500 characters.', [
       { field: 'description', message: 'a string of at most 500 characters' },
     ]);
   }
@@ -214,7 +214,7 @@ export function listEndpoints(knex: Knex): Promise<EndpointRow[]> {
 
 export async function endpointById(knex: Knex, id: string): Promise<EndpointRow> {
   const row = /^[0-9a-f-]{36}$/i.test(id) ? await knex('webhook_endpoints').where({ id }).first() : undefined;
-  if (!row) throw new AppError('not_found', 'No webhook endpoint with this id.');
+  if (!row) throw new DomainError('not_found', 'No webhook endpoint with this id.');
   return row;
 }
 
@@ -224,7 +224,7 @@ async function change(core: Core, origin: Origin, id: string, patch: Record<stri
       .where({ id })
       .update(patch)
       .returning('*')) as EndpointRow[];
-    if (!row) throw new AppError('not_found', 'No webhook endpoint with this id.');
+    if (!row) throw new DomainError('not_found', 'No webhook endpoint with this id.');
     await audit(core, trx, origin, 'webhook.updated', { webhookId: id, change: what });
     return row;
   });
@@ -242,7 +242,7 @@ export async function deleteEndpoint(core: Core, origin: Origin, id: string) {
 export function replayEndpoint(core: Core, origin: Origin, id: string, after: unknown) {
   const seq = typeof after === 'string' ? decodeCursor(after) : null;
   if (seq === null) {
-    throw new AppError(
+    throw new DomainError(
       'validation_failed',
       'Give {"after": "<cursor>"}: the cursor of the last event to keep.',
       [{ field: 'after', message: 'the `cursor` of an event' }],

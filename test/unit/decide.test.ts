@@ -1,6 +1,6 @@
 import { expect } from 'chai';
+import type { Channel } from '../../server/domain.ts';
 import {
-  type Channel,
   decide,
   REASONS,
   type Reason,

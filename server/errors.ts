@@ -1,5 +1,5 @@
-// One error type for the whole service. Routes and services throw AppError; the error handler
-// renders it as JSON under /api and /webhooks and as a page elsewhere.
+// The domain's one error type: a code a caller can act on, a message a person can read, and
+// details per field. Nothing of HTTP here: server/http/error-handler.ts maps codes to statuses.
 export type ErrorCode =
   | 'validation_failed'
   | 'unauthorized'
@@ -13,45 +13,30 @@ export type ErrorCode =
   | 'provider_failed'
   | 'internal';
 
-export const STATUS: Record<ErrorCode, number> = {
-  validation_failed: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  rate_limited: 429,
-  unavailable: 503,
-  provider_failed: 502,
-  internal: 500,
-};
-
 export interface ErrorDetail {
   field?: string;
   message: string;
   [k: string]: unknown;
 }
 
-export class AppError extends Error {
-  readonly status: number;
+export class DomainError extends Error {
   readonly code: ErrorCode;
   readonly details: ErrorDetail[];
   constructor(code: ErrorCode, message: string, details: ErrorDetail[] = []) {
     super(message);
-    this.name = 'AppError';
+    this.name = 'DomainError';
     this.code = code;
     this.details = details;
-    this.status = STATUS[code];
   }
 }
 
 export const invalid = (message: string, details: ErrorDetail[] = []) =>
-  new AppError('validation_failed', message, details);
-export const notFound = (message = 'Not found.') => new AppError('not_found', message);
+  new DomainError('validation_failed', message, details);
+export const notFound = (message = 'Not found.') => new DomainError('not_found', message);
 export const conflict = (message: string, details: ErrorDetail[] = []) =>
-  new AppError('conflict', message, details);
-export const forbidden = (message = 'You do not have access to this.') => new AppError('forbidden', message);
+  new DomainError('conflict', message, details);
+export const forbidden = (message = 'You do not have access to this.') =>
+  new DomainError('forbidden', message);
 
 /** pg error codes that mean "the database is not there right now", not "your input is bad". */
 const UNAVAILABLE_PG = new Set([
