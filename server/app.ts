@@ -8,12 +8,11 @@ import { type Logger, pino } from 'pino';
 import { Gauge } from 'prom-client';
 import { runImportJob } from './admin/import.ts';
 import { adminRoutes } from './admin/routes.ts';
+import { apiRoutes } from './api.ts';
 import type { Config } from './config.ts';
-import { consentRoutes } from './consent/routes.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { createSpool, type Spool } from './consent/spool.ts';
 import { createTexter, sendConsentConfirmation, type Texter } from './consent/texts.ts';
-import { contactRoutes } from './contacts/routes.ts';
 import type { Db } from './db.ts';
 import { DomainError } from './errors.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
@@ -21,20 +20,16 @@ import { errorHandler, isApiPath } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
 import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
-import { openApiDocument } from './http/openapi.ts';
 import { requestLog } from './http/request-log.ts';
+import { mountApi } from './http/route-table.ts';
 import { createJobs, type Jobs, QUEUES } from './jobs/jobs.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
-import { ledgerRoutes } from './ledger/routes.ts';
-import { mailRoutes } from './mail/routes.ts';
 import { createMailer, type Mailer } from './mail/service.ts';
 import { transportFor } from './mail/transport.ts';
 import { sendgridWebhookRoutes } from './mail/webhook.ts';
-import { permissionRoutes, permissionStreamRoutes } from './permission/routes.ts';
 import { preferencePages } from './preferences/routes.ts';
 import { sendPreferencesLink } from './preferences/service.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
-import { webhookRoutes } from './webhooks/routes.ts';
 import { webhookLag } from './webhooks/service.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -210,21 +205,28 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
 
   app.use(healthRoutes(ctx));
 
+  // The API: routes that read their own body first, then the JSON parser and input hygiene.
+  const routes = apiRoutes(ctx);
   const api = express.Router();
-  api.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(deps.config.baseUrl));
-  });
+  mountApi(
+    api,
+    ctx.apiAuth,
+    routes.filter((r) => r.scope === 'public'),
+  );
   api.use(refuseBadUrl);
-  api.use(permissionStreamRoutes(ctx)); // reads its own body, any size
+  mountApi(
+    api,
+    ctx.apiAuth,
+    routes.filter((r) => r.scope !== 'public' && r.body === 'stream'),
+  );
   api.use(express.json({ limit: JSON_LIMIT }));
   api.use(jsonBodiesOnly);
   api.use(refuseBadBody);
-  api.use(permissionRoutes(ctx));
-  api.use(contactRoutes(ctx));
-  api.use(mailRoutes(ctx));
-  api.use(consentRoutes(ctx));
-  api.use(ledgerRoutes(ctx));
-  api.use(webhookRoutes(ctx));
+  mountApi(
+    api,
+    ctx.apiAuth,
+    routes.filter((r) => r.scope !== 'public' && r.body !== 'stream'),
+  );
   app.use('/api', api);
   api.use((_req, _res, next) =>
     next(new DomainError('not_found', 'No such API route. See GET /api/openapi.json.')),

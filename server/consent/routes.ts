@@ -1,6 +1,5 @@
 // Consent API (scope `contacts`): record, revoke and read a contact's phone consents.
 
-import { Router } from 'express';
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
 import { parsePhone } from '../contacts/phone.ts';
@@ -8,15 +7,10 @@ import { cleanEmail } from '../contacts/rules.ts';
 import { requireContact } from '../contacts/service.ts';
 import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
+import { consentExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
 import { apiOrigin } from '../http/origin.ts';
-import {
-  INSTANT_MESSAGE,
-  onlyFields,
-  parseInstant,
-  parseWhole,
-  requireObjectBody,
-  validate,
-} from '../http/validate.ts';
+import type { ApiRoute } from '../http/route-table.ts';
+import { INSTANT_MESSAGE, onlyFields, parseInstant, parseWhole } from '../http/validate.ts';
 import {
   CONSENT_METHODS,
   type ConsentMethod,
@@ -35,9 +29,7 @@ const channelsField = body('channels')
   )
   .withMessage('each channel is "sms" or "voice", at most once');
 
-export function consentRoutes(ctx: AppContext) {
-  const r = Router();
-  const scope = ctx.apiAuth.require('contacts');
+export function consentApi(ctx: AppContext): ApiRoute[] {
   const emailOf = (raw: unknown) => {
     const e = cleanEmail(raw);
     if (!e.ok)
@@ -55,12 +47,72 @@ export function consentRoutes(ctx: AppContext) {
     return p.e164;
   };
 
-  r.post(
-    '/v1/contacts/:email/consents',
-    scope,
-    requireObjectBody,
-    validate(
-      [
+  return [
+    {
+      method: 'post',
+      path: '/v1/contacts/{email}/consents',
+      operationId: 'grantConsent',
+      tag: 'Consent',
+      scope: 'contacts',
+      body: 'json',
+      errors: ['not_found', 'conflict'],
+      doc: {
+        summary:
+          'Record consent to be texted and/or called at a number, with its evidence (scope: contacts). Only for contacts of accounts with a signed agreement (else 409).',
+        parameters: [emailParam],
+        requestBody: {
+          required: true,
+          content: json(
+            {
+              type: 'object',
+              required: ['phone', 'channels', 'method', 'disclosureVersion', 'capturedAt'],
+              additionalProperties: false,
+              properties: {
+                phone: {
+                  type: 'string',
+                  description: 'Any common format; national numbers read in DEFAULT_PHONE_REGION',
+                },
+                channels: { type: 'array', minItems: 1, maxItems: 2, items: { enum: ['sms', 'voice'] } },
+                method: { enum: ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'] },
+                disclosureVersion: { type: 'integer', minimum: 1 },
+                capturedAt: { type: 'string', format: 'date-time' },
+                ip: { type: ['string', 'null'], description: 'Required for web_form' },
+                userAgent: { type: ['string', 'null'], description: 'Required for web_form' },
+                note: {
+                  type: ['string', 'null'],
+                  description: 'Required for verbal and written_agreement',
+                },
+              },
+            },
+            {
+              phone: '(415) 555-2671',
+              channels: ['sms'],
+              method: 'web_form',
+              disclosureVersion: 1,
+              capturedAt: '2026-11-25T10:00:00Z',
+              ip: '203.0.113.7',
+              userAgent: 'Mozilla/5.0',
+            },
+          ),
+        },
+        responses: {
+          '201': {
+            description: 'Recorded; the contact now holds this number. The full consent history follows.',
+            content: json(ref('ConsentHistory'), {
+              phone: '+14155552671',
+              granted: ['sms'],
+              consents: [consentExample],
+            }),
+          },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+          '409': errorResponse(
+            'The account has no signed agreement, or another contact holds the number',
+            'conflict',
+            "This contact's account has no signed agreement: only signed customers may be called or texted, so no consent was recorded.",
+          ),
+        },
+      },
+      input: [
         onlyFields([
           'phone',
           'channels',
@@ -112,72 +164,127 @@ export function consentRoutes(ctx: AppContext) {
           .isLength({ max: 2000 })
           .withMessage('at most 2000 characters'),
       ],
-      'The consent is not valid.',
-    ),
-    async (req, res) => {
-      const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
-      const b = req.body as {
-        phone: string;
-        channels: PhoneChannel[];
-        method: ConsentMethod;
-        disclosureVersion: number;
-        capturedAt: string;
-        ip?: string;
-        userAgent?: string;
-        note?: string;
-      };
-      const phone = phoneOf(b.phone);
-      const version = Number(b.disclosureVersion);
-      const granted = await grantConsent(
-        ctx,
-        apiOrigin(req),
-        contact.id,
-        {
+      invalid: 'The consent is not valid.',
+      handler: async (req, res) => {
+        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
+        const b = req.body as {
+          phone: string;
+          channels: PhoneChannel[];
+          method: ConsentMethod;
+          disclosureVersion: number;
+          capturedAt: string;
+          ip?: string;
+          userAgent?: string;
+          note?: string;
+        };
+        const phone = phoneOf(b.phone);
+        const version = Number(b.disclosureVersion);
+        const granted = await grantConsent(
+          ctx,
+          apiOrigin(req),
+          contact.id,
+          {
+            phone,
+            channels: b.channels,
+            method: b.method,
+            disclosureVersions: { sms: version, voice: version },
+            capturedAt: parseInstant(b.capturedAt) as Date,
+            ip: b.ip ?? null,
+            userAgent: b.userAgent ?? null,
+            note: b.note ?? null,
+            locale: contact.locale,
+          },
+          { jobs: ctx.jobs },
+        );
+        res.status(201).json({
           phone,
-          channels: b.channels,
-          method: b.method,
-          disclosureVersions: { sms: version, voice: version },
-          capturedAt: parseInstant(b.capturedAt) as Date,
-          ip: b.ip ?? null,
-          userAgent: b.userAgent ?? null,
-          note: b.note ?? null,
-          locale: contact.locale,
-        },
-        { jobs: ctx.jobs },
-      );
-      res.status(201).json({
-        phone,
-        granted: granted.map((g) => g.channel),
-        consents: await consentHistory(ctx.db.knex, contact.id),
-      });
+          granted: granted.map((g) => g.channel),
+          consents: await consentHistory(ctx.db.knex, contact.id),
+        });
+      },
     },
-  );
-
-  r.post(
-    '/v1/contacts/:email/consents/revoke',
-    scope,
-    requireObjectBody,
-    validate(
-      [
+    {
+      method: 'post',
+      path: '/v1/contacts/{email}/consents/revoke',
+      operationId: 'revokeConsent',
+      tag: 'Consent',
+      scope: 'contacts',
+      body: 'json',
+      errors: ['not_found'],
+      doc: {
+        summary: 'Revoke consent for a number on channels; takes effect for the next check (scope: contacts)',
+        parameters: [emailParam],
+        requestBody: {
+          required: true,
+          content: json(
+            {
+              type: 'object',
+              required: ['phone', 'channels'],
+              additionalProperties: false,
+              properties: {
+                phone: { type: 'string' },
+                channels: { type: 'array', minItems: 1, maxItems: 2, items: { enum: ['sms', 'voice'] } },
+              },
+            },
+            { phone: '+14155552671', channels: ['sms', 'voice'] },
+          ),
+        },
+        responses: {
+          '200': {
+            description: 'The channels revoked now (empty when none was granted) and the history',
+            content: json(ref('ConsentHistory'), {
+              phone: '+14155552671',
+              revoked: ['sms'],
+              consents: [
+                {
+                  ...consentExample,
+                  status: 'revoked',
+                  revokedAt: '2026-11-26T09:00:00.000Z',
+                  revokedBy: 'apikey:1f0e',
+                  revokedMethod: 'api',
+                },
+              ],
+            }),
+          },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+        },
+      },
+      input: [
         onlyFields(['phone', 'channels']),
         body('phone').isString().withMessage('a phone number'),
         channelsField,
       ],
-      'The revocation is not valid.',
-    ),
-    async (req, res) => {
-      const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
-      const b = req.body as { phone: string; channels: PhoneChannel[] };
-      const phone = phoneOf(b.phone);
-      const revoked = await revokeConsent(ctx, apiOrigin(req), contact.id, phone, b.channels, 'api');
-      res.json({ phone, revoked, consents: await consentHistory(ctx.db.knex, contact.id) });
+      invalid: 'The revocation is not valid.',
+      handler: async (req, res) => {
+        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
+        const b = req.body as { phone: string; channels: PhoneChannel[] };
+        const phone = phoneOf(b.phone);
+        const revoked = await revokeConsent(ctx, apiOrigin(req), contact.id, phone, b.channels, 'api');
+        res.json({ phone, revoked, consents: await consentHistory(ctx.db.knex, contact.id) });
+      },
     },
-  );
-
-  r.get('/v1/contacts/:email/consents', scope, async (req, res) => {
-    const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
-    res.json({ consents: await consentHistory(ctx.db.knex, contact.id) });
-  });
-
-  return r;
+    {
+      method: 'get',
+      path: '/v1/contacts/{email}/consents',
+      operationId: 'listConsents',
+      tag: 'Consent',
+      scope: 'contacts',
+      errors: ['not_found'],
+      doc: {
+        summary: 'Every consent record of a contact with its evidence, oldest first (scope: contacts)',
+        parameters: [emailParam],
+        responses: {
+          '200': {
+            description: 'The history',
+            content: json(ref('ConsentHistory'), { consents: [consentExample] }),
+          },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+        },
+      },
+      handler: async (req, res) => {
+        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
+        res.json({ consents: await consentHistory(ctx.db.knex, contact.id) });
+      },
+    },
+  ];
 }

@@ -1,25 +1,30 @@
 // Contacts, accounts and topics API (scope `contacts`; topics readable with any key).
 
-import { type Request, Router } from 'express';
+import type { Request } from 'express';
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
-import { AGREEMENT_STATUSES, CHANNELS, isChannel } from '../domain.ts';
+import { AGREEMENT_STATUSES, CHANNELS, type Channel, isChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
+import { contactExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
 import { apiOrigin } from '../http/origin.ts';
-import { INSTANT_MESSAGE, onlyFields, parseInstant, requireObjectBody, validate } from '../http/validate.ts';
-import { listTopics, topicJson } from '../preferences/topics.ts';
-import { parsePhone } from './phone.ts';
-import { cleanEmail, cleanLocale, cleanRegion, isTimeZone, MAX_NAME } from './rules.ts';
+import type { ApiRoute } from '../http/route-table.ts';
+import { INSTANT_MESSAGE, onlyFields, parseInstant } from '../http/validate.ts';
+import { topicList } from '../preferences/service.ts';
 import {
   type AccountPatch,
   accountJson,
   type ContactPatch,
-  contactView,
+  cleanEmail,
+  cleanLocale,
+  cleanRegion,
   eraseContact,
-  requireContact,
+  getContact,
+  isTimeZone,
+  MAX_NAME,
+  parsePhone,
+  saveContact,
   unsubscribeContact,
   upsertAccount,
-  upsertContact,
 } from './service.ts';
 
 const nullableText = (field: string, max: number) =>
@@ -28,7 +33,7 @@ const nullableText = (field: string, max: number) =>
     .custom((v) => v === null || (typeof v === 'string' && v.length <= max))
     .withMessage(`a string of at most ${max} characters, or null to clear`);
 
-function emailParam(req: Request): string {
+export function emailFromPath(req: Request): string {
   const r = cleanEmail(req.params.email);
   if (!r.ok)
     throw new DomainError('validation_failed', `The address in the URL is not valid: ${r.reason}.`, [
@@ -37,61 +42,134 @@ function emailParam(req: Request): string {
   return r.email;
 }
 
-export function contactRoutes(ctx: AppContext) {
-  const r = Router();
-  const contactsScope = ctx.apiAuth.require('contacts');
-
-  r.get('/v1/topics', ctx.apiAuth.requireAny(), async (_req, res) => {
-    res.json({ topics: (await listTopics(ctx.db.knex)).map(topicJson) });
-  });
-
-  r.put(
-    '/v1/accounts/:externalId',
-    contactsScope,
-    requireObjectBody,
-    validate(
-      [
+export function contactApi(ctx: AppContext): ApiRoute[] {
+  return [
+    {
+      method: 'get',
+      path: '/v1/topics',
+      operationId: 'listTopics',
+      tag: 'Contacts',
+      scope: 'any',
+      doc: {
+        summary: 'Every topic with its kind and channels (any valid key)',
+        responses: {
+          '200': {
+            description: 'Topics',
+            content: json(
+              {
+                type: 'object',
+                required: ['topics'],
+                properties: { topics: { type: 'array', items: ref('Topic') } },
+              },
+              {
+                topics: [
+                  {
+                    slug: 'newsletter',
+                    name: 'Newsletter',
+                    description: 'Our regular newsletter.',
+                    kind: 'marketing',
+                    channels: ['email'],
+                    sendgridGroupId: null,
+                  },
+                ],
+              },
+            ),
+          },
+        },
+      },
+      handler: async (_req, res) => {
+        res.json({ topics: await topicList(ctx) });
+      },
+    },
+    {
+      method: 'put',
+      path: '/v1/accounts/{externalId}',
+      operationId: 'putAccount',
+      tag: 'Contacts',
+      scope: 'contacts',
+      body: 'json',
+      input: [
         onlyFields(['name', 'agreement']),
         nullableText('name', MAX_NAME),
         body('agreement').optional().isObject().withMessage('an object {status, signedAt, reference}'),
         body('agreement.status')
           .if(body('agreement').exists())
           .isIn(AGREEMENT_STATUSES as unknown as string[])
-          .withMessage('one of none, signed, terminated'),
+          .withMessage(`one of ${AGREEMENT_STATUSES.join(', ')}`),
         body('agreement.signedAt')
           .optional({ values: 'null' })
           .custom((v) => parseInstant(v) !== null)
           .withMessage(INSTANT_MESSAGE),
         nullableText('agreement.reference', 200),
       ],
-      'The account is not valid.',
-    ),
-    async (req, res) => {
-      const externalId = req.params.externalId as string;
-      if (externalId.length > 200)
-        throw new DomainError('validation_failed', 'externalId is at most 200 characters.');
-      const b = req.body;
-      const patch: AccountPatch = {};
-      if (b.name !== undefined) patch.name = b.name;
-      if (b.agreement) {
-        patch.agreement = { status: b.agreement.status };
-        if (b.agreement.signedAt !== undefined) {
-          patch.agreement.signedAt =
-            b.agreement.signedAt === null ? null : parseInstant(b.agreement.signedAt);
+      invalid: 'The account is not valid.',
+      doc: {
+        summary:
+          'Create or update an account and its agreement (scope: contacts). Absent fields stay, null clears.',
+        parameters: [
+          { name: 'externalId', in: 'path', required: true, schema: { type: 'string', maxLength: 200 } },
+        ],
+        requestBody: {
+          required: true,
+          content: json(
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                name: { type: ['string', 'null'], maxLength: 200 },
+                agreement: ref('Agreement'),
+              },
+            },
+            {
+              name: 'Acme Inc',
+              agreement: { status: 'signed', signedAt: '2026-03-01', reference: 'MSA-2026-001' },
+            },
+          ),
+        },
+        responses: {
+          '200': { description: 'Updated', content: json(ref('Account')) },
+          '201': {
+            description: 'Created',
+            content: json(ref('Account'), {
+              externalId: 'acme',
+              name: 'Acme Inc',
+              agreement: {
+                status: 'signed',
+                signedAt: '2026-03-01T00:00:00.000Z',
+                reference: 'MSA-2026-001',
+              },
+            }),
+          },
+        },
+      },
+      handler: async (req, res) => {
+        const externalId = req.params.externalId as string;
+        if (externalId.length > 200)
+          throw new DomainError('validation_failed', 'externalId is at most 200 characters.');
+        const b = req.body;
+        const patch: AccountPatch = {};
+        if (b.name !== undefined) patch.name = b.name;
+        if (b.agreement) {
+          patch.agreement = { status: b.agreement.status };
+          if (b.agreement.signedAt !== undefined) {
+            patch.agreement.signedAt =
+              b.agreement.signedAt === null ? null : parseInstant(b.agreement.signedAt);
+          }
+          if (b.agreement.reference !== undefined) patch.agreement.reference = b.agreement.reference;
         }
-        if (b.agreement.reference !== undefined) patch.agreement.reference = b.agreement.reference;
-      }
-      const { account, created } = await upsertAccount(ctx, apiOrigin(req), externalId, patch);
-      res.status(created ? 201 : 200).json(accountJson(account));
+        const { account, created } = await upsertAccount(ctx, apiOrigin(req), externalId, patch);
+        res.status(created ? 201 : 200).json(accountJson(account));
+      },
     },
-  );
-
-  r.put(
-    '/v1/contacts/:email',
-    contactsScope,
-    requireObjectBody,
-    validate(
-      [
+    {
+      method: 'put',
+      path: '/v1/contacts/{email}',
+      operationId: 'putContact',
+      tag: 'Contacts',
+      scope: 'contacts',
+      body: 'json',
+      errors: ['conflict'],
+      input: [
         onlyFields(['name', 'phone', 'accountExternalId', 'locale', 'timeZone', 'region']),
         nullableText('name', MAX_NAME),
         nullableText('phone', 40),
@@ -109,48 +187,101 @@ export function contactRoutes(ctx: AppContext) {
           .custom((v) => typeof v === 'string' && cleanRegion(v) !== null)
           .withMessage('an ISO 3166-2 region such as US-FL (the state the person lives in)'),
       ],
-      'The contact is not valid.',
-    ),
-    async (req, res) => {
-      const email = emailParam(req);
-      const b = req.body;
-      const patch: ContactPatch = {};
-      if (b.name !== undefined) patch.name = b.name;
-      if (b.accountExternalId !== undefined) patch.accountExternalId = b.accountExternalId;
-      if (b.locale !== undefined) patch.locale = b.locale === null ? null : cleanLocale(b.locale);
-      if (b.timeZone !== undefined) patch.timeZone = b.timeZone;
-      if (b.region !== undefined) patch.region = b.region === null ? null : cleanRegion(b.region);
-      if (b.phone !== undefined) {
-        if (b.phone === null) patch.phone = null;
-        else {
-          const p = parsePhone(b.phone, ctx.config.defaultPhoneRegion);
-          if (!p.ok)
-            throw new DomainError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
-              { field: 'phone', message: p.reason },
-            ]);
-          patch.phone = p.e164;
+      invalid: 'The contact is not valid.',
+      doc: {
+        summary: 'Create or update a contact (scope: contacts). Absent fields stay, null clears.',
+        parameters: [emailParam],
+        requestBody: {
+          required: true,
+          content: json(ref('ContactInput'), {
+            name: 'Ann Example',
+            phone: '(415) 555-2671',
+            accountExternalId: 'acme',
+          }),
+        },
+        responses: {
+          '200': { description: 'Updated', content: json(ref('Contact')) },
+          '201': { description: 'Created', content: json(ref('Contact'), contactExample) },
+          '409': errorResponse(
+            'The phone number belongs to another contact',
+            'conflict',
+            'This phone number already belongs to another contact.',
+          ),
+        },
+      },
+      handler: async (req, res) => {
+        const email = emailFromPath(req);
+        const b = req.body;
+        const patch: ContactPatch = {};
+        if (b.name !== undefined) patch.name = b.name;
+        if (b.accountExternalId !== undefined) patch.accountExternalId = b.accountExternalId;
+        if (b.locale !== undefined) patch.locale = b.locale === null ? null : cleanLocale(b.locale);
+        if (b.timeZone !== undefined) patch.timeZone = b.timeZone;
+        if (b.region !== undefined) patch.region = b.region === null ? null : cleanRegion(b.region);
+        if (b.phone !== undefined) {
+          if (b.phone === null) patch.phone = null;
+          else {
+            const p = parsePhone(b.phone, ctx.config.defaultPhoneRegion);
+            if (!p.ok)
+              throw new DomainError('validation_failed', `The phone number is not valid: ${p.reason}.`, [
+                { field: 'phone', message: p.reason },
+              ]);
+            patch.phone = p.e164;
+          }
         }
-      }
-      const { contact, created } = await upsertContact(ctx, apiOrigin(req), email, patch);
-      res.status(created ? 201 : 200).json(await contactView(ctx, contact));
+        const { view, created } = await saveContact(ctx, apiOrigin(req), email, patch);
+        res.status(created ? 201 : 200).json(view);
+      },
     },
-  );
-
-  r.get('/v1/contacts/:email', contactsScope, async (req, res) => {
-    const contact = await requireContact(ctx.db.knex, emailParam(req));
-    res.json(await contactView(ctx, contact));
-  });
-
-  r.delete('/v1/contacts/:email', contactsScope, async (req, res) => {
-    await eraseContact(ctx, apiOrigin(req), emailParam(req));
-    res.status(204).end();
-  });
-
-  r.post(
-    '/v1/contacts/:email/unsubscribe',
-    contactsScope,
-    validate(
-      [
+    {
+      method: 'get',
+      path: '/v1/contacts/{email}',
+      operationId: 'getContact',
+      tag: 'Contacts',
+      scope: 'contacts',
+      errors: ['not_found'],
+      doc: {
+        summary: 'A contact with account, preferences, consents and suppression (scope: contacts)',
+        parameters: [emailParam],
+        responses: {
+          '200': { description: 'The contact', content: json(ref('Contact'), contactExample) },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+        },
+      },
+      handler: async (req, res) => {
+        res.json(await getContact(ctx, emailFromPath(req)));
+      },
+    },
+    {
+      method: 'delete',
+      path: '/v1/contacts/{email}',
+      operationId: 'eraseContact',
+      tag: 'Contacts',
+      scope: 'contacts',
+      errors: ['not_found'],
+      doc: {
+        summary:
+          'Erase a contact: personal data removed, address kept suppressed by keyed hash (scope: contacts)',
+        parameters: [emailParam],
+        responses: {
+          '204': { description: 'Erased' },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+        },
+      },
+      handler: async (req, res) => {
+        await eraseContact(ctx, apiOrigin(req), emailFromPath(req));
+        res.status(204).end();
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/contacts/{email}/unsubscribe',
+      operationId: 'unsubscribeContact',
+      tag: 'Contacts',
+      scope: 'contacts',
+      body: 'json-optional',
+      errors: ['not_found'],
+      input: [
         onlyFields(['topic', 'channel']),
         body('topic').optional().isString().withMessage('a topic slug'),
         body('channel')
@@ -158,20 +289,66 @@ export function contactRoutes(ctx: AppContext) {
           .custom((v) => isChannel(v))
           .withMessage(`one of ${CHANNELS.join(', ')}`),
       ],
-      'The unsubscribe request is not valid.',
-    ),
-    async (req, res) => {
-      const email = emailParam(req);
-      const { topic, channel } = (req.body ?? {}) as { topic?: string; channel?: (typeof CHANNELS)[number] };
-      const changes = await unsubscribeContact(ctx, apiOrigin(req), email, { topic, channel });
-      const contact = await requireContact(ctx.db.knex, email);
-      const view = await contactView(ctx, contact);
-      res.json({
-        changed: changes.map((c) => ({ channel: c.channel, topic: c.topic, from: c.from, to: c.status })),
-        preferences: view.preferences,
-      });
+      invalid: 'The unsubscribe request is not valid.',
+      doc: {
+        summary:
+          'Unsubscribe a contact (scope: contacts). No topic: all marketing. No channel: every channel the topic is offered on.',
+        parameters: [emailParam],
+        requestBody: {
+          required: false,
+          content: json(
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: { topic: { type: 'string' }, channel: ref('Channel') },
+            },
+            { topic: 'newsletter', channel: 'email' },
+          ),
+        },
+        responses: {
+          '200': {
+            description: 'The changes that took effect and the resulting preferences',
+            content: json(
+              {
+                type: 'object',
+                required: ['changed', 'preferences'],
+                properties: {
+                  changed: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['channel', 'topic', 'from', 'to'],
+                      properties: {
+                        channel: ref('Channel'),
+                        topic: { type: ['string', 'null'] },
+                        from: ref('PrefStatus'),
+                        to: ref('PrefStatus'),
+                      },
+                    },
+                  },
+                  preferences: ref('Preferences'),
+                },
+              },
+              {
+                changed: [{ channel: 'email', topic: 'newsletter', from: 'subscribed', to: 'unsubscribed' }],
+                preferences: contactExample.preferences,
+              },
+            ),
+          },
+          '404': errorResponse('No such contact', 'not_found', 'No contact with this email address.'),
+        },
+      },
+      handler: async (req, res) => {
+        const { topic, channel } = (req.body ?? {}) as { topic?: string; channel?: Channel };
+        const { changes, view } = await unsubscribeContact(ctx, apiOrigin(req), emailFromPath(req), {
+          topic,
+          channel,
+        });
+        res.json({
+          changed: changes.map((c) => ({ channel: c.channel, topic: c.topic, from: c.from, to: c.status })),
+          preferences: view.preferences,
+        });
+      },
     },
-  );
-
-  return r;
+  ];
 }

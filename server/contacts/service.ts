@@ -28,6 +28,10 @@ import {
 } from './queries.ts';
 import { canonicalEmail } from './rules.ts';
 
+// What other parts and the edge may use of this part's pure rules: this file is the part's door.
+export { parsePhone } from './phone.ts';
+export { cleanEmail, cleanLocale, cleanRegion, isTimeZone, MAX_NAME } from './rules.ts';
+
 export type AgreementStatus = AccountRow['agreement_status'];
 
 export interface AccountPatch {
@@ -154,6 +158,17 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
 
 export async function upsertContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
   return withRetryOnRace(core.db.knex, (trx) => upsertContactIn(core, trx, origin, email, patch));
+}
+
+/** upsertContact, answering with the contact as the API shows it. */
+export async function saveContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
+  const { contact, created } = await upsertContact(core, origin, email, patch);
+  return { view: await contactView(core, contact), created };
+}
+
+/** One contact as GET /api/v1/contacts/{email} shows it; not_found when there is none. */
+export async function getContact(core: Core, email: string) {
+  return contactView(core, await requireContact(core.db.knex, email));
 }
 
 /** upsertContact inside the caller's transaction (the import writes a row's parts atomically). */
@@ -373,17 +388,19 @@ export async function unsubscribeContact(
   email: string,
   input: { topic?: string; channel?: Channel },
 ) {
-  return core.db.knex.transaction(async (trx) => {
-    const contact = await contactByEmail(trx, email);
-    if (!contact) throw notFound('No contact with this email address.');
-    const topics = await listTopics(trx);
-    const topic = input.topic ? topics.find((t) => t.slug === input.topic) : undefined;
-    const channels: Channel[] = input.channel ? [input.channel] : topic ? topic.channels : [...CHANNELS];
-    const changes: PreferenceChange[] = channels.map((channel) => ({
-      channel,
-      topic: input.topic ?? null,
-      status: 'unsubscribed',
-    }));
-    return applyPreferenceChanges(core, trx, origin, contact.id, changes);
-  });
+  return core.db.knex
+    .transaction(async (trx) => {
+      const contact = await contactByEmail(trx, email);
+      if (!contact) throw notFound('No contact with this email address.');
+      const topics = await listTopics(trx);
+      const topic = input.topic ? topics.find((t) => t.slug === input.topic) : undefined;
+      const channels: Channel[] = input.channel ? [input.channel] : topic ? topic.channels : [...CHANNELS];
+      const changes: PreferenceChange[] = channels.map((channel) => ({
+        channel,
+        topic: input.topic ?? null,
+        status: 'unsubscribed',
+      }));
+      return { contact, changes: await applyPreferenceChanges(core, trx, origin, contact.id, changes) };
+    })
+    .then(async ({ contact, changes }) => ({ changes, view: await contactView(core, contact) }));
 }

@@ -1,11 +1,12 @@
 // POST /api/v1/send-permission, /batch and /stream (scope `check`).
 
 import { StringDecoder } from 'node:string_decoder';
-import { type Request, type Response, Router } from 'express';
+import type { Request, Response } from 'express';
 import type { AppContext } from '../app.ts';
 import { CHANNELS, type Channel, isChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
-import { requireObjectBody } from '../http/validate.ts';
+import { errorResponse, json, ref } from '../http/openapi.ts';
+import type { ApiRoute } from '../http/route-table.ts';
 import { isUuid } from '../ids.ts';
 import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
@@ -57,123 +58,260 @@ function links(ctx: AppContext, r: CheckResult, channel: Channel, topic: string)
   return unsubscribeBlock(ctx.config.baseUrl, ctx.config.tokenKeys, r.contactId, topic);
 }
 
-/** Routes that read their own body (mounted before the JSON parser). */
-export function permissionStreamRoutes(ctx: AppContext) {
-  const r = Router();
-  r.post('/v1/send-permission/stream', ctx.apiAuth.require('check'), (req, res, next) => {
-    streamCheck(ctx, req, res).catch(next);
-  });
-  return r;
-}
-
-export function permissionRoutes(ctx: AppContext) {
-  const r = Router();
+export function permissionApi(ctx: AppContext): ApiRoute[] {
   const core = ctx;
-
-  // Validation is written by hand here: this is the hot path, measured by the benchmark.
-  r.post('/v1/send-permission', ctx.apiAuth.require('check'), requireObjectBody, async (req, res) => {
-    const { channel, topic, recipient, reserve, reservationKey } = req.body;
-    const details = channelAndTopic(channel, topic);
-    if (typeof recipient !== 'string' || !recipient) {
-      details.push({ field: 'recipient', message: 'an email address (email) or phone number (sms, voice)' });
-    }
-    details.push(...reserveProblems(channel, reserve, reservationKey));
-    if (details.length)
-      throw new DomainError('validation_failed', 'The check request is not valid.', details);
-    const rec = normaliseRecipient(channel, recipient, ctx.config.defaultPhoneRegion);
-    if (!rec.ok) {
-      throw new DomainError('validation_failed', `The recipient is not valid: ${rec.reason}.`, [
-        { field: 'recipient', message: rec.reason },
-      ]);
-    }
-    const result: CheckResult & { reservationId?: string } = reserve
-      ? await reserveOne(core, ctx.now(), channel, await requireTopic(core, topic), rec, {
-          apiKeyId: req.caller?.apiKeyId ?? null,
-          reservationKey,
-        })
-      : await checkOne(core, ctx.now(), channel, topic, rec);
-    ctx.metrics.decisions.inc({ channel, reason: result.reason });
-    const unsubscribe = links(ctx, result, channel, topic);
-    res.json({
-      allowed: result.allowed,
-      reason: result.reason,
-      channel,
-      recipient: result.recipient,
-      topic,
-      ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}),
-      ...(result.reservationId ? { reservationId: result.reservationId } : {}),
-      ...(unsubscribe ? { unsubscribe } : {}),
-    });
-  });
-
-  // A reservation whose send failed: released, it no longer counts toward a limit.
-  r.delete('/v1/send-permission/reservations/:id', ctx.apiAuth.require('check'), async (req, res) => {
-    const id = String(req.params.id);
-    if (!isUuid(id) || !(await releaseReservation(core, req.caller?.apiKeyId ?? null, id))) {
-      throw new DomainError(
-        'not_found',
-        'No reservation with this id for this API key (or it was released already).',
-      );
-    }
-    res.status(204).end();
-  });
-
-  r.post('/v1/send-permission/batch', ctx.apiAuth.require('check'), requireObjectBody, async (req, res) => {
-    const { channel, topic, recipients, reserve } = req.body;
-    const details = channelAndTopic(channel, topic);
-    details.push(...reserveProblems(channel, reserve, undefined));
-    if (!Array.isArray(recipients)) details.push({ field: 'recipients', message: 'an array of recipients' });
-    else if (recipients.length > MAX_BATCH) {
-      details.push({
-        field: 'recipients',
-        message: `at most ${MAX_BATCH} per batch (got ${recipients.length}); use /stream for more`,
-      });
-    }
-    if (details.length)
-      throw new DomainError('validation_failed', 'The batch request is not valid.', details);
-    const normalised = (recipients as unknown[]).map((x) =>
-      normaliseRecipient(channel, x, ctx.config.defaultPhoneRegion),
-    );
-    const bad = normalised
-      .map((n, i) => (n.ok ? null : { field: `recipients[${i}]`, message: n.reason }))
-      .filter((d) => d !== null);
-    if (bad.length) {
-      throw new DomainError(
-        'validation_failed',
-        `${bad.length} recipient(s) are not valid; nothing was checked.`,
-        bad.slice(0, 100),
-      );
-    }
-    const topicFacts = await requireTopic(core, topic);
-    let results: (CheckResult & { reservationId?: string })[];
-    if (reserve) {
-      // Each recipient reserves in its own transaction, in request order.
-      results = [];
-      for (const rec of normalised) {
-        results.push(
-          await reserveOne(core, ctx.now(), channel, topicFacts, rec as Recipient & { ok: true }, {
-            apiKeyId: req.caller?.apiKeyId ?? null,
+  return [
+    {
+      method: 'post',
+      path: '/v1/send-permission',
+      operationId: 'checkPermission',
+      tag: 'Checks',
+      scope: 'check',
+      body: 'json',
+      doc: {
+        summary: 'May we send this topic on this channel to this recipient? (scope: check)',
+        requestBody: {
+          required: true,
+          content: json(ref('CheckRequest'), {
+            channel: 'email',
+            recipient: 'ann@example.com',
+            topic: 'newsletter',
           }),
+        },
+        responses: {
+          '200': {
+            description:
+              'The decision. Allowed email marketing carries the unsubscribe link and List-Unsubscribe headers to put on the message.',
+            content: json(ref('CheckResponse'), {
+              allowed: true,
+              reason: 'subscribed',
+              channel: 'email',
+              recipient: 'ann@example.com',
+              topic: 'newsletter',
+              unsubscribe: {
+                url: 'https://prefs.example.com/u/AQE.k1.sig',
+                oneClickUrl: 'https://prefs.example.com/u/AQE.k1.sig',
+                headers: {
+                  'List-Unsubscribe': '<https://prefs.example.com/u/AQE.k1.sig>',
+                  'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+                },
+              },
+            }),
+          },
+        },
+      },
+      // Validation is written by hand here, not as express-validator chains: this is the hot path,
+      // and running chains per request cost a measured share of its throughput (npm run bench).
+      handler: async (req, res) => {
+        const { channel, topic, recipient, reserve, reservationKey } = req.body;
+        const details = channelAndTopic(channel, topic);
+        if (typeof recipient !== 'string' || !recipient) {
+          details.push({
+            field: 'recipient',
+            message: 'an email address (email) or phone number (sms, voice)',
+          });
+        }
+        details.push(...reserveProblems(channel, reserve, reservationKey));
+        if (details.length)
+          throw new DomainError('validation_failed', 'The check request is not valid.', details);
+        const rec = normaliseRecipient(channel, recipient, ctx.config.defaultPhoneRegion);
+        if (!rec.ok) {
+          throw new DomainError('validation_failed', `The recipient is not valid: ${rec.reason}.`, [
+            { field: 'recipient', message: rec.reason },
+          ]);
+        }
+        const result: CheckResult & { reservationId?: string } = reserve
+          ? await reserveOne(core, ctx.now(), channel, await requireTopic(core, topic), rec, {
+              apiKeyId: req.caller?.apiKeyId ?? null,
+              reservationKey,
+            })
+          : await checkOne(core, ctx.now(), channel, topic, rec);
+        ctx.metrics.decisions.inc({ channel, reason: result.reason });
+        const unsubscribe = links(ctx, result, channel, topic);
+        res.json({
+          allowed: result.allowed,
+          reason: result.reason,
+          channel,
+          recipient: result.recipient,
+          topic,
+          ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}),
+          ...(result.reservationId ? { reservationId: result.reservationId } : {}),
+          ...(unsubscribe ? { unsubscribe } : {}),
+        });
+      },
+    },
+    {
+      // A reservation whose send failed: released, it no longer counts toward a limit.
+      method: 'delete',
+      path: '/v1/send-permission/reservations/{id}',
+      operationId: 'releaseReservation',
+      tag: 'Checks',
+      scope: 'check',
+      errors: ['not_found'],
+      doc: {
+        summary: 'Release a reservation whose send failed: it no longer counts toward a limit (scope: check)',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        responses: {
+          '204': { description: 'Released' },
+          '404': errorResponse(
+            'No such reservation for this key',
+            'not_found',
+            'No reservation with this id for this API key.',
+          ),
+        },
+      },
+      handler: async (req, res) => {
+        const id = String(req.params.id);
+        if (!isUuid(id) || !(await releaseReservation(core, req.caller?.apiKeyId ?? null, id))) {
+          throw new DomainError(
+            'not_found',
+            'No reservation with this id for this API key (or it was released already).',
+          );
+        }
+        res.status(204).end();
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/send-permission/batch',
+      operationId: 'checkPermissionBatch',
+      tag: 'Checks',
+      scope: 'check',
+      body: 'json',
+      doc: {
+        summary: 'Up to 10,000 recipients of one channel and topic, answered in request order (scope: check)',
+        requestBody: {
+          required: true,
+          content: json(
+            {
+              type: 'object',
+              required: ['channel', 'topic', 'recipients'],
+              properties: {
+                channel: ref('Channel'),
+                topic: { type: 'string' },
+                recipients: { type: 'array', maxItems: 10000, items: { type: 'string' } },
+                reserve: {
+                  type: 'boolean',
+                  description: 'sms/voice: reserve a send record for each allowed recipient',
+                },
+              },
+            },
+            { channel: 'email', topic: 'offers', recipients: ['ann@example.com', 'bob@example.com'] },
+          ),
+        },
+        responses: {
+          '200': {
+            description: 'One result per recipient, in order, duplicates included',
+            content: json(ref('BatchResponse'), {
+              results: [
+                { recipient: 'ann@example.com', allowed: true, reason: 'subscribed' },
+                { recipient: 'bob@example.com', allowed: false, reason: 'unsubscribed_all' },
+              ],
+            }),
+          },
+        },
+      },
+      handler: async (req, res) => {
+        const { channel, topic, recipients, reserve } = req.body;
+        const details = channelAndTopic(channel, topic);
+        details.push(...reserveProblems(channel, reserve, undefined));
+        if (!Array.isArray(recipients))
+          details.push({ field: 'recipients', message: 'an array of recipients' });
+        else if (recipients.length > MAX_BATCH) {
+          details.push({
+            field: 'recipients',
+            message: `at most ${MAX_BATCH} per batch (got ${recipients.length}); use /stream for more`,
+          });
+        }
+        if (details.length)
+          throw new DomainError('validation_failed', 'The batch request is not valid.', details);
+        const normalised = (recipients as unknown[]).map((x) =>
+          normaliseRecipient(channel, x, ctx.config.defaultPhoneRegion),
         );
-      }
-    } else {
-      results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised, {
-        withIds: false,
-      })) as CheckResult[];
-    }
-    for (const x of results) ctx.metrics.decisions.inc({ channel, reason: x.reason });
-    res.json({
-      results: results.map((x) => ({
-        recipient: x.recipient,
-        allowed: x.allowed,
-        reason: x.reason,
-        ...(x.retryAfter ? { retryAfter: x.retryAfter } : {}),
-        ...(x.reservationId ? { reservationId: x.reservationId } : {}),
-      })),
-    });
-  });
-
-  return r;
+        const bad = normalised
+          .map((n, i) => (n.ok ? null : { field: `recipients[${i}]`, message: n.reason }))
+          .filter((d) => d !== null);
+        if (bad.length) {
+          throw new DomainError(
+            'validation_failed',
+            `${bad.length} recipient(s) are not valid; nothing was checked.`,
+            bad.slice(0, 100),
+          );
+        }
+        const topicFacts = await requireTopic(core, topic);
+        let results: (CheckResult & { reservationId?: string })[];
+        if (reserve) {
+          // Each recipient reserves in its own transaction, in request order.
+          results = [];
+          for (const rec of normalised) {
+            results.push(
+              await reserveOne(core, ctx.now(), channel, topicFacts, rec as Recipient & { ok: true }, {
+                apiKeyId: req.caller?.apiKeyId ?? null,
+              }),
+            );
+          }
+        } else {
+          results = (await checkMany(core, ctx.now(), channel, topicFacts, normalised, {
+            withIds: false,
+          })) as CheckResult[];
+        }
+        for (const x of results) ctx.metrics.decisions.inc({ channel, reason: x.reason });
+        res.json({
+          results: results.map((x) => ({
+            recipient: x.recipient,
+            allowed: x.allowed,
+            reason: x.reason,
+            ...(x.retryAfter ? { retryAfter: x.retryAfter } : {}),
+            ...(x.reservationId ? { reservationId: x.reservationId } : {}),
+          })),
+        });
+      },
+    },
+    {
+      method: 'post',
+      path: '/v1/send-permission/stream',
+      operationId: 'checkPermissionStream',
+      tag: 'Checks',
+      scope: 'check',
+      body: 'stream',
+      doc: {
+        summary: 'Any number of recipients, one per line, answered line by line as NDJSON (scope: check)',
+        parameters: [
+          { name: 'channel', in: 'query', required: true, schema: ref('Channel') },
+          { name: 'topic', in: 'query', required: true, schema: { type: 'string' } },
+          {
+            name: 'links',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: ['true', 'false'] },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            'text/plain': { schema: { type: 'string' }, example: 'ann@example.com\nbob@example.com\n' },
+            'application/x-ndjson': {
+              schema: { type: 'string' },
+              example: '{"recipient":"ann@example.com"}\n',
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description:
+              'One NDJSON line per input line, in order: {"recipient","allowed","reason"} or {"recipient","error"} for a malformed line.',
+            content: {
+              'application/x-ndjson': {
+                schema: ref('CheckLine'),
+                example: '{"recipient":"ann@example.com","allowed":true,"reason":"subscribed"}\n',
+              },
+            },
+          },
+        },
+      },
+      handler: (req, res) => streamCheck(ctx, req, res),
+    },
+  ];
 }
 
 function parseLine(line: string, channel: Channel, region: string): Recipient {

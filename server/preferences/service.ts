@@ -12,7 +12,12 @@ import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { escapeHtml, type Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
-import { listTopics, type Topic } from './topics.ts';
+import { listTopics, type Topic, topicJson } from './topics.ts';
+
+/** Every topic as the API shows it. */
+export async function topicList(core: Core) {
+  return (await listTopics(core.db.knex)).map(topicJson);
+}
 
 export type PrefStatus = 'subscribed' | 'unsubscribed';
 
