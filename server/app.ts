@@ -1,4 +1,5 @@
 // createApp wires middleware and routers in order; it never listens (index.ts and tests do).
+
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';

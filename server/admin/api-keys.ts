@@ -1,7 +1,9 @@
 // API keys: only a SHA-256 of the secret is stored; the secret is shown once at creation.
 // Scopes: check (send-permission), send (mail gateway), contacts, events (ledger export).
+
 import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
@@ -38,11 +40,12 @@ export function parseScopes(raw: string | string[]): Scope[] {
 }
 
 export async function createApiKey(
-  knex: Knex,
+  from: Reader,
   ledger: Ledger,
   origin: Origin,
   input: { name: string; scopes: Scope[] },
 ): Promise<{ key: ApiKey; secret: string }> {
+  const knex = sql(from);
   const name = input.name.trim();
   if (!name || name.length > 200) {
     throw new DomainError(
@@ -79,7 +82,13 @@ export async function createApiKey(
   });
 }
 
-export async function revokeApiKey(knex: Knex, ledger: Ledger, origin: Origin, id: string): Promise<ApiKey> {
+export async function revokeApiKey(
+  from: Reader,
+  ledger: Ledger,
+  origin: Origin,
+  id: string,
+): Promise<ApiKey> {
+  const knex = sql(from);
   if (!isUuid(id)) throw new DomainError('not_found', `No API key with id ${id}.`);
   return knex.transaction(async (trx) => {
     const key = await trx('api_keys').where({ id }).forUpdate().first();
@@ -91,7 +100,8 @@ export async function revokeApiKey(knex: Knex, ledger: Ledger, origin: Origin, i
   });
 }
 
-export async function listApiKeys(knex: Knex): Promise<ApiKey[]> {
+export async function listApiKeys(from: Reader): Promise<ApiKey[]> {
+  const knex = sql(from);
   return knex('api_keys')
     .select('id', 'name', 'prefix', 'scopes', 'created_by', 'created_at', 'last_used_at', 'revoked_at')
     .orderBy('created_at', 'desc');

@@ -3,31 +3,32 @@
 // 100,000 rows never sit in memory and any process can resume the job. Each row is one transaction: contact, prior opt-outs and
 // suppression land together or not at all; a bad row is reported with its line number and
 // changes nothing. Every change is on the ledger with actor `import:<job id>`.
+
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { parse } from 'csv-parse';
 import { type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
-import { parsePhone } from '../contacts/phone.ts';
-import { accountByExternalId, insertSuppression } from '../contacts/queries.ts';
 import {
+  accountByExternalId,
+  type ContactPatch,
   canonicalEmail,
   cleanEmail,
   cleanLocale,
   cleanRegion,
   isTimeZone,
   MAX_NAME,
-} from '../contacts/rules.ts';
-import { type ContactPatch, upsertContactIn } from '../contacts/service.ts';
+  parsePhone,
+  suppressIn,
+  upsertContactIn,
+} from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { QUEUES } from '../jobs/jobs.ts';
-import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { applyPreferenceChanges, type PreferenceChange } from '../preferences/service.ts';
-import { listTopics } from '../preferences/topics.ts';
+import { applyPreferenceChanges, listTopics, type PreferenceChange } from '../preferences/service.ts';
 import { can, render } from './render.ts';
 import { listAccounts } from './service.ts';
 import { csrfMatches, type StaffSession } from './sessions.ts';
@@ -143,18 +144,11 @@ async function importRow(core: Core, origin: Origin, row: ImportRow) {
       await applyPreferenceChanges(core, trx, origin, contact.id, row.unsubscribed, { via: 'import' });
     }
     if (row.suppressed) {
-      const emailHash = keyedHash(core.config.hashSecret, 'email', row.email);
-      if (
-        await insertSuppression(trx, { email_hash: emailHash, reason: row.suppressed, actor: origin.actor })
-      ) {
-        await core.ledger.append(trx, origin, {
-          type: 'suppression.added',
-          contactId: contact.id,
-          channel: 'email',
-          newValue: row.suppressed,
-          data: { emailHash },
-        });
-      }
+      await suppressIn(core, trx, origin, {
+        email: row.email,
+        contactId: contact.id,
+        reason: row.suppressed,
+      });
     }
   });
 }

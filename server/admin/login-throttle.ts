@@ -6,7 +6,9 @@
 // The same rules hold for addresses with and without an account (the throttle never looks),
 // and a throttled attempt is answered before any password is checked, for both alike.
 // Kept in PostgreSQL so several web processes share it; keys are keyed hashes.
+
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { keyedHash } from '../keyed-hash.ts';
 
 export const FREE_FAILURES = 3;
@@ -28,7 +30,8 @@ export function throttleKeys(hashSecret: Buffer, email: string, ip: string): Thr
 }
 
 /** Seconds the caller must still wait, or 0. */
-export async function loginWait(knex: Knex, keys: ThrottleKeys, now: Date): Promise<number> {
+export async function loginWait(from: Reader, keys: ThrottleKeys, now: Date): Promise<number> {
+  const knex = sql(from);
   const rows: { key: string; failures: number; window_start: Date; blocked_until: Date | null }[] =
     await knex('login_throttle').whereIn('key', [keys.pair, keys.ip]);
   let until = 0;
@@ -41,7 +44,8 @@ export async function loginWait(knex: Knex, keys: ThrottleKeys, now: Date): Prom
   return Math.max(0, Math.ceil((until - now.getTime()) / 1000));
 }
 
-export async function recordLoginFailure(knex: Knex, keys: ThrottleKeys, now: Date) {
+export async function recordLoginFailure(from: Reader, keys: ThrottleKeys, now: Date) {
+  const knex = sql(from);
   // One statement each, so concurrent failures all count.
   await knex.raw(
     `insert into login_throttle (key, failures, window_start, blocked_until, updated_at)
@@ -67,6 +71,7 @@ export async function recordLoginFailure(knex: Knex, keys: ThrottleKeys, now: Da
   );
 }
 
-export async function recordLoginSuccess(knex: Knex, keys: ThrottleKeys) {
+export async function recordLoginSuccess(from: Reader, keys: ThrottleKeys) {
+  const knex = sql(from);
   await knex('login_throttle').where({ key: keys.pair }).del();
 }

@@ -3,17 +3,17 @@
 // loaded first and checked after, so a URL naming another account's contact finds nothing.
 
 import type { Knex } from 'knex';
-import { parsePhone } from '../contacts/phone.ts';
-import { insertSuppression } from '../contacts/queries.ts';
-import { canonicalEmail } from '../contacts/rules.ts';
-import type { Core } from '../core.ts';
+import { consentHistory, currentDisclosure } from '../consent/service.ts';
+import { canonicalEmail, parsePhone, suppressIn, suppressionByHash } from '../contacts/service.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import type { Channel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { forgetTopics } from '../preferences/topics.ts';
+import { forgetTopics, listTopics, preferenceRows } from '../preferences/service.ts';
 import type { StaffSession } from './sessions.ts';
+import { staffEmails } from './staff.ts';
 
 export type Staff = Pick<StaffSession, 'userId' | 'role' | 'accountId'>;
 
@@ -37,11 +37,12 @@ export function scoped<T extends Knex.QueryBuilder>(q: T, staff: Staff): T {
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (m) => `\\${m}`);
 
 export async function searchContacts(
-  knex: Knex,
+  from: Reader,
   staff: Staff,
   input: { q?: string; account?: string; page?: number },
   region: string,
 ) {
+  const knex = sql(from);
   const q = scoped(
     knex('contacts as c').leftJoin('accounts as a', 'a.id', 'c.account_id').whereNull('c.erased_at'),
     staff,
@@ -93,7 +94,8 @@ export async function contactForStaff(knex: Knex | Knex.Transaction, staff: Staf
   );
 }
 
-export async function requireContactForStaff(knex: Knex | Knex.Transaction, staff: Staff, id: string) {
+export async function requireContactForStaff(from: Reader, staff: Staff, id: string) {
+  const knex = sql(from);
   const c = await contactForStaff(knex, staff, id);
   if (!c) throw new DomainError('not_found', 'No such contact.');
   return c;
@@ -105,19 +107,9 @@ export function contactHistory(knex: Knex, contactId: string) {
 }
 
 export async function suppressContact(core: Core, origin: Origin, contactId: string, email: string) {
-  return core.db.knex.transaction(async (trx) => {
-    const emailHash = keyedHash(core.config.hashSecret, 'email', email);
-    if (!(await insertSuppression(trx, { email_hash: emailHash, reason: 'manual', actor: origin.actor })))
-      return false;
-    await core.ledger.append(trx, origin, {
-      type: 'suppression.added',
-      contactId,
-      channel: 'email',
-      newValue: 'manual',
-      data: { emailHash },
-    });
-    return true;
-  });
+  return core.db.knex.transaction((trx) =>
+    suppressIn(core, trx, origin, { email, contactId, reason: 'manual' }),
+  );
 }
 
 export async function liftSuppression(core: Core, origin: Origin, contactId: string, email: string) {
@@ -138,7 +130,8 @@ export async function liftSuppression(core: Core, origin: Origin, contactId: str
   });
 }
 
-export function listAccounts(knex: Knex) {
+export function listAccounts(from: Reader) {
+  const knex = sql(from);
   return knex('accounts as a')
     .leftJoin('contacts as c', (j) => j.on('c.account_id', 'a.id').andOnNull('c.erased_at'))
     .groupBy('a.id')
@@ -204,4 +197,30 @@ export async function saveTopic(
       });
     })
     .finally(() => forgetTopics(core.db.knex));
+}
+
+/** What a contact's console page shows, gathered at once: records, history and who acted. */
+export async function contactPageFacts(core: Core, staff: Staff, id: string) {
+  const knex = core.db.knex;
+  const contact = await requireContactForStaff(knex, staff, id);
+  const [topics, prefs, consents, history, suppression, sms, voice] = await Promise.all([
+    listTopics(knex),
+    preferenceRows(knex, contact.id),
+    consentHistory(knex, contact.id),
+    contactHistory(knex, contact.id),
+    suppressionByHash(knex, keyedHash(core.config.hashSecret, 'email', contact.email)),
+    currentDisclosure(knex, 'sms', contact.locale),
+    currentDisclosure(knex, 'voice', contact.locale),
+  ]);
+  // Show who acted by name: staff actors are stored as ids on the ledger.
+  const staffIds = [
+    ...new Set(history.map((e) => /^staff:(.+)$/.exec(e.actor)?.[1]).filter(Boolean)),
+  ] as string[];
+  const people = await staffEmails(knex, staffIds);
+  const actorName = (actor: string) => {
+    const id = /^staff:(.+)$/.exec(actor)?.[1];
+    const who = id && people.find((p) => p.id === id);
+    return who ? `staff ${who.email}` : actor;
+  };
+  return { contact, topics, prefs, consents, history, suppression, sms, voice, actorName };
 }

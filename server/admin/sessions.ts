@@ -1,8 +1,10 @@
 // Console sign-in: scrypt passwords, sessions stored in PostgreSQL by the SHA-256 of a random
 // id (a database leak yields no usable cookie), a synchroniser CSRF token per session, an idle
 // timeout and an absolute one. Guessing is throttled in login-throttle.ts (never a lockout).
+
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { verifyPassword } from './passwords.ts';
 import type { Role } from './staff.ts';
 
@@ -28,7 +30,8 @@ const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAA
 export type LoginResult = { ok: true; userId: string } | { ok: false };
 
 /** Checks a password; unknown and disabled addresses cost the same scrypt as a wrong password. */
-export async function checkLogin(knex: Knex, email: string, password: string): Promise<LoginResult> {
+export async function checkLogin(from: Reader, email: string, password: string): Promise<LoginResult> {
+  const knex = sql(from);
   const user = await knex('staff_users').whereRaw('lower(email) = lower(?)', [email.trim()]).first();
   if (!user || user.disabled_at) {
     await verifyPassword(password, DUMMY_HASH);
@@ -39,11 +42,12 @@ export async function checkLogin(knex: Knex, email: string, password: string): P
 }
 
 export async function createSession(
-  knex: Knex,
+  from: Reader,
   userId: string,
   meta: { ip?: string | null; userAgent?: string | null },
   now: Date,
 ) {
+  const knex = sql(from);
   const id = randomBytes(32).toString('base64url');
   await knex('sessions').insert({
     id_hash: sha256(id),
@@ -60,10 +64,11 @@ export async function createSession(
 
 /** The signed-in user for a cookie value, or null (unknown, expired, idle too long, user disabled). */
 export async function loadSession(
-  knex: Knex,
+  from: Reader,
   id: string | undefined,
   now: Date,
 ): Promise<StaffSession | null> {
+  const knex = sql(from);
   if (!id || id.length > 100) return null;
   const idHash = sha256(id);
   const row = await knex('sessions as s')
@@ -103,7 +108,8 @@ export async function loadSession(
   };
 }
 
-export function destroySession(knex: Knex, idHash: string) {
+export function destroySession(from: Reader, idHash: string) {
+  const knex = sql(from);
   return knex('sessions').where({ id_hash: idHash }).del();
 }
 

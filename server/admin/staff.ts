@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import type { Ledger, Origin } from '../ledger/ledger.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.ts';
@@ -15,7 +16,8 @@ export interface NewStaffUser {
   accountExternalId?: string;
 }
 
-export async function createStaffUser(knex: Knex, ledger: Ledger, origin: Origin, input: NewStaffUser) {
+export async function createStaffUser(from: Reader, ledger: Ledger, origin: Origin, input: NewStaffUser) {
+  const knex = sql(from);
   const details = [];
   const email = input.email.trim();
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
@@ -65,7 +67,8 @@ export async function createStaffUser(knex: Knex, ledger: Ledger, origin: Origin
   });
 }
 
-export function listStaffUsers(knex: Knex) {
+export function listStaffUsers(from: Reader) {
+  const knex = sql(from);
   return knex('staff_users as u')
     .leftJoin('accounts as a', 'a.id', 'u.account_id')
     .orderBy('u.email')

@@ -30,7 +30,7 @@ export function webhookConsoleRoutes(ctx: AppContext) {
   const owner = can('owner');
 
   const listPage = async (req: Request, res: Response, locals: object = {}) => {
-    const [endpoints, lag] = await Promise.all([listEndpoints(ctx.db.knex), webhookLag(ctx.db.knex)]);
+    const [endpoints, lag] = await Promise.all([listEndpoints(ctx), webhookLag(ctx)]);
     render(req, res, 'webhooks', 'Webhooks', {
       endpoints: endpoints.map((e) => ({ ...e, lag: lag.find((l) => l.id === e.id)?.lag ?? 0 })),
       eventTypes: EVENT_TYPES,
@@ -39,11 +39,8 @@ export function webhookConsoleRoutes(ctx: AppContext) {
     });
   };
   const detailPage = async (req: Request, res: Response, id: string, locals: object = {}) => {
-    const e = await endpointById(ctx.db.knex, id);
-    const [deliveries, lag] = await Promise.all([
-      recentDeliveries(ctx.db.knex, e.id),
-      webhookLag(ctx.db.knex),
-    ]);
+    const e = await endpointById(ctx, id);
+    const [deliveries, lag] = await Promise.all([recentDeliveries(ctx, e.id), webhookLag(ctx)]);
     render(req, res, 'webhook', e.url, {
       e,
       deliveries,
@@ -93,7 +90,7 @@ export function webhookConsoleRoutes(ctx: AppContext) {
   });
   // A signed test message, sent now; the answer is shown, nothing is recorded on the feed.
   r.post('/admin/webhooks/:id/test', owner, async (req, res) => {
-    const e = await endpointById(ctx.db.knex, id(req));
+    const e = await endpointById(ctx, id(req));
     const msgId = `test_${randomUUID()}`;
     const at = new Date();
     const body = JSON.stringify({ id: msgId, type: 'webhook.test', occurredAt: at.toISOString(), data: {} });

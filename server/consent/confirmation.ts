@@ -8,7 +8,7 @@
 
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import type { Knex } from 'knex';
-import type { Core } from '../core.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import type { PhoneChannel } from '../domain.ts';
 import type { Jobs } from '../jobs/jobs.ts';
@@ -140,7 +140,8 @@ export async function confirmCode(
 }
 
 /** A confirmation still waiting for its code (for the page), or null. */
-export async function pendingConfirmation(knex: Knex, contactId: string, id: string) {
+export async function pendingConfirmation(from: Reader, contactId: string, id: string) {
+  const knex = sql(from);
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
   const row = await knex('phone_confirmations')
     .where({ id, contact_id: contactId })

@@ -2,9 +2,7 @@
 
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
-import { parsePhone } from '../contacts/phone.ts';
-import { cleanEmail } from '../contacts/rules.ts';
-import { requireContact } from '../contacts/service.ts';
+import { cleanEmail, parsePhone, requireContact } from '../contacts/service.ts';
 import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { consentExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
@@ -166,7 +164,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       ],
       invalid: 'The consent is not valid.',
       handler: async (req, res) => {
-        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
+        const contact = await requireContact(ctx, emailOf(req.params.email));
         const b = req.body as {
           phone: string;
           channels: PhoneChannel[];
@@ -199,7 +197,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         res.status(201).json({
           phone,
           granted: granted.map((g) => g.channel),
-          consents: await consentHistory(ctx.db.knex, contact.id),
+          consents: await consentHistory(ctx, contact.id),
         });
       },
     },
@@ -256,11 +254,11 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       ],
       invalid: 'The revocation is not valid.',
       handler: async (req, res) => {
-        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
+        const contact = await requireContact(ctx, emailOf(req.params.email));
         const b = req.body as { phone: string; channels: PhoneChannel[] };
         const phone = phoneOf(b.phone);
         const revoked = await revokeConsent(ctx, apiOrigin(req), contact.id, phone, b.channels, 'api');
-        res.json({ phone, revoked, consents: await consentHistory(ctx.db.knex, contact.id) });
+        res.json({ phone, revoked, consents: await consentHistory(ctx, contact.id) });
       },
     },
     {
@@ -282,8 +280,8 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        const contact = await requireContact(ctx.db.knex, emailOf(req.params.email));
-        res.json({ consents: await consentHistory(ctx.db.knex, contact.id) });
+        const contact = await requireContact(ctx, emailOf(req.params.email));
+        res.json({ consents: await consentHistory(ctx, contact.id) });
       },
     },
   ];

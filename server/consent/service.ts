@@ -3,9 +3,10 @@
 // with its evidence (the exact disclosure version and text hash, method, who captured it,
 // when, and for the web the IP and user agent); revocation is written on that row and on the
 // ledger, and takes effect for the very next check. Rows are never deleted.
+
 import type { Knex } from 'knex';
-import { type ContactRow, contactByPhone } from '../contacts/queries.ts';
-import type { Core } from '../core.ts';
+import { type ContactRow, contactByPhone } from '../contacts/service.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import type { PhoneChannel } from '../domain.ts';
 import { conflict, DomainError } from '../errors.ts';
 import { type Jobs, QUEUES } from '../jobs/jobs.ts';
@@ -40,10 +41,11 @@ export interface GrantInput {
 
 /** The newest disclosure for a channel in a locale (falling back to English). */
 export async function currentDisclosure(
-  q: Knex | Knex.Transaction,
+  from: Reader,
   channel: PhoneChannel,
   locale?: string | null,
 ): Promise<Disclosure> {
+  const q = sql(from);
   const base = locale?.split('-')[0] ?? 'en';
   const row = await q('disclosures')
     .where({ channel })
@@ -378,7 +380,8 @@ export function applyInboundText(core: Core, origin: Origin, text: InboundText):
 }
 
 /** Every consent record of a contact, oldest first, with the disclosure text: the evidence a regulator asks for. */
-export async function consentHistory(q: Knex, contactId: string) {
+export async function consentHistory(from: Reader, contactId: string) {
+  const q = sql(from);
   const rows = await q('consents as c')
     .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
     .where('c.contact_id', contactId)
@@ -415,7 +418,8 @@ export async function consentHistory(q: Knex, contactId: string) {
 }
 
 /** Current state per channel of the contact's own number (for the preference page). */
-export async function phoneConsentState(q: Knex, contactId: string, phone: string | null) {
+export async function phoneConsentState(from: Reader, contactId: string, phone: string | null) {
+  const q = sql(from);
   const state: Record<PhoneChannel, { status: 'granted' | 'revoked' | null; since: Date | null }> = {
     sms: { status: null, since: null },
     voice: { status: null, since: null },
@@ -439,4 +443,44 @@ export async function consentPhone(q: Knex, consentId: unknown): Promise<string 
   if (typeof consentId !== 'string') return null;
   const row = await q('consents').where({ id: consentId }).first('phone');
   return (row?.phone as string | undefined) ?? null;
+}
+
+/** Newest consent record per number and channel. */
+export async function currentConsents(knex: Knex, contactId: string) {
+  const rows = await knex('consents as c')
+    .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
+    .where('c.contact_id', contactId)
+    .distinctOn('c.phone', 'c.channel')
+    .orderBy([{ column: 'c.phone' }, { column: 'c.channel' }, { column: 'c.created_at', order: 'desc' }])
+    .select(
+      'c.phone',
+      'c.channel',
+      'c.status',
+      'c.method',
+      'd.version as disclosure_version',
+      'c.captured_at',
+      'c.revoked_at',
+    );
+  return rows.map((r) => ({
+    phone: r.phone,
+    channel: r.channel,
+    status: r.status,
+    method: r.method,
+    disclosureVersion: r.disclosure_version ?? null,
+    capturedAt: r.captured_at.toISOString(),
+    revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
+  }));
+}
+
+/** Erasure, in the caller's transaction: one-time codes go, sent texts lose number and body. */
+export async function eraseConsentCopiesIn(
+  core: Core,
+  trx: Knex.Transaction,
+  contactId: string,
+  phone: string | null,
+) {
+  await trx('phone_confirmations').where({ contact_id: contactId }).del();
+  await trx('text_messages')
+    .where({ contact_id: contactId })
+    .update({ to_phone: keyedHash(core.config.hashSecret, 'phone', phone ?? ''), body: '[erased]' });
 }

@@ -8,10 +8,11 @@
 // after a 5xx is applied and a retry after success is not. While the database is unreachable
 // (or slower than the budget), an opt-out is kept in the durable local spool and confirmed; any
 // other text is answered 503 for Twilio to retry.
+
 import express, { type Request, type Response, Router } from 'express';
 import twilio from 'twilio';
 import type { AppContext } from '../app.ts';
-import { parsePhone } from '../contacts/phone.ts';
+import { parsePhone } from '../contacts/service.ts';
 import { withDeadline } from '../deadline.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { cleanProviderForm } from '../http/hygiene.ts';

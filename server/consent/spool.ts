@@ -6,6 +6,7 @@
 // when the database answers again. Applying goes through applyInboundText, which claims the
 // message id in the same transaction: a text applied twice (spooled while a slow transaction
 // still committed, or a drain cut short) changes state once.
+
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,8 +15,7 @@ import type { Core } from '../core.ts';
 import { isDatabaseUnavailable } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { unsubscribeByLink } from '../preferences/service.ts';
-import { listTopics } from '../preferences/topics.ts';
+import { listTopics, unsubscribeByLink } from '../preferences/service.ts';
 import { applyInboundText, type InboundText } from './service.ts';
 
 export interface SpooledText extends InboundText {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import type { AgreementStatus } from '../domain.ts';
 import { canonicalEmail } from './rules.ts';
 
@@ -33,7 +34,8 @@ export interface ContactRow {
   updated_at: Date;
 }
 
-export function accountByExternalId(q: Knex | Knex.Transaction, externalId: string) {
+export function accountByExternalId(from: Reader, externalId: string) {
+  const q = sql(from);
   return q<AccountRow>('accounts').where({ external_id: externalId }).first() as Promise<
     AccountRow | undefined
   >;
@@ -44,11 +46,8 @@ export function accountById(q: Knex | Knex.Transaction, id: string) {
 }
 
 /** Live (not erased) contact by address, case-insensitively. */
-export function contactByEmail(
-  q: Knex | Knex.Transaction,
-  email: string,
-  opts: { forUpdate?: boolean } = {},
-) {
+export function contactByEmail(from: Reader, email: string, opts: { forUpdate?: boolean } = {}) {
+  const q = sql(from);
   const query = q<ContactRow>('contacts').where('email_key', canonicalEmail(email)).whereNull('erased_at');
   return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
 }
@@ -78,4 +77,19 @@ export async function insertSuppression(
     .ignore()
     .returning('email_hash');
   return inserted.length > 0;
+}
+
+/** Erasure's own row: the address becomes its keyed hash, everything personal is cleared. */
+export function anonymiseContact(trx: Knex.Transaction, id: string, emailHash: string, now: Date) {
+  return trx('contacts').where({ id }).update({
+    email: emailHash,
+    email_key: emailHash,
+    name: null,
+    phone: null,
+    locale: null,
+    time_zone: null,
+    region: null,
+    erased_at: now,
+    updated_at: now,
+  });
 }

@@ -10,6 +10,7 @@ import { apiOrigin } from '../http/origin.ts';
 import type { ApiRoute } from '../http/route-table.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant } from '../http/validate.ts';
 import { topicList } from '../preferences/service.ts';
+import { eraseContact, getContact, saveContact, unsubscribeContact } from './profile.ts';
 import {
   type AccountPatch,
   accountJson,
@@ -17,13 +18,9 @@ import {
   cleanEmail,
   cleanLocale,
   cleanRegion,
-  eraseContact,
-  getContact,
   isTimeZone,
   MAX_NAME,
   parsePhone,
-  saveContact,
-  unsubscribeContact,
   upsertAccount,
 } from './service.ts';
 

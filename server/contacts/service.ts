@@ -2,35 +2,41 @@
 // Every change writes its ledger event in the same transaction.
 
 import type { Knex } from 'knex';
-import { revokeAllConsents } from '../consent/service.ts';
-import type { Core } from '../core.ts';
-import { CHANNELS, type Channel } from '../domain.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import { conflict, DomainError, notFound } from '../errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import {
-  applyPreferenceChanges,
-  type PreferenceChange,
-  preferenceRows,
-  preferencesView,
-} from '../preferences/service.ts';
-import { listTopics } from '../preferences/topics.ts';
-import { preferencesUrl } from '../tokens/tokens.ts';
-import {
   type AccountRow,
   accountByExternalId,
-  accountById,
   type ContactRow,
   contactByEmail,
   contactByPhone,
   insertSuppression,
-  suppressionByHash,
 } from './queries.ts';
 import { canonicalEmail } from './rules.ts';
 
-// What other parts and the edge may use of this part's pure rules: this file is the part's door.
+// This file is the part's door: what other parts and the edge may use of its rules and reads
+// (reads take the caller's transaction, so a check of a record and a write to it stay atomic).
 export { parsePhone } from './phone.ts';
-export { cleanEmail, cleanLocale, cleanRegion, isTimeZone, MAX_NAME } from './rules.ts';
+export {
+  type AccountRow,
+  accountByExternalId,
+  type ContactRow,
+  contactByEmail,
+  contactById,
+  contactByPhone,
+  suppressionByHash,
+} from './queries.ts';
+export {
+  canonicalEmail,
+  cleanEmail,
+  cleanLocale,
+  cleanRegion,
+  isTimeZone,
+  MAX_NAME,
+  maskEmail,
+} from './rules.ts';
 
 export type AgreementStatus = AccountRow['agreement_status'];
 
@@ -160,17 +166,6 @@ export async function upsertContact(core: Core, origin: Origin, email: string, p
   return withRetryOnRace(core.db.knex, (trx) => upsertContactIn(core, trx, origin, email, patch));
 }
 
-/** upsertContact, answering with the contact as the API shows it. */
-export async function saveContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
-  const { contact, created } = await upsertContact(core, origin, email, patch);
-  return { view: await contactView(core, contact), created };
-}
-
-/** One contact as GET /api/v1/contacts/{email} shows it; not_found when there is none. */
-export async function getContact(core: Core, email: string) {
-  return contactView(core, await requireContact(core.db.knex, email));
-}
-
 /** upsertContact inside the caller's transaction (the import writes a row's parts atomically). */
 export async function upsertContactIn(
   core: Core,
@@ -259,148 +254,33 @@ export async function upsertContactIn(
   return { contact, created: false };
 }
 
-export async function requireContact(q: Knex | Knex.Transaction, email: string): Promise<ContactRow> {
+export async function requireContact(from: Reader, email: string): Promise<ContactRow> {
+  const q = sql(from);
   const contact = await contactByEmail(q, email);
   if (!contact) throw notFound('No contact with this email address.');
   return contact;
 }
 
-/** The full picture of one contact, as GET /api/v1/contacts/{email} returns it. */
-export async function contactView(core: Core, contact: ContactRow) {
-  const knex = core.db.knex;
-  const [account, topics, prefs, consents, suppression] = await Promise.all([
-    contact.account_id ? accountById(knex, contact.account_id) : undefined,
-    listTopics(knex),
-    preferenceRows(knex, contact.id),
-    currentConsents(knex, contact.id),
-    suppressionByHash(knex, keyedHash(core.config.hashSecret, 'email', contact.email)),
-  ]);
-  return {
-    email: contact.email,
-    name: contact.name,
-    phone: contact.phone,
-    locale: contact.locale,
-    timeZone: contact.time_zone,
-    region: contact.region ?? null,
-    account: account ? accountJson(account) : null,
-    preferences: preferencesView(topics, prefs),
-    consents,
-    suppression: suppression
-      ? { reason: suppression.reason, since: suppression.created_at.toISOString() }
-      : null,
-    preferencesUrl: preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id),
-  };
-}
-
-/** Newest consent record per number and channel. */
-async function currentConsents(knex: Knex, contactId: string) {
-  const rows = await knex('consents as c')
-    .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
-    .where('c.contact_id', contactId)
-    .distinctOn('c.phone', 'c.channel')
-    .orderBy([{ column: 'c.phone' }, { column: 'c.channel' }, { column: 'c.created_at', order: 'desc' }])
-    .select(
-      'c.phone',
-      'c.channel',
-      'c.status',
-      'c.method',
-      'd.version as disclosure_version',
-      'c.captured_at',
-      'c.revoked_at',
-    );
-  return rows.map((r) => ({
-    phone: r.phone,
-    channel: r.channel,
-    status: r.status,
-    method: r.method,
-    disclosureVersion: r.disclosure_version ?? null,
-    capturedAt: r.captured_at.toISOString(),
-    revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
-  }));
-}
-
 /**
- * Erasure: the contact row is anonymised in place (email → its keyed hash; name, phone, locale,
- * time zone cleared), a keyed-hash suppression keeps the address out of marketing for good,
- * live phone consents are revoked (the evidence rows stay), and stored messages lose their
- * address and content. The ledger is untouched: it never held personal data.
+ * Keeps an address out of marketing email for good (by its keyed hash) and writes
+ * `suppression.added`, inside the caller's transaction. Once: an address already suppressed is
+ * left as it is and nothing is written. Returns whether it was added now.
  */
-export async function eraseContact(core: Core, origin: Origin, email: string) {
-  return core.db.knex.transaction(async (trx) => {
-    const contact = await contactByEmail(trx, email, { forUpdate: true });
-    if (!contact) throw notFound('No contact with this email address.');
-    const emailHash = keyedHash(core.config.hashSecret, 'email', contact.email);
-    const now = new Date();
-    // Consents first, through their part: each revocation is on the ledger, the evidence stays.
-    await revokeAllConsents(core, trx, origin, contact.id, 'erasure');
-    await trx('contacts').where({ id: contact.id }).update({
-      email: emailHash,
-      email_key: emailHash,
-      name: null,
-      phone: null,
-      locale: null,
-      time_zone: null,
-      region: null,
-      erased_at: now,
-      updated_at: now,
-    });
-    // One-time codes go; send records keep counting (limits) under the number's keyed hash.
-    await trx('phone_confirmations').where({ contact_id: contact.id }).del();
-    if (contact.phone) {
-      await trx('send_records')
-        .where({ contact_id: contact.id })
-        .update({ phone: keyedHash(core.config.hashSecret, 'phone', contact.phone) });
-    }
-    await trx('text_messages')
-      .where({ contact_id: contact.id })
-      .update({
-        to_phone: keyedHash(core.config.hashSecret, 'phone', contact.phone ?? ''),
-        body: '[erased]',
-      });
-    await trx('messages')
-      .where({ contact_id: contact.id })
-      .update({ to_email: emailHash, subject: '[erased]', html: null, text: null, headers: '{}' });
-    if (await insertSuppression(trx, { email_hash: emailHash, reason: 'erasure', actor: origin.actor })) {
-      await core.ledger.append(trx, origin, {
-        type: 'suppression.added',
-        contactId: contact.id,
-        channel: 'email',
-        newValue: 'erasure',
-        data: { emailHash },
-      });
-    }
-    await core.ledger.append(trx, origin, {
-      type: 'contact.erased',
-      contactId: contact.id,
-      data: { emailHash },
-    });
-    return { contactId: contact.id };
-  });
-}
-
-/**
- * API unsubscribe. No topic: all marketing; no channel: every channel (the safe reading of
- * "stop sending this person marketing"). Returns the changes that took effect.
- */
-export async function unsubscribeContact(
+export async function suppressIn(
   core: Core,
+  trx: Knex.Transaction,
   origin: Origin,
-  email: string,
-  input: { topic?: string; channel?: Channel },
-) {
-  return core.db.knex
-    .transaction(async (trx) => {
-      const contact = await contactByEmail(trx, email);
-      if (!contact) throw notFound('No contact with this email address.');
-      const topics = await listTopics(trx);
-      const topic = input.topic ? topics.find((t) => t.slug === input.topic) : undefined;
-      const channels: Channel[] = input.channel ? [input.channel] : topic ? topic.channels : [...CHANNELS];
-      const changes: PreferenceChange[] = channels.map((channel) => ({
-        channel,
-        topic: input.topic ?? null,
-        status: 'unsubscribed',
-      }));
-      return { contact, changes: await applyPreferenceChanges(core, trx, origin, contact.id, changes) };
-    })
-    .then(async ({ contact, changes }) => ({ changes, view: await contactView(core, contact) }));
+  s: { email: string; contactId: string | null; reason: string; data?: Record<string, unknown> },
+): Promise<boolean> {
+  const emailHash = keyedHash(core.config.hashSecret, 'email', s.email);
+  if (!(await insertSuppression(trx, { email_hash: emailHash, reason: s.reason, actor: origin.actor })))
+    return false;
+  await core.ledger.append(trx, origin, {
+    type: 'suppression.added',
+    contactId: s.contactId,
+    channel: 'email',
+    newValue: s.reason,
+    data: { emailHash, ...s.data },
+  });
+  return true;
 }

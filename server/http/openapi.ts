@@ -2,7 +2,7 @@
 // error answers. Each route's own description is in its declaration (http/route-table.ts);
 // test/integration/openapi.test.ts validates examples and real answers against the result.
 import type { ErrorCode } from '../errors.ts';
-import { REASONS } from '../permission/decide.ts';
+import { REASONS } from '../permission/service.ts';
 
 export const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 export const json = (schema: object, example?: unknown) => ({

@@ -3,15 +3,18 @@
 // my link", 3 per address per hour and 10 per IP per 15 minutes, across all processes) keeps
 // its counters in PostgreSQL (PGlite too) through `sharedStore`; the generous per-IP page limit
 // stays in each process's memory, where a page view costs no database write.
+
 import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, type Options, rateLimit, type Store } from 'express-rate-limit';
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 
 /**
  * express-rate-limit's store over the app's database: one upsert per hit, a fixed window per
  * key. (@acpr/rate-limit-postgresql brings its own pool and an older pg, and cannot run on PGlite.)
  */
-export function sharedStore(knex: Knex, name: string): Store {
+export function sharedStore(from: Reader, name: string): Store {
+  const knex = sql(from);
   let windowMs = 60_000;
   return {
     prefix: `${name}:`,

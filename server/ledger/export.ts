@@ -2,9 +2,11 @@
 // Events are read in FEED order (event_feed.seq, handed out at commit: see the migration
 // 20261126000300_event_feed), 5,000 at a time, with flat memory on PostgreSQL and PGlite; each
 // carries its `cursor`, and a consumer resumes with `after=<cursor>` without ever missing one.
+
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { drained } from '../streams.ts';
 
 export interface EventFilter {
@@ -55,7 +57,8 @@ function eventQuery(knex: Knex, f: EventFilter, after: number, limit: number) {
 }
 
 /** True once an event matching the filter is placed after `afterSeq` (the long poll's question). */
-export async function hasEventsAfter(knex: Knex, f: EventFilter): Promise<boolean> {
+export async function hasEventsAfter(from: Reader, f: EventFilter): Promise<boolean> {
+  const knex = sql(from);
   const rows = await eventQuery(knex, f, f.afterSeq ?? 0, 1).select('f.seq');
   return rows.length > 0;
 }
@@ -147,7 +150,8 @@ async function pump(rows: AsyncIterable<unknown>, write: (row: unknown) => boole
   }
 }
 
-export async function writeEventsNdjson(knex: Knex, f: EventFilter, out: Writable) {
+export async function writeEventsNdjson(from: Reader, f: EventFilter, out: Writable) {
+  const knex = sql(from);
   await pump(
     eventRows(knex, f),
     (r) => out.write(`${JSON.stringify(eventJson(r as Record<string, unknown>))}\n`),
@@ -156,7 +160,8 @@ export async function writeEventsNdjson(knex: Knex, f: EventFilter, out: Writabl
   out.end();
 }
 
-export async function writeEventsCsv(knex: Knex, f: EventFilter, out: Writable) {
+export async function writeEventsCsv(from: Reader, f: EventFilter, out: Writable) {
+  const knex = sql(from);
   const csv = stringify({ header: true, columns: EVENT_COLUMNS, ...CAST });
   csv.pipe(out);
   await pump(
@@ -198,7 +203,8 @@ export async function* preferenceRows(knex: Knex, accountId?: string) {
   }
 }
 
-export async function writePreferencesCsv(knex: Knex, accountId: string | undefined, out: Writable) {
+export async function writePreferencesCsv(from: Reader, accountId: string | undefined, out: Writable) {
+  const knex = sql(from);
   const csv = stringify({
     header: true,
     columns: ['email', 'account', 'channel', 'topic', 'status', 'updatedAt'],

@@ -2,8 +2,7 @@
 // event's position is handed out at commit, so `after=<cursor>` never skips one).
 
 import type { AppContext } from '../app.ts';
-import { contactByEmail } from '../contacts/queries.ts';
-import { cleanEmail } from '../contacts/rules.ts';
+import { cleanEmail, contactByEmail } from '../contacts/service.ts';
 import { DomainError } from '../errors.ts';
 import { errorResponse, ref } from '../http/openapi.ts';
 import type { ApiRoute } from '../http/route-table.ts';
@@ -117,7 +116,7 @@ export function ledgerApi(ctx: AppContext): ApiRoute[] {
           const email = cleanEmail(q.contact);
           if (!email.ok) details.push({ field: 'contact', message: email.reason });
           else {
-            const c = await contactByEmail(ctx.db.knex, email.email);
+            const c = await contactByEmail(ctx, email.email);
             if (!c) throw new DomainError('not_found', 'No contact with this email address.');
             filter.contactId = c.id;
           }
@@ -131,7 +130,7 @@ export function ledgerApi(ctx: AppContext): ApiRoute[] {
           req.on('close', () => {
             gone = true;
           });
-          while (!gone && Date.now() < deadline && !(await hasEventsAfter(ctx.db.knex, filter))) {
+          while (!gone && Date.now() < deadline && !(await hasEventsAfter(ctx, filter))) {
             await new Promise((r) => setTimeout(r, POLL_MS));
           }
           if (gone) return;
@@ -139,10 +138,10 @@ export function ledgerApi(ctx: AppContext): ApiRoute[] {
         res.status(200);
         if (format === 'csv') {
           res.type('text/csv; charset=utf-8');
-          await writeEventsCsv(ctx.db.knex, filter, res);
+          await writeEventsCsv(ctx, filter, res);
         } else {
           res.type('application/x-ndjson');
-          await writeEventsNdjson(ctx.db.knex, filter, res);
+          await writeEventsNdjson(ctx, filter, res);
         }
       },
     },

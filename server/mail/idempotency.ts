@@ -4,8 +4,10 @@
 // so two concurrent requests with one key cannot both send. A request that fails with an
 // error (provider down, bad input) releases its key so the caller can retry with it; one whose
 // process dies leaves a lease that lapses within a minute (see LEASE_MS).
+
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import { DomainError } from '../errors.ts';
 
@@ -37,13 +39,14 @@ export const LEASE_MS = 60_000;
 const RENEW_MS = LEASE_MS / 3;
 
 export async function withIdempotency(
-  knex: Knex,
+  from: Reader,
   apiKeyId: string,
   key: string | undefined,
   hash: string,
   run: () => Promise<{ status: number; body: unknown }>,
   leaseMs = LEASE_MS,
 ): Promise<StoredAnswer> {
+  const knex = sql(from);
   if (key === undefined) return { ...(await run()), replayed: false };
   const leaseUntil = () => new Date(Date.now() + leaseMs);
   const runHolding = async () => {

@@ -2,14 +2,13 @@
 // with its sg_event_id claimed first, in the same transaction as its effect: a replay after
 // success changes nothing, and a redelivery after a failure (the transaction rolled back, the
 // claim with it) applies the event.
+
 import type { Knex } from 'knex';
-import { contactByEmail, insertSuppression } from '../contacts/queries.ts';
+import { contactByEmail, suppressIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { isUuid } from '../ids.ts';
-import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
-import { applyPreferenceChanges } from '../preferences/service.ts';
-import { listTopics, type Topic } from '../preferences/topics.ts';
+import { applyPreferenceChanges, listTopics, type Topic } from '../preferences/service.ts';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'malformed';
 
@@ -117,16 +116,7 @@ async function suppress(
   reason: 'bounce' | 'spam_complaint',
   eventId: string,
 ) {
-  const emailHash = keyedHash(core.config.hashSecret, 'email', email);
-  if (await insertSuppression(trx, { email_hash: emailHash, reason, actor: origin.actor })) {
-    await core.ledger.append(trx, origin, {
-      type: 'suppression.added',
-      contactId,
-      channel: 'email',
-      newValue: reason,
-      data: { emailHash, sgEventId: eventId },
-    });
-  }
+  await suppressIn(core, trx, origin, { email, contactId, reason, data: { sgEventId: eventId } });
 }
 
 export async function applySendGridEvent(

@@ -81,7 +81,7 @@ export function mailApi(ctx: AppContext): ApiRoute[] {
         if (!read.ok) throw new DomainError('validation_failed', 'The message is not valid.', read.details);
         const apiKeyId = req.caller?.apiKeyId as string;
         const answer = await withIdempotency(
-          ctx.db.knex,
+          ctx,
           apiKeyId,
           key,
           requestHash('message', read.msg),
@@ -178,7 +178,7 @@ export function mailApi(ctx: AppContext): ApiRoute[] {
         }
         const apiKeyId = req.caller?.apiKeyId as string;
         const answer = await withIdempotency(
-          ctx.db.knex,
+          ctx,
           apiKeyId,
           key,
           requestHash('batch', list),
@@ -269,7 +269,7 @@ export function mailApi(ctx: AppContext): ApiRoute[] {
       },
       handler: async (req, res) => {
         const id = String(req.params.id);
-        const row = isUuid(id) ? await messageById(ctx.db.knex, id) : undefined;
+        const row = isUuid(id) ? await messageById(ctx, id) : undefined;
         if (!row) throw new DomainError('not_found', 'No message with this id.');
         res.json(messageJson(row));
       },

@@ -1,12 +1,14 @@
 // The mail gateway's one send path: decide at send time with the same decide() as the check
 // API, build the unsubscribe headers and links, store the message, then hand it to the
 // transport. Nothing reaches a transport without an allowed decision made in this function.
+
 import type { Knex } from 'knex';
-import type { Core } from '../core.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import { DomainError } from '../errors.ts';
+import { escapeHtml } from '../html.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
-import { topicBySlug } from '../preferences/topics.ts';
+import { topicBySlug } from '../preferences/service.ts';
 import { preferencesUrl, unsubscribeBlock } from '../tokens/tokens.ts';
 import type { Transport } from './transport.ts';
 
@@ -49,12 +51,6 @@ async function storedUnderKey(
 const isUniqueViolation = (err: unknown) => (err as { code?: string })?.code === '23505';
 
 const UNSUBSCRIBE_PLACEHOLDER = /\{\{\s*unsubscribe_url\s*\}\}/;
-
-export const escapeHtml = (s: string) =>
-  s.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
-  );
 
 /** Replaces {{unsubscribe_url}} and {{preferences_url}}; URLs are HTML-escaped in html. */
 export function fillLinks(body: string | null | undefined, links: Record<string, string>, html: boolean) {
@@ -251,7 +247,8 @@ export function messageJson(m: MessageRow) {
   };
 }
 
-export function messageById(q: Knex, id: string) {
+export function messageById(from: Reader, id: string) {
+  const q = sql(from);
   return q<MessageRow>('messages').where({ id }).first();
 }
 
@@ -274,6 +271,14 @@ export async function settleStalePending(knex: Knex, now: Date, afterMs = 15 * 6
   return affectedRows(settled);
 }
 
-export function recentMessages(q: Knex, limit: number) {
+export function recentMessages(from: Reader, limit: number) {
+  const q = sql(from);
   return q<MessageRow>('messages').orderBy('created_at', 'desc').limit(limit);
+}
+
+/** Erasure, in the caller's transaction: stored messages lose their address and content. */
+export async function eraseMessagesIn(trx: Knex.Transaction, contactId: string, emailHash: string) {
+  await trx('messages')
+    .where({ contact_id: contactId })
+    .update({ to_email: emailHash, subject: '[erased]', html: null, text: null, headers: '{}' });
 }

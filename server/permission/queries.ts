@@ -115,3 +115,7 @@ export async function topicFacts(db: Db, slug: string) {
   );
   return row;
 }
+
+export function hashSendRecordPhones(trx: Knex.Transaction, contactId: string, phoneHash: string) {
+  return trx('send_records').where({ contact_id: contactId }).update({ phone: phoneHash });
+}

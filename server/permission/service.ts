@@ -1,17 +1,22 @@
 // Loads what decide() needs (one query per check or per batch) and asks it. No cache: every
 // check reads the committed state, so an opt-out is honoured by the very next check.
 
-import { parsePhone } from '../contacts/phone.ts';
-import { canonicalEmail, cleanEmail } from '../contacts/rules.ts';
+import type { Knex } from 'knex';
+import { canonicalEmail, cleanEmail, parsePhone } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import type { Channel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { keyedHash, legacyEmailHashes } from '../keyed-hash.ts';
+
+// REASONS is the check's vocabulary: the edge documents it from here.
+export { REASONS } from './decide.ts';
+
 import { type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
 import {
   emailStates,
   emailStateWithTopic,
+  hashSendRecordPhones,
   type PhoneStateRow,
   phoneStates,
   phoneStatesIn,
@@ -246,4 +251,14 @@ export async function checkMany(
   }
   let next = 0;
   return recipients.map((r) => (r.ok ? decided[next++] : { recipient: r.input ?? null, error: r.reason }));
+}
+
+/** Erasure, in the caller's transaction: send records keep counting (limits) under the number's keyed hash. */
+export async function eraseSendRecordsIn(
+  core: Core,
+  trx: Knex.Transaction,
+  contactId: string,
+  phone: string | null,
+) {
+  if (phone) await hashSendRecordPhones(trx, contactId, keyedHash(core.config.hashSecret, 'phone', phone));
 }

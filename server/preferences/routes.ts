@@ -8,8 +8,7 @@ import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
 import { currentDisclosure, phoneConsentState, revokeConsent } from '../consent/service.ts';
-import { parsePhone } from '../contacts/phone.ts';
-import { cleanEmail, maskEmail } from '../contacts/rules.ts';
+import { cleanEmail, maskEmail, parsePhone } from '../contacts/service.ts';
 import { withDeadline } from '../deadline.ts';
 import { CHANNELS, type Channel, PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
@@ -115,11 +114,11 @@ async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose, wi
 async function resolveUnsubscribe(ctx: AppContext, token: string) {
   const found = await resolve(ctx, token, 'unsubscribe');
   if (!found) return null;
-  let topics = await cachedTopics(ctx.db.knex);
+  let topics = await cachedTopics(ctx);
   let topic = topics.find((t) => t.slug === found.claims.topic);
   if (!topic) {
     // A topic newer than the cached copy (created in another process): read it fresh.
-    topics = await listTopics(ctx.db.knex);
+    topics = await listTopics(ctx);
     topic = topics.find((t) => t.slug === found.claims.topic);
   }
   return topic ? { contact: found.contact, topic, topics } : null;
@@ -160,12 +159,12 @@ export function preferencePages(ctx: AppContext) {
     limit: 10,
     key: byIp,
     onLimit: tooMany,
-    store: sharedStore(ctx.db.knex, 'link-ip'),
+    store: sharedStore(ctx, 'link-ip'),
   });
   const linkByAddress = limiter({
     windowMs: 60 * 60_000,
     limit: 3,
-    store: sharedStore(ctx.db.knex, 'link-address'),
+    store: sharedStore(ctx, 'link-address'),
     // Keyed by the address's keyed hash: the limiter's memory holds no address.
     key: (req) => keyedHash(ctx.config.hashSecret, 'email', (field(req, 'email') ?? '').slice(0, 320)),
     onLimit: tooMany,
@@ -320,7 +319,7 @@ export function preferencePages(ctx: AppContext) {
     if (!found) return notFound(req, res);
     const { contact } = found;
     const locale = localeFor(req, contact);
-    const topics = await cachedTopics(ctx.db.knex);
+    const topics = await cachedTopics(ctx);
     const view = preferencesView(topics, contact.preferences);
     const channels = channelsFor(contact);
     const saved = typeof req.query.saved === 'string' ? req.query.saved : undefined;
@@ -338,10 +337,10 @@ export function preferencePages(ctx: AppContext) {
       phone: signed
         ? {
             last4: contact.phone ? contact.phone.slice(-4) : null,
-            state: await phoneConsentState(ctx.db.knex, contact.id, contact.phone),
+            state: await phoneConsentState(ctx, contact.id, contact.phone),
             disclosures: {
-              sms: await currentDisclosure(ctx.db.knex, 'sms', contact.locale),
-              voice: await currentDisclosure(ctx.db.knex, 'voice', contact.locale),
+              sms: await currentDisclosure(ctx, 'sms', contact.locale),
+              voice: await currentDisclosure(ctx, 'voice', contact.locale),
             },
             dateFormat: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }),
           }
@@ -380,7 +379,7 @@ export function preferencePages(ctx: AppContext) {
     if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
       return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
     }
-    const topics = await listTopics(ctx.db.knex);
+    const topics = await listTopics(ctx);
     // Only the channels the form showed are read: unticked boxes are absent from a form
     // post, so a channel the page did not show must not read as "everything off".
     const shown = new Set(fieldValues(req, 'channels'));
@@ -460,7 +459,7 @@ export function preferencePages(ctx: AppContext) {
     status = 200,
     error = false,
   ) => {
-    const pending = await pendingConfirmation(ctx.db.knex, contact.id, String(req.params.id));
+    const pending = await pendingConfirmation(ctx, contact.id, String(req.params.id));
     if (!pending) return res.redirect(303, `/preferences/${tokenOf(req)}?consent=expired#phone`);
     res.status(status);
     page(res, 'preferences/confirm-phone', localeFor(req, contact), 'confirmTitle', {

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { type Reader, sql } from '../core.ts';
 import type { Channel } from '../domain.ts';
 
 export type TopicKind = 'marketing' | 'operational';
@@ -13,7 +14,8 @@ export interface Topic {
   position: number;
 }
 
-export function listTopics(q: Knex | Knex.Transaction): Promise<Topic[]> {
+export function listTopics(from: Reader): Promise<Topic[]> {
+  const q = sql(from);
   return q('topics')
     .select('slug', 'name', 'description', 'kind', 'channels', 'sendgrid_group_id', 'position')
     .orderBy([{ column: 'position' }, { column: 'slug' }]);
@@ -39,7 +41,8 @@ export function topicJson(t: Topic) {
 const TOPICS_TTL_MS = 5000;
 const topicCache = new WeakMap<object, { at: number; topics: Promise<Topic[]> }>();
 
-export function cachedTopics(q: Knex): Promise<Topic[]> {
+export function cachedTopics(from: Reader): Promise<Topic[]> {
+  const q = sql(from);
   const hit = topicCache.get(q);
   if (hit && Date.now() - hit.at < TOPICS_TTL_MS) return hit.topics;
   const topics = listTopics(q);

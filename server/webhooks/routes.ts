@@ -81,7 +81,7 @@ export function webhookApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (_req, res) => {
-        res.json({ webhooks: (await listEndpoints(ctx.db.knex)).map((e) => endpointJson(e)) });
+        res.json({ webhooks: (await listEndpoints(ctx)).map((e) => endpointJson(e)) });
       },
     },
     {
@@ -103,8 +103,8 @@ export function webhookApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        const e = await endpointById(ctx.db.knex, String(req.params.id));
-        const deliveries = await recentDeliveries(ctx.db.knex, e.id);
+        const e = await endpointById(ctx, String(req.params.id));
+        const deliveries = await recentDeliveries(ctx, e.id);
         res.json({
           ...endpointJson(e),
           deliveries: deliveries.map((d) => ({

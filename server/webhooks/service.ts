@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 import type { Knex } from 'knex';
-import type { Core } from '../core.ts';
+import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, feedHead } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
@@ -208,11 +208,13 @@ export async function createEndpoint(
   });
 }
 
-export function listEndpoints(knex: Knex): Promise<EndpointRow[]> {
+export function listEndpoints(from: Reader): Promise<EndpointRow[]> {
+  const knex = sql(from);
   return knex('webhook_endpoints').orderBy('created_at');
 }
 
-export async function endpointById(knex: Knex, id: string): Promise<EndpointRow> {
+export async function endpointById(from: Reader, id: string): Promise<EndpointRow> {
+  const knex = sql(from);
   const row = /^[0-9a-f-]{36}$/i.test(id) ? await knex('webhook_endpoints').where({ id }).first() : undefined;
   if (!row) throw new DomainError('not_found', 'No webhook endpoint with this id.');
   return row;
@@ -302,12 +304,14 @@ export function setFirstParty(core: Core, origin: Origin, id: string, firstParty
   );
 }
 
-export function recentDeliveries(knex: Knex, endpointId: string, limit = 50) {
+export function recentDeliveries(from: Reader, endpointId: string, limit = 50) {
+  const knex = sql(from);
   return knex('webhook_deliveries').where({ endpoint_id: endpointId }).orderBy('id', 'desc').limit(limit);
 }
 
 /** Per endpoint, seconds since the oldest undelivered event was committed (0 when caught up). */
-export async function webhookLag(knex: Knex): Promise<{ id: string; state: string; lag: number }[]> {
+export async function webhookLag(from: Reader): Promise<{ id: string; state: string; lag: number }[]> {
+  const knex = sql(from);
   const { rows } = await knex.raw(
     `select w.id, w.state,
             coalesce(extract(epoch from now() - (

@@ -1,0 +1,150 @@
+import { type Response, Router } from 'express';
+import type { AppContext } from '../app.ts';
+import { type ConsentMethod, grantConsent, revokeConsent, STAFF_METHODS } from '../consent/service.ts';
+import { eraseContact } from '../contacts/profile.ts';
+import { parsePhone } from '../contacts/service.ts';
+import { CHANNELS, isChannel, PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
+import { DomainError } from '../errors.ts';
+import { field, fieldValues } from '../http/form-body.ts';
+import { parseWhole } from '../http/validate.ts';
+import { preferencesView, setPreferences } from '../preferences/service.ts';
+import { preferencesUrl } from '../tokens/tokens.ts';
+import { can, originOf, render } from './render.ts';
+import {
+  contactPageFacts,
+  liftSuppression,
+  requireContactForStaff,
+  type Staff,
+  searchContacts,
+  suppressContact,
+} from './service.ts';
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+export function contactPages(ctx: AppContext) {
+  const r = Router();
+  const keys = ctx.config.tokenKeys;
+  // ---- contacts ---------------------------------------------------------------------------
+  r.get('/admin/contacts', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const q = str(req.query.q)?.slice(0, 320) ?? '';
+    const account = str(req.query.account)?.slice(0, 200) ?? '';
+    const page = parseWhole(str(req.query.page), 1, 100_000) ?? 1;
+    const result = await searchContacts(
+      ctx,
+      req.staff as Staff,
+      { q, account, page },
+      ctx.config.defaultPhoneRegion,
+    );
+    render(req, res, 'contacts', 'Contacts', { q, account, ...result });
+  });
+
+  r.get('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const { contact, topics, prefs, consents, history, suppression, sms, voice, actorName } =
+      await contactPageFacts(ctx, req.staff as Staff, String(req.params.id));
+    render(req, res, 'contact', contact.email, {
+      actorName,
+      contact,
+      topics,
+      view: preferencesView(topics, prefs),
+      channels: CHANNELS,
+      consents,
+      history,
+      suppression,
+      disclosures: { sms, voice },
+      methods: STAFF_METHODS,
+      preferencesLink: preferencesUrl(ctx.config.baseUrl, keys, contact.id),
+    });
+  });
+
+  const back = (res: Response, id: string, done: string) =>
+    res.redirect(303, `/admin/contacts/${id}?done=${done}#${done}`);
+
+  r.post('/admin/contacts/:id/preferences', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    const channel = field(req, 'channel');
+    const topic = field(req, 'topic');
+    const status = field(req, 'status');
+    if (!isChannel(channel) || !topic || (status !== 'subscribed' && status !== 'unsubscribed')) {
+      throw new DomainError('validation_failed', 'Choose a channel, a topic and subscribed or unsubscribed.');
+    }
+    await setPreferences(
+      ctx,
+      originOf(req),
+      contact.id,
+      [{ channel, topic: topic === '*' ? null : topic, status }],
+      {
+        via: 'console',
+      },
+    );
+    back(res, contact.id, 'preferences');
+  });
+
+  r.post('/admin/contacts/:id/consents', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    const details: { field: string; message: string }[] = [];
+    const method = field(req, 'method') as ConsentMethod | undefined;
+    if (!method || !STAFF_METHODS.includes(method))
+      details.push({ field: 'method', message: 'verbal or written_agreement' });
+    const note = (field(req, 'note') ?? '').trim();
+    if (note.length < 3 || note.length > 2000)
+      details.push({
+        field: 'note',
+        message: 'say who took the consent, when and how (required, up to 2,000 characters)',
+      });
+    const channels = PHONE_CHANNELS.filter((c) => fieldValues(req, 'channels').includes(c));
+    if (!channels.length) details.push({ field: 'channels', message: 'tick text messages, calls or both' });
+    const typed = (field(req, 'phone') ?? '').trim();
+    const phone = typed ? parsePhone(typed, ctx.config.defaultPhoneRegion) : null;
+    if (typed && !phone?.ok)
+      details.push({ field: 'phone', message: phone && !phone.ok ? phone.reason : 'not valid' });
+    if (!typed && !contact.phone)
+      details.push({ field: 'phone', message: 'the contact has no number: enter one' });
+    const version = parseWhole(field(req, 'disclosureVersion'), 1, 1_000_000) ?? 0;
+    if (version < 1)
+      details.push({ field: 'disclosureVersion', message: 'the version read to or signed by the person' });
+    if (details.length) throw new DomainError('validation_failed', 'The consent was not recorded.', details);
+    await grantConsent(ctx, originOf(req), contact.id, {
+      phone: phone?.ok ? phone.e164 : contact.phone,
+      channels,
+      method: method as ConsentMethod,
+      disclosureVersions: Object.fromEntries(channels.map((c) => [c, version])),
+      locale: contact.locale,
+      note,
+      ip: null,
+      userAgent: null,
+    });
+    back(res, contact.id, 'consents');
+  });
+
+  r.post('/admin/contacts/:id/consents/revoke', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    const channel = field(req, 'channel') as PhoneChannel;
+    const phone = field(req, 'phone');
+    if (!(PHONE_CHANNELS as readonly string[]).includes(channel) || !phone) {
+      throw new DomainError('validation_failed', 'Choose the number and channel to revoke.');
+    }
+    await revokeConsent(ctx, originOf(req), contact.id, phone, [channel], 'staff');
+    back(res, contact.id, 'consents');
+  });
+
+  r.post('/admin/contacts/:id/suppress', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    if (field(req, 'lift') === 'yes') await liftSuppression(ctx, originOf(req), contact.id, contact.email);
+    else await suppressContact(ctx, originOf(req), contact.id, contact.email);
+    back(res, contact.id, 'suppression');
+  });
+
+  r.post('/admin/contacts/:id/erase', can('owner'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    if ((field(req, 'confirm') ?? '').trim().toLowerCase() !== contact.email.toLowerCase()) {
+      throw new DomainError(
+        'validation_failed',
+        'Type the contact email address exactly to confirm the erasure.',
+        [{ field: 'confirm', message: 'must match the address' }],
+      );
+    }
+    await eraseContact(ctx, originOf(req), contact.email);
+    res.redirect(303, '/admin/contacts?done=erased');
+  });
+  return r;
+}
