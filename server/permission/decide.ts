@@ -1,6 +1,6 @@
 // The ONE place where "may we send this topic on this channel to this person?" is answered.
 // Pure: no I/O, no clock of its own. The check API, the mail gateway and the pages all ask it.
-// Precedence follows SPEC "Decisions of the send-permission check", first match wins.
+// First match wins, in the order written below (server/permission/README.md).
 
 import ct from 'countries-and-timezones';
 import type { AgreementStatus, Channel } from '../domain.ts';
