@@ -7,7 +7,6 @@
 // and a throttled attempt is answered before any password is checked, for both alike.
 // Kept in PostgreSQL so several web processes share it; keys are keyed hashes.
 
-import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 import { keyedHash } from '../keyed-hash.ts';
 

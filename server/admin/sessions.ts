@@ -3,7 +3,6 @@
 // timeout and an absolute one. Guessing is throttled in login-throttle.ts (never a lockout).
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 import { verifyPassword } from './passwords.ts';
 import type { Role } from './staff.ts';

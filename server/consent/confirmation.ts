@@ -7,7 +7,6 @@
 // opted out (Twilio 21610) is never texted again.
 
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
-import type { Knex } from 'knex';
 import { type Core, type Reader, sql } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import type { PhoneChannel } from '../domain.ts';

@@ -6,7 +6,6 @@
 
 import type { NextFunction, Request, Response } from 'express';
 import { ipKeyGenerator, type Options, rateLimit, type Store } from 'express-rate-limit';
-import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 
 /**

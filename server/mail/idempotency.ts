@@ -6,7 +6,6 @@
 // process dies leaves a lease that lapses within a minute (see LEASE_MS).
 
 import { createHash } from 'node:crypto';
-import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import { DomainError } from '../errors.ts';

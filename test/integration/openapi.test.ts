@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { apiRoutes as routeTable } from '../../server/api.ts';
 import { apiMarkdown } from '../../server/http/api-markdown.ts';
-import { apiKeyFor, type TestApp, testApp, uniqueEmail } from '../support/app.ts';
+import { type TestApp, testApp } from '../support/app.ts';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
