@@ -5,10 +5,10 @@ import { AGREEMENT_STATUSES, type AgreementStatus, CHANNELS } from '../domain.ts
 import { DomainError } from '../errors.ts';
 import { field, fieldValues } from '../http/form-body.ts';
 import { parseInstant, parseWhole } from '../http/validate.ts';
-import { listTopics } from '../preferences/service.ts';
+import { listTopics, saveTopic } from '../preferences/service.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { can, originOf, render } from './render.ts';
-import { listAccounts, saveTopic } from './service.ts';
+import { listAccounts } from './service.ts';
 import { createStaffUser, listStaffUsers, ROLES } from './staff.ts';
 
 export function setupPages(ctx: AppContext) {

@@ -8,10 +8,19 @@
 
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
 import { type Core, type Reader, sql } from '../core.ts';
-import { affectedRows } from '../db.ts';
 import type { PhoneChannel } from '../domain.ts';
 import type { Jobs } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import {
+  carrierOptedOut,
+  claimConfirmation,
+  confirmationOf,
+  confirmationsSince,
+  countAttempt,
+  insertConfirmation,
+  openConfirmation,
+  setCodeHash,
+} from './queries.ts';
 import { grantConsent } from './service.ts';
 import type { Texter } from './texts.ts';
 
@@ -40,42 +49,29 @@ export async function startConfirmation(
   now: Date,
 ): Promise<StartResult> {
   const knex = core.db.knex;
-  const count = async (where: Record<string, string>, sinceMs: number) => {
-    const [row] = await knex('phone_confirmations')
-      .where(where)
-      .where('created_at', '>', new Date(now.getTime() - sinceMs))
-      .count({ n: '*' });
-    return Number(row.n);
-  };
+  const count = (where: Record<string, string>, sinceMs: number) =>
+    confirmationsSince(knex, where, new Date(now.getTime() - sinceMs));
   if (
     (await count({ phone: input.phone }, 3600_000)) >= MAX_PER_NUMBER_PER_HOUR ||
     (await count({ contact_id: input.contactId }, 24 * 3600_000)) >= MAX_PER_CONTACT_PER_DAY
   ) {
     return { ok: false, reason: 'too_many' };
   }
-  const optedOut = await knex('text_messages')
-    .where({ to_phone: input.phone, status: 'failed' })
-    .where('provider_error', 'like', '21610%')
-    .first('id');
-  if (optedOut) return { ok: false, reason: 'opted_out' };
+  if (await carrierOptedOut(knex, input.phone)) return { ok: false, reason: 'opted_out' };
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
-  const [row] = await knex('phone_confirmations')
-    .insert({
-      contact_id: input.contactId,
-      phone: input.phone,
-      channels: input.channels,
-      disclosure_versions: JSON.stringify(input.versions),
-      locale: input.locale,
-      code_hash: 'pending',
-      expires_at: new Date(now.getTime() + CODE_TTL_MS),
-      ip: input.ip,
-      user_agent: input.userAgent?.slice(0, 1000) ?? null,
-      created_at: now,
-    })
-    .returning('id');
-  await knex('phone_confirmations')
-    .where({ id: row.id })
-    .update({ code_hash: codeHash(core.config.hashSecret, row.id, code).toString('hex') });
+  const row = await insertConfirmation(knex, {
+    contact_id: input.contactId,
+    phone: input.phone,
+    channels: input.channels,
+    disclosure_versions: JSON.stringify(input.versions),
+    locale: input.locale,
+    code_hash: 'pending',
+    expires_at: new Date(now.getTime() + CODE_TTL_MS),
+    ip: input.ip,
+    user_agent: input.userAgent?.slice(0, 1000) ?? null,
+    created_at: now,
+  });
+  await setCodeHash(knex, row.id, codeHash(core.config.hashSecret, row.id, code).toString('hex'));
   const sent = await texter.send({
     contactId: input.contactId,
     to: input.phone,
@@ -99,7 +95,7 @@ export async function confirmCode(
 ): Promise<ConfirmResult> {
   const knex = core.db.knex;
   const row = /^[0-9a-f-]{36}$/i.test(input.id)
-    ? await knex('phone_confirmations').where({ id: input.id, contact_id: input.contactId }).first()
+    ? await confirmationOf(knex, input.contactId, input.id)
     : undefined;
   if (!row || row.confirmed_at) return { ok: false, reason: 'unknown' };
   if (new Date(row.expires_at) <= now) return { ok: false, reason: 'expired' };
@@ -107,15 +103,11 @@ export async function confirmCode(
   const given = codeHash(core.config.hashSecret, row.id, input.code.replace(/\D/g, '').slice(0, 6));
   const expected = Buffer.from(row.code_hash, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    await knex('phone_confirmations').where({ id: row.id }).increment('attempts', 1);
+    await countAttempt(knex, row.id);
     return { ok: false, reason: row.attempts + 1 >= MAX_TRIES ? 'too_many_tries' : 'wrong' };
   }
   // Used once: a second submission of the same code finds it confirmed.
-  const claimed = await knex('phone_confirmations')
-    .where({ id: row.id })
-    .whereNull('confirmed_at')
-    .update({ confirmed_at: now });
-  if (affectedRows(claimed) !== 1) return { ok: false, reason: 'unknown' };
+  if (!(await claimConfirmation(knex, row.id, now))) return { ok: false, reason: 'unknown' };
   const versions =
     typeof row.disclosure_versions === 'string'
       ? JSON.parse(row.disclosure_versions)
@@ -140,11 +132,7 @@ export async function confirmCode(
 
 /** A confirmation still waiting for its code (for the page), or null. */
 export async function pendingConfirmation(from: Reader, contactId: string, id: string) {
-  const knex = sql(from);
   if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-  const row = await knex('phone_confirmations')
-    .where({ id, contact_id: contactId })
-    .whereNull('confirmed_at')
-    .first('phone', 'expires_at');
+  const row = await openConfirmation(sql(from), contactId, id);
   return row ? { phone: row.phone as string, expiresAt: new Date(row.expires_at) } : null;
 }

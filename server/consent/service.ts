@@ -5,13 +5,34 @@
 // ledger, and takes effect for the very next check. Rows are never deleted.
 
 import type { Knex } from 'knex';
-import { type ContactRow, contactByPhone } from '../contacts/service.ts';
+import {
+  accountById,
+  type ContactRow,
+  contactById,
+  contactByPhone,
+  lockContact,
+  setContactPhone,
+} from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import type { PhoneChannel } from '../domain.ts';
 import { conflict, DomainError } from '../errors.ts';
 import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import {
+  claimMessage,
+  disclosureByVersion,
+  eraseCopies,
+  grantedFor,
+  historyRows,
+  insertConsent,
+  latestConsent,
+  markRevoked,
+  newestDisclosure,
+  newestPerChannel,
+  newestPerNumberAndChannel,
+  phoneOfConsent,
+} from './queries.ts';
 
 export const CONSENT_METHODS = ['web_form', 'written_agreement', 'verbal', 'sms_keyword', 'api'] as const;
 export type ConsentMethod = (typeof CONSENT_METHODS)[number];
@@ -45,14 +66,7 @@ export async function currentDisclosure(
   channel: PhoneChannel,
   locale?: string | null,
 ): Promise<Disclosure> {
-  const q = sql(from);
-  const base = locale?.split('-')[0] ?? 'en';
-  const row = await q('disclosures')
-    .where({ channel })
-    .whereIn('locale', [base, 'en'])
-    .orderByRaw('(locale = ?) desc, version desc', [base])
-    .first();
-  return row as Disclosure;
+  return (await newestDisclosure(sql(from), channel, locale?.split('-')[0] ?? 'en')) as Disclosure;
 }
 
 export async function disclosureVersion(
@@ -61,27 +75,12 @@ export async function disclosureVersion(
   version: number,
   locale?: string | null,
 ): Promise<Disclosure | undefined> {
-  const base = locale?.split('-')[0] ?? 'en';
-  return q('disclosures')
-    .where({ channel, version })
-    .whereIn('locale', [base, 'en'])
-    .orderByRaw('(locale = ?) desc', [base])
-    .first();
+  return disclosureByVersion(q, channel, version, locale?.split('-')[0] ?? 'en');
 }
 
 async function accountAgreement(trx: Knex.Transaction, contact: ContactRow) {
   if (!contact.account_id) return null;
-  const a = await trx('accounts').where({ id: contact.account_id }).first('agreement_status');
-  return (a?.agreement_status as string | undefined) ?? null;
-}
-
-/** Newest consent row for this contact, number and channel (its current state). */
-function latest(trx: Knex.Transaction, contactId: string, phone: string, channel: PhoneChannel) {
-  return trx('consents')
-    .where({ contact_id: contactId, phone, channel })
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .first();
+  return (await accountById(trx, contact.account_id))?.agreement_status ?? null;
 }
 
 /**
@@ -99,11 +98,7 @@ export async function grantConsent(
 ) {
   await opts.jobs?.ready();
   return core.db.knex.transaction(async (trx) => {
-    const contact = (await trx('contacts')
-      .where({ id: contactId })
-      .whereNull('erased_at')
-      .forUpdate()
-      .first()) as ContactRow | undefined;
+    const contact = await contactById(trx, contactId, { forUpdate: true, live: true });
     if (!contact) throw new DomainError('not_found', 'No contact with this email address.');
     const agreement = await accountAgreement(trx, contact);
     if (agreement !== 'signed') {
@@ -125,13 +120,10 @@ export async function grantConsent(
       }
       // The person proved they hold the number (a code texted to it): it moves to them, and
       // what the previous holder consented to for it ends, on the ledger.
-      await trx.raw('select id from contacts where id = ? for update', [holder.id]);
-      const held = await trx('consents')
-        .where({ contact_id: holder.id, phone: input.phone, status: 'granted' })
-        .orderBy('channel')
-        .forUpdate();
+      await lockContact(trx, holder.id);
+      const held = await grantedFor(trx, { contact_id: holder.id, phone: input.phone }, 'channel');
       for (const row of held) await revokeRow(core, trx, origin, row, 'number_reassigned');
-      await trx('contacts').where({ id: holder.id }).update({ phone: null, updated_at: new Date() });
+      await setContactPhone(trx, holder.id, null);
       await core.ledger.append(trx, origin, {
         type: 'contact.updated',
         contactId: holder.id,
@@ -140,7 +132,7 @@ export async function grantConsent(
       });
     }
     if (contact.phone !== input.phone) {
-      await trx('contacts').where({ id: contact.id }).update({ phone: input.phone, updated_at: new Date() });
+      await setContactPhone(trx, contact.id, input.phone);
       await core.ledger.append(trx, origin, {
         type: 'contact.updated',
         contactId: contact.id,
@@ -162,24 +154,22 @@ export async function grantConsent(
           [{ field: 'disclosureVersion', message: `unknown ${channel} disclosure version` }],
         );
       }
-      const current = await latest(trx, contact.id, input.phone, channel);
+      const current = await latestConsent(trx, contact.id, input.phone, channel);
       if (current?.status === 'granted') continue;
-      const [row] = await trx('consents')
-        .insert({
-          contact_id: contact.id,
-          phone: input.phone,
-          channel,
-          status: 'granted',
-          method: input.method,
-          disclosure_id: disclosure.id,
-          disclosure_hash: disclosure.text_hash,
-          captured_by: origin.actor,
-          captured_at: input.capturedAt ?? new Date(),
-          ip: input.ip ?? null,
-          user_agent: input.userAgent?.slice(0, 1000) ?? null,
-          note: input.note ?? null,
-        })
-        .returning('id');
+      const row = await insertConsent(trx, {
+        contact_id: contact.id,
+        phone: input.phone,
+        channel,
+        status: 'granted',
+        method: input.method,
+        disclosure_id: disclosure.id,
+        disclosure_hash: disclosure.text_hash,
+        captured_by: origin.actor,
+        captured_at: input.capturedAt ?? new Date(),
+        ip: input.ip ?? null,
+        user_agent: input.userAgent?.slice(0, 1000) ?? null,
+        note: input.note ?? null,
+      });
       await core.ledger.append(trx, origin, {
         type: 'consent.granted',
         contactId: contact.id,
@@ -209,9 +199,7 @@ async function revokeRow(
   method: string,
   extra: Record<string, string> = {},
 ) {
-  await trx('consents')
-    .where({ id: row.id })
-    .update({ status: 'revoked', revoked_at: new Date(), revoked_by: origin.actor, revoked_method: method });
+  await markRevoked(trx, row.id, origin.actor, method);
   await core.ledger.append(trx, origin, {
     type: 'consent.revoked',
     contactId: row.contact_id,
@@ -238,10 +226,7 @@ export async function revokeAllConsents(
   contactId: string,
   method: string,
 ) {
-  const rows = await trx('consents')
-    .where({ contact_id: contactId, status: 'granted' })
-    .orderBy([{ column: 'phone' }, { column: 'channel' }])
-    .forUpdate();
+  const rows = await grantedFor(trx, { contact_id: contactId }, 'phone');
   for (const row of rows) await revokeRow(core, trx, origin, row, method);
   return rows.length;
 }
@@ -256,10 +241,10 @@ export async function revokeConsent(
   method: string,
 ) {
   return core.db.knex.transaction(async (trx) => {
-    await trx.raw('select id from contacts where id = ? for update', [contactId]);
+    await lockContact(trx, contactId);
     const changed: PhoneChannel[] = [];
     for (const channel of channels) {
-      const row = await latest(trx, contactId, phone, channel);
+      const row = await latestConsent(trx, contactId, phone, channel);
       if (row?.status !== 'granted') continue;
       await revokeRow(core, trx, origin, row, method);
       changed.push(channel);
@@ -277,10 +262,7 @@ async function revokeNumber(
   channel: PhoneChannel,
   scope: RevocationScope,
 ) {
-  const rows = await trx('consents')
-    .where({ phone, channel, status: 'granted' })
-    .orderBy('contact_id')
-    .forUpdate();
+  const rows = await grantedFor(trx, { phone, channel }, 'contact_id');
   for (const row of rows) await revokeRow(core, trx, origin, row, 'sms_keyword', { scope });
   return rows.length;
 }
@@ -299,24 +281,22 @@ async function restoreNumber(
 ) {
   const holder = await contactByPhone(trx, phone);
   if (!holder || holder.erased_at) return false;
-  await trx.raw('select id from contacts where id = ? for update', [holder.id]);
-  const row = await latest(trx, holder.id, phone, channel);
+  await lockContact(trx, holder.id);
+  const row = await latestConsent(trx, holder.id, phone, channel);
   if (row?.status !== 'revoked' || row.revoked_method !== 'sms_keyword') return false;
   if ((await accountAgreement(trx, holder)) !== 'signed') return false;
-  const [restored] = await trx('consents')
-    .insert({
-      contact_id: holder.id,
-      phone,
-      channel,
-      status: 'granted',
-      method: 'sms_keyword',
-      disclosure_id: row.disclosure_id,
-      disclosure_hash: row.disclosure_hash,
-      captured_by: origin.actor,
-      captured_at: new Date(),
-      note: 'restored by START/UNSTOP',
-    })
-    .returning('id');
+  const restored = await insertConsent(trx, {
+    contact_id: holder.id,
+    phone,
+    channel,
+    status: 'granted',
+    method: 'sms_keyword',
+    disclosure_id: row.disclosure_id,
+    disclosure_hash: row.disclosure_hash,
+    captured_by: origin.actor,
+    captured_at: new Date(),
+    note: 'restored by START/UNSTOP',
+  });
   await core.ledger.append(trx, origin, {
     type: 'consent.granted',
     contactId: holder.id,
@@ -356,12 +336,7 @@ export type InboundResult =
 export function applyInboundText(core: Core, origin: Origin, text: InboundText): Promise<InboundResult> {
   return core.db.knex.transaction(async (trx) => {
     if (text.sid) {
-      const fresh = await trx('webhook_events')
-        .insert({ provider: 'sms', event_id: text.sid })
-        .onConflict(['provider', 'event_id'])
-        .ignore()
-        .returning('event_id');
-      if (!fresh.length) return { duplicate: true };
+      if (!(await claimMessage(trx, text.sid))) return { duplicate: true };
     }
     if (text.intent === 'stop' || text.intent === 'stop_all') {
       const scope: RevocationScope = text.intent === 'stop_all' ? 'number' : text.scope;
@@ -381,18 +356,7 @@ export function applyInboundText(core: Core, origin: Origin, text: InboundText):
 
 /** Every consent record of a contact, oldest first, with the disclosure text: the evidence a regulator asks for. */
 export async function consentHistory(from: Reader, contactId: string) {
-  const q = sql(from);
-  const rows = await q('consents as c')
-    .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
-    .where('c.contact_id', contactId)
-    .orderBy([{ column: 'c.created_at' }, { column: 'c.id' }])
-    .select(
-      'c.*',
-      'd.version as disclosure_version',
-      'd.locale as disclosure_locale',
-      'd.text as disclosure_text',
-    );
-  return rows.map((r) => ({
+  return (await historyRows(sql(from), contactId)).map((r) => ({
     id: r.id as string,
     phone: r.phone as string,
     channel: r.channel as PhoneChannel,
@@ -419,17 +383,12 @@ export async function consentHistory(from: Reader, contactId: string) {
 
 /** Current state per channel of the contact's own number (for the preference page). */
 export async function phoneConsentState(from: Reader, contactId: string, phone: string | null) {
-  const q = sql(from);
   const state: Record<PhoneChannel, { status: 'granted' | 'revoked' | null; since: Date | null }> = {
     sms: { status: null, since: null },
     voice: { status: null, since: null },
   };
   if (!phone) return state;
-  const rows = await q('consents')
-    .where({ contact_id: contactId, phone })
-    .distinctOn('channel')
-    .orderBy([{ column: 'channel' }, { column: 'created_at', order: 'desc' }]);
-  for (const r of rows) {
+  for (const r of await newestPerChannel(sql(from), contactId, phone)) {
     state[r.channel as PhoneChannel] = {
       status: r.status,
       since: r.status === 'granted' ? r.captured_at : r.revoked_at,
@@ -439,29 +398,14 @@ export async function phoneConsentState(from: Reader, contactId: string, phone: 
 }
 
 /** The number a consent record is for (first-party webhook payloads), or null. */
-export async function consentPhone(q: Knex, consentId: unknown): Promise<string | null> {
+export async function consentPhone(from: Reader, consentId: unknown): Promise<string | null> {
   if (typeof consentId !== 'string') return null;
-  const row = await q('consents').where({ id: consentId }).first('phone');
-  return (row?.phone as string | undefined) ?? null;
+  return phoneOfConsent(sql(from), consentId);
 }
 
 /** Newest consent record per number and channel. */
-export async function currentConsents(knex: Knex, contactId: string) {
-  const rows = await knex('consents as c')
-    .leftJoin('disclosures as d', 'd.id', 'c.disclosure_id')
-    .where('c.contact_id', contactId)
-    .distinctOn('c.phone', 'c.channel')
-    .orderBy([{ column: 'c.phone' }, { column: 'c.channel' }, { column: 'c.created_at', order: 'desc' }])
-    .select(
-      'c.phone',
-      'c.channel',
-      'c.status',
-      'c.method',
-      'd.version as disclosure_version',
-      'c.captured_at',
-      'c.revoked_at',
-    );
-  return rows.map((r) => ({
+export async function currentConsents(from: Reader, contactId: string) {
+  return (await newestPerNumberAndChannel(sql(from), contactId)).map((r) => ({
     phone: r.phone,
     channel: r.channel,
     status: r.status,
@@ -479,8 +423,5 @@ export async function eraseConsentCopiesIn(
   contactId: string,
   phone: string | null,
 ) {
-  await trx('phone_confirmations').where({ contact_id: contactId }).del();
-  await trx('text_messages')
-    .where({ contact_id: contactId })
-    .update({ to_phone: keyedHash(core.config.hashSecret, 'phone', phone ?? ''), body: '[erased]' });
+  await eraseCopies(trx, contactId, keyedHash(core.config.hashSecret, 'phone', phone ?? ''));
 }

@@ -5,6 +5,7 @@
 // holds the consent's id, never the number.
 import twilio from 'twilio';
 import type { Core } from '../core.ts';
+import { consentById, insertText } from './queries.ts';
 
 /** Twilio: the number has opted out at the carrier (replied STOP to our sender). Never retried. */
 const OPTED_OUT = 21610;
@@ -26,7 +27,7 @@ export function createTexter(core: Core): Texter {
   const { twilioAccountSid: sid, twilioAuthToken: token, twilioFrom: from, twilioApiUrl } = core.config;
   const client = sid && token && from ? twilio(sid, token) : null;
   if (client) client.api.baseUrl = twilioApiUrl; // SendGrid's pattern: a local fake in tests
-  const record = (row: Record<string, unknown>) => core.db.knex('text_messages').insert(row);
+  const record = (row: Record<string, unknown>) => insertText(core.db.knex, row);
   return {
     transport: client ? 'twilio' : 'outbox',
     async send(t) {
@@ -63,10 +64,7 @@ export function confirmationText(brand: string) {
 
 /** The job: one confirmation per consent given on the web or through the API. */
 export async function sendConsentConfirmation(core: Core, texter: Texter, consentId: string) {
-  const consent = await core.db
-    .knex('consents')
-    .where({ id: consentId })
-    .first('contact_id', 'phone', 'status', 'channel');
+  const consent = await consentById(core.db.knex, consentId);
   if (consent?.status !== 'granted' || consent.channel !== 'sms') return;
   await texter.send({
     contactId: consent.contact_id,

@@ -34,11 +34,9 @@ export interface ContactRow {
   updated_at: Date;
 }
 
-export function accountByExternalId(from: Reader, externalId: string) {
-  const q = sql(from);
-  return q<AccountRow>('accounts').where({ external_id: externalId }).first() as Promise<
-    AccountRow | undefined
-  >;
+export function accountByExternalId(from: Reader, externalId: string, opts: { forUpdate?: boolean } = {}) {
+  const q = sql(from)<AccountRow>('accounts').where({ external_id: externalId });
+  return (opts.forUpdate ? q.forUpdate().first() : q.first()) as Promise<AccountRow | undefined>;
 }
 
 export function accountById(q: Knex | Knex.Transaction, id: string) {
@@ -52,9 +50,23 @@ export function contactByEmail(from: Reader, email: string, opts: { forUpdate?: 
   return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
 }
 
-export function contactById(q: Knex | Knex.Transaction, id: string, opts: { forUpdate?: boolean } = {}) {
+export function contactById(
+  q: Knex | Knex.Transaction,
+  id: string,
+  opts: { forUpdate?: boolean; live?: boolean } = {},
+) {
   const query = q<ContactRow>('contacts').where({ id });
+  if (opts.live) query.whereNull('erased_at');
   return (opts.forUpdate ? query.forUpdate().first() : query.first()) as Promise<ContactRow | undefined>;
+}
+
+/** Serialises changes to one contact (its consents, its number) until the transaction ends. */
+export function lockContact(trx: Knex.Transaction, id: string) {
+  return trx.raw('select id from contacts where id = ? for update', [id]);
+}
+
+export function setContactPhone(trx: Knex.Transaction, id: string, phone: string | null) {
+  return trx('contacts').where({ id }).update({ phone, updated_at: new Date() });
 }
 
 export function contactByPhone(q: Knex | Knex.Transaction, phone: string) {
@@ -92,4 +104,34 @@ export function anonymiseContact(trx: Knex.Transaction, id: string, emailHash: s
     erased_at: now,
     updated_at: now,
   });
+}
+
+export function deleteSuppression(trx: Knex.Transaction, emailHash: string) {
+  return trx('suppressions').where({ email_hash: emailHash }).del();
+}
+
+export async function insertAccount(trx: Knex.Transaction, row: Record<string, unknown>) {
+  const [account] = await trx<AccountRow>('accounts').insert(row).returning('*');
+  return account as AccountRow;
+}
+
+export async function updateAccount(trx: Knex.Transaction, id: string, fields: Record<string, unknown>) {
+  const [account] = await trx<AccountRow>('accounts')
+    .where({ id })
+    .update({ ...fields, updated_at: new Date() })
+    .returning('*');
+  return account as AccountRow;
+}
+
+export async function insertContact(trx: Knex.Transaction, row: Record<string, unknown>) {
+  const [contact] = await trx<ContactRow>('contacts').insert(row).returning('*');
+  return contact as ContactRow;
+}
+
+export async function updateContact(trx: Knex.Transaction, id: string, fields: Record<string, unknown>) {
+  const [contact] = await trx<ContactRow>('contacts')
+    .where({ id })
+    .update({ ...fields, updated_at: new Date() })
+    .returning('*');
+  return contact as ContactRow;
 }

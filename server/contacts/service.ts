@@ -12,7 +12,11 @@ import {
   type ContactRow,
   contactByEmail,
   contactByPhone,
+  insertAccount,
+  insertContact,
   insertSuppression,
+  updateAccount,
+  updateContact,
 } from './queries.ts';
 import { canonicalEmail } from './rules.ts';
 
@@ -22,10 +26,14 @@ export { parsePhone } from './phone.ts';
 export {
   type AccountRow,
   accountByExternalId,
+  accountById,
   type ContactRow,
   contactByEmail,
   contactById,
   contactByPhone,
+  deleteSuppression,
+  lockContact,
+  setContactPhone,
   suppressionByHash,
 } from './queries.ts';
 export {
@@ -88,7 +96,7 @@ async function withRetryOnRace<T>(knex: Knex, fn: (trx: Knex.Transaction) => Pro
 
 export async function upsertAccount(core: Core, origin: Origin, externalId: string, patch: AccountPatch) {
   return withRetryOnRace(core.db.knex, async (trx) => {
-    const existing = await trx<AccountRow>('accounts').where({ external_id: externalId }).forUpdate().first();
+    const existing = await accountByExternalId(trx, externalId, { forUpdate: true });
     const next = {
       name: patch.name !== undefined ? patch.name : (existing?.name ?? null),
       agreement_status: patch.agreement?.status ?? existing?.agreement_status ?? 'none',
@@ -116,9 +124,7 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
       );
     }
     if (!existing) {
-      const [account] = await trx<AccountRow>('accounts')
-        .insert({ external_id: externalId, ...next })
-        .returning('*');
+      const account = await insertAccount(trx, { external_id: externalId, ...next });
       await core.ledger.append(trx, origin, { type: 'account.created', accountId: account.id });
       if (account.agreement_status !== 'none') {
         await core.ledger.append(trx, origin, {
@@ -138,10 +144,7 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
       fields.push('agreement.signedAt');
     const statusChanged = next.agreement_status !== existing.agreement_status;
     if (!fields.length && !statusChanged) return { account: existing, created: false };
-    const [account] = await trx<AccountRow>('accounts')
-      .where({ id: existing.id })
-      .update({ ...next, updated_at: new Date() })
-      .returning('*');
+    const account = await updateAccount(trx, existing.id, next);
     if (fields.length) {
       await core.ledger.append(trx, origin, {
         type: 'account.updated',
@@ -213,14 +216,12 @@ export async function upsertContactIn(
     account_id: accountId,
   };
   if (!existing) {
-    const [contact] = await trx<ContactRow>('contacts')
-      .insert({
-        email,
-        email_key: canonicalEmail(email),
-        email_hash: keyedHash(core.config.hashSecret, 'email', email),
-        ...next,
-      })
-      .returning('*');
+    const contact = await insertContact(trx, {
+      email,
+      email_key: canonicalEmail(email),
+      email_hash: keyedHash(core.config.hashSecret, 'email', email),
+      ...next,
+    });
     await core.ledger.append(trx, origin, {
       type: 'contact.created',
       contactId: contact.id,
@@ -236,10 +237,7 @@ export async function upsertContactIn(
   }
   const changed = (Object.keys(next) as (keyof typeof next)[]).filter((k) => next[k] !== existing[k]);
   if (!changed.length) return { contact: existing, created: false };
-  const [contact] = await trx<ContactRow>('contacts')
-    .where({ id: existing.id })
-    .update({ ...next, updated_at: new Date() })
-    .returning('*');
+  const contact = await updateContact(trx, existing.id, next);
   await core.ledger.append(trx, origin, {
     type: 'contact.updated',
     contactId: contact.id,

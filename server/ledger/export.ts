@@ -221,3 +221,8 @@ export async function writePreferencesCsv(from: Reader, accountId: string | unde
   );
   csv.end();
 }
+
+/** A contact's events, oldest first (the console's history). */
+export function eventsOfContact(knex: Knex, contactId: string, limit: number) {
+  return knex('events').where({ contact_id: contactId }).orderBy('id').limit(limit);
+}

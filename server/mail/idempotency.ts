@@ -7,8 +7,16 @@
 
 import { createHash } from 'node:crypto';
 import { type Reader, sql } from '../core.ts';
-import { affectedRows } from '../db.ts';
 import { DomainError } from '../errors.ts';
+import {
+  claimKey,
+  dropExpiredKey,
+  keyRow,
+  releaseKey,
+  renewKeyLease,
+  storeKeyAnswer,
+  takeLapsedKey,
+} from './queries.ts';
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -53,40 +61,27 @@ export async function withIdempotency(
     // process that dies stops renewing, and the key is free again within one lease.
     const renew = setInterval(
       () => {
-        knex('idempotency_keys')
-          .where({ api_key_id: apiKeyId, key })
-          .whereNull('status_code')
-          .update({ lease_until: leaseUntil() })
-          .catch(() => {});
+        renewKeyLease(knex, apiKeyId, key, leaseUntil()).catch(() => {});
       },
       Math.min(RENEW_MS, leaseMs / 3),
     );
     try {
       const answer = await run();
-      await knex('idempotency_keys')
-        .where({ api_key_id: apiKeyId, key })
-        .update({ status_code: answer.status, response: JSON.stringify(answer.body), lease_until: null });
+      await storeKeyAnswer(knex, apiKeyId, key, answer.status, answer.body);
       return { ...answer, replayed: false };
     } catch (err) {
-      await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).del();
+      await releaseKey(knex, apiKeyId, key);
       throw err;
     } finally {
       clearInterval(renew);
     }
   };
   for (let attempt = 0; attempt < 3; attempt++) {
-    const claimed = await knex('idempotency_keys')
-      .insert({ api_key_id: apiKeyId, key, request_hash: hash, lease_until: leaseUntil() })
-      .onConflict(['api_key_id', 'key'])
-      .ignore()
-      .returning('key');
-    if (claimed.length) return runHolding();
-    const existing = await knex('idempotency_keys').where({ api_key_id: apiKeyId, key }).first();
+    if (await claimKey(knex, apiKeyId, key, hash, leaseUntil())) return runHolding();
+    const existing = await keyRow(knex, apiKeyId, key);
     if (!existing) continue; // released meanwhile: claim again
     if (Date.now() - new Date(existing.created_at).getTime() > WINDOW_MS) {
-      await knex('idempotency_keys')
-        .where({ api_key_id: apiKeyId, key, created_at: existing.created_at })
-        .del();
+      await dropExpiredKey(knex, apiKeyId, key, existing.created_at);
       continue;
     }
     if (existing.request_hash !== hash) {
@@ -100,12 +95,7 @@ export async function withIdempotency(
       if (lapsed) {
         // The request that held it stopped (a crash, a deploy): take it over. Messages it
         // already stored are answered from what was stored, never sent again.
-        const taken = await knex('idempotency_keys')
-          .where({ api_key_id: apiKeyId, key })
-          .whereNull('status_code')
-          .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<=', new Date()))
-          .update({ lease_until: leaseUntil() });
-        if (affectedRows(taken) === 1) return runHolding();
+        if (await takeLapsedKey(knex, apiKeyId, key, leaseUntil())) return runHolding();
         continue;
       }
       const wait = Math.ceil((new Date(existing.lease_until).getTime() - Date.now()) / 1000);

@@ -9,6 +9,7 @@ import type { Core } from '../core.ts';
 import { isUuid } from '../ids.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type Topic } from '../preferences/service.ts';
+import { claimProviderEvent, messageRef, updateMessage } from './queries.ts';
 
 export type EventOutcome = 'applied' | 'duplicate' | 'malformed';
 
@@ -62,12 +63,12 @@ interface MessageRef {
 
 async function findMessage(trx: Knex.Transaction, ev: SendGridEvent): Promise<MessageRef | undefined> {
   if (isUuid(ev.message_id)) {
-    const m = await trx('messages').where({ id: ev.message_id }).first('id', 'topic', 'status');
+    const m = await messageRef(trx, { id: ev.message_id });
     if (m) return m;
   }
   if (typeof ev.sg_message_id === 'string' && ev.sg_message_id) {
     const providerId = ev.sg_message_id.split('.')[0];
-    return trx('messages').where({ provider_message_id: providerId }).first('id', 'topic', 'status');
+    return messageRef(trx, { provider_message_id: providerId });
   }
   return undefined;
 }
@@ -102,9 +103,11 @@ async function setStatus(
     message.status === 'pending' && typeof ev?.sg_message_id === 'string'
       ? ev.sg_message_id.split('.')[0]
       : undefined;
-  await trx('messages')
-    .where({ id: message.id })
-    .update({ status, updated_at: new Date(), ...(providerId ? { provider_message_id: providerId } : {}) });
+  await updateMessage(trx, message.id, {
+    status,
+    updated_at: new Date(),
+    ...(providerId ? { provider_message_id: providerId } : {}),
+  });
 }
 
 async function suppress(
@@ -129,12 +132,7 @@ export async function applySendGridEvent(
   const eventId = ev.sg_event_id.slice(0, 200);
   const kind = ev.event;
   return core.db.knex.transaction(async (trx) => {
-    const fresh = await trx('webhook_events')
-      .insert({ provider: 'sendgrid', event_id: eventId })
-      .onConflict(['provider', 'event_id'])
-      .ignore()
-      .returning('event_id');
-    if (!fresh.length) return 'duplicate';
+    if (!(await claimProviderEvent(trx, eventId))) return 'duplicate';
 
     const message = await findMessage(trx, ev);
     const email = typeof ev.email === 'string' ? ev.email.trim() : '';
@@ -183,12 +181,10 @@ export async function applySendGridEvent(
           if (email) await suppress(core, trx, origin, email, contactId, 'bounce', eventId);
           await setStatus(trx, message, 'bounced');
         } else if (message) {
-          await trx('messages')
-            .where({ id: message.id })
-            .update({
-              provider_error: String(ev.reason ?? 'blocked').slice(0, 1000),
-              updated_at: new Date(),
-            });
+          await updateMessage(trx, message.id, {
+            provider_error: String(ev.reason ?? 'blocked').slice(0, 1000),
+            updated_at: new Date(),
+          });
         }
         return 'applied';
       case 'open':

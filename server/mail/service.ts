@@ -4,13 +4,24 @@
 
 import type { Knex } from 'knex';
 import { type Core, type Reader, sql } from '../core.ts';
-import { affectedRows } from '../db.ts';
 import { DomainError } from '../errors.ts';
 import { escapeHtml } from '../html.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
 import { topicBySlug } from '../preferences/service.ts';
 import { preferencesUrl, unsubscribeBlock } from '../tokens/tokens.ts';
+import {
+  eraseMessages,
+  failPendingBefore,
+  insertMessage,
+  type MessageRow,
+  messageRow,
+  messageUnderKey,
+  newestMessages,
+  updateMessage,
+} from './queries.ts';
 import type { Transport } from './transport.ts';
+
+export type { MessageRow };
 
 export interface OutgoingMessage {
   to: string;
@@ -37,10 +48,7 @@ async function storedUnderKey(
   idem: OutgoingMessage['idempotency'],
 ) {
   if (!idem || !apiKeyId) return undefined;
-  const row = await knex('messages')
-    .where({ api_key_id: apiKeyId, idempotency_key: idem.key, request_index: idem.index })
-    .whereNot('status', 'failed')
-    .first('id', 'status', 'reason', 'transport');
+  const row = await messageUnderKey(knex, apiKeyId, idem.key, idem.index);
   if (!row) return undefined;
   if (row.status === 'suppressed')
     return { id: row.id, status: 'suppressed', reason: row.reason } as SendResult;
@@ -118,8 +126,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
       // Another runner of the same request stored this message first: answer as it did.
       const insertOnce = async (row: Record<string, unknown>) => {
         try {
-          const [stored] = await core.db.knex('messages').insert(row).returning('id');
-          return stored.id as string;
+          return await insertMessage(core.db.knex, row);
         } catch (err) {
           if (!isUniqueViolation(err)) throw err;
           return null;
@@ -182,7 +189,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
         sendgridGroupId: topic.sendgrid_group_id,
       });
       if (!delivery.ok) {
-        await core.db.knex('messages').where({ id: row.id }).update({
+        await updateMessage(core.db.knex, row.id, {
           status: 'failed',
           provider_error: delivery.error,
           attempts: delivery.attempts,
@@ -193,7 +200,7 @@ export function createMailer(core: Core, transport: Transport): Mailer {
           `The mail provider did not accept the message after ${delivery.attempts} tries (${delivery.error}). It is kept as failed: ${row.id}.`,
         );
       }
-      await core.db.knex('messages').where({ id: row.id }).update({
+      await updateMessage(core.db.knex, row.id, {
         status: 'sent',
         provider_message_id: delivery.providerMessageId,
         attempts: delivery.attempts,
@@ -203,27 +210,6 @@ export function createMailer(core: Core, transport: Transport): Mailer {
       return { id: row.id, status: 'sent', transport: transport.name };
     },
   };
-}
-
-export interface MessageRow {
-  id: string;
-  contact_id: string | null;
-  to_email: string;
-  from_email: string;
-  topic: string;
-  subject: string;
-  html: string | null;
-  text: string | null;
-  headers: Record<string, string> | string;
-  status: string;
-  reason: string | null;
-  transport: string;
-  provider_message_id: string | null;
-  provider_error: string | null;
-  attempts: number;
-  created_at: Date;
-  updated_at: Date;
-  sent_at: Date | null;
 }
 
 export function messageJson(m: MessageRow) {
@@ -248,8 +234,7 @@ export function messageJson(m: MessageRow) {
 }
 
 export function messageById(from: Reader, id: string) {
-  const q = sql(from);
-  return q<MessageRow>('messages').where({ id }).first();
+  return messageRow(sql(from), id);
 }
 
 /**
@@ -259,26 +244,19 @@ export function messageById(from: Reader, id: string) {
  * that says it was not sent again. Nothing stays pending for ever.
  */
 export async function settleStalePending(knex: Knex, now: Date, afterMs = 15 * 60_000) {
-  const settled = await knex('messages')
-    .where({ status: 'pending' })
-    .where('created_at', '<', new Date(now.getTime() - afterMs))
-    .update({
-      status: 'failed',
-      provider_error:
-        'The sending process stopped before the provider confirmed this message, and no provider event confirmed it since. It was not sent again: send it anew if it must go out.',
-      updated_at: now,
-    });
-  return affectedRows(settled);
+  return failPendingBefore(
+    knex,
+    new Date(now.getTime() - afterMs),
+    'The sending process stopped before the provider confirmed this message, and no provider event confirmed it since. It was not sent again: send it anew if it must go out.',
+    now,
+  );
 }
 
 export function recentMessages(from: Reader, limit: number) {
-  const q = sql(from);
-  return q<MessageRow>('messages').orderBy('created_at', 'desc').limit(limit);
+  return newestMessages(sql(from), limit);
 }
 
 /** Erasure, in the caller's transaction: stored messages lose their address and content. */
 export async function eraseMessagesIn(trx: Knex.Transaction, contactId: string, emailHash: string) {
-  await trx('messages')
-    .where({ contact_id: contactId })
-    .update({ to_email: emailHash, subject: '[erased]', html: null, text: null, headers: '{}' });
+  await eraseMessages(trx, contactId, emailHash);
 }

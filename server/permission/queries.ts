@@ -3,7 +3,7 @@
 // current by a trigger on preferences, so no join over preference rows is needed.
 
 import type { Knex } from 'knex';
-import { type Db, queryIn } from '../db.ts';
+import { affectedRows, type Db, queryIn } from '../db.ts';
 import type { AgreementStatus } from '../domain.ts';
 
 export interface EmailStateRow {
@@ -118,4 +118,29 @@ export async function topicFacts(db: Db, slug: string) {
 
 export function hashSendRecordPhones(trx: Knex.Transaction, contactId: string, phoneHash: string) {
   return trx('send_records').where({ contact_id: contactId }).update({ phone: phoneHash });
+}
+
+/** Serialises reservations for one number and topic until the transaction ends. */
+export function lockNumberAndTopic(trx: Knex.Transaction, phone: string, topic: string) {
+  return trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`send:${phone}:${topic}`]);
+}
+
+export function reservationByKey(trx: Knex.Transaction, apiKeyId: string, key: string) {
+  return trx('send_records')
+    .where({ api_key_id: apiKeyId, reservation_key: key })
+    .first('id', 'contact_id', 'released_at');
+}
+
+export async function insertSendRecord(trx: Knex.Transaction, row: Record<string, unknown>) {
+  const [rec] = await trx('send_records').insert(row).returning('id');
+  return rec.id as string;
+}
+
+/** Releases a reservation of this API key; false when there is none (or it was released). */
+export async function releaseSendRecord(q: Knex, apiKeyId: string | null, id: string) {
+  const done = await q('send_records')
+    .where({ id, api_key_id: apiKeyId })
+    .whereNull('released_at')
+    .update({ released_at: new Date() });
+  return affectedRows(done) > 0;
 }

@@ -4,7 +4,6 @@
 import type { Knex } from 'knex';
 import { canonicalEmail, cleanEmail, parsePhone } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
-import { affectedRows } from '../db.ts';
 import type { Channel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { keyedHash, legacyEmailHashes } from '../keyed-hash.ts';
@@ -17,9 +16,13 @@ import {
   emailStates,
   emailStateWithTopic,
   hashSendRecordPhones,
+  insertSendRecord,
+  lockNumberAndTopic,
   type PhoneStateRow,
   phoneStates,
   phoneStatesIn,
+  releaseSendRecord,
+  reservationByKey,
   suppressedHashes,
   topicFacts,
 } from './queries.ts';
@@ -79,11 +82,9 @@ export async function reserveOne(
   opts: { apiKeyId: string | null; reservationKey?: string },
 ): Promise<CheckResult & { reservationId?: string }> {
   return core.db.knex.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`send:${r.key}:${topic.slug}`]);
+    await lockNumberAndTopic(trx, r.key, topic.slug);
     if (opts.reservationKey && opts.apiKeyId) {
-      const earlier = await trx('send_records')
-        .where({ api_key_id: opts.apiKeyId, reservation_key: opts.reservationKey })
-        .first('id', 'contact_id', 'released_at');
+      const earlier = await reservationByKey(trx, opts.apiKeyId, opts.reservationKey);
       if (earlier && !earlier.released_at) {
         return {
           allowed: true,
@@ -102,18 +103,15 @@ export async function reserveOne(
       contactId: row.contact_id,
     };
     if (d.allowed && topic.kind === 'marketing') {
-      const [rec] = await trx('send_records')
-        .insert({
-          phone: r.key,
-          channel,
-          topic: topic.slug,
-          contact_id: row.contact_id,
-          api_key_id: opts.apiKeyId,
-          reservation_key: opts.reservationKey ?? null,
-          reserved_at: now,
-        })
-        .returning('id');
-      result.reservationId = rec.id;
+      result.reservationId = await insertSendRecord(trx, {
+        phone: r.key,
+        channel,
+        topic: topic.slug,
+        contact_id: row.contact_id,
+        api_key_id: opts.apiKeyId,
+        reservation_key: opts.reservationKey ?? null,
+        reserved_at: now,
+      });
     }
     return result;
   });
@@ -121,12 +119,7 @@ export async function reserveOne(
 
 /** A reservation whose send failed no longer counts; false when there is no such reservation of this key. */
 export async function releaseReservation(core: Core, apiKeyId: string | null, id: string) {
-  const done = await core.db
-    .knex('send_records')
-    .where({ id, api_key_id: apiKeyId })
-    .whereNull('released_at')
-    .update({ released_at: new Date() });
-  return affectedRows(done) > 0;
+  return releaseSendRecord(core.db.knex, apiKeyId, id);
 }
 
 /**

@@ -3,7 +3,7 @@
 // topic. The strictest of every rule that applies wins (SPEC "Telephone rules by jurisdiction"):
 // the federal rule, the state of the contact's `region`, and the state of the number's area code
 // (a number moved elsewhere still carries its area code, so both apply).
-import { readFileSync } from 'node:fs';
+import areaCodeFile from './nanp-area-codes.json' with { type: 'json' };
 
 /** [start, end) in minutes after local midnight, per weekday (0 = Sunday); null: no calls that day. */
 export type WeekWindows = readonly ([number, number] | null)[];
@@ -70,9 +70,7 @@ interface AreaCodeFile {
   states: Record<string, string[]>;
 }
 
-const areaCodes = JSON.parse(
-  readFileSync(new URL('./nanp-area-codes.json', import.meta.url), 'utf8'),
-) as AreaCodeFile;
+const areaCodes = areaCodeFile as AreaCodeFile;
 const stateOfAreaCode = new Map<string, string>();
 for (const [state, codes] of Object.entries(areaCodes.states))
   for (const c of codes) stateOfAreaCode.set(c, state);

@@ -23,6 +23,7 @@ import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
 import {
   type AppliedChange,
+  cachedTopics,
   changedOnPage,
   decodeChange,
   encodeChange,
@@ -30,14 +31,15 @@ import {
   type FeedbackReason,
   type LinkContact,
   linkContact,
+  listTopics,
   type PreferenceChange,
   preferencesView,
   queuePreferencesLink,
   recordFeedback,
   setPreferences,
+  type Topic,
   unsubscribeByLink,
 } from './service.ts';
-import { cachedTopics, listTopics, type Topic } from './topics.ts';
 
 const CONSENT_MESSAGES = [
   'granted',

@@ -3,7 +3,7 @@
 // nothing writes nothing.
 
 import type { Knex } from 'knex';
-import { contactByEmail } from '../contacts/service.ts';
+import { contactByEmail, lockContact } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { type AgreementStatus, CHANNELS, type Channel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
@@ -13,10 +13,20 @@ import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import type { Mailer } from '../mail/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
-import { listTopics, type Topic, topicJson } from './topics.ts';
+import {
+  forgetTopics,
+  listTopics,
+  preferenceRowsOf,
+  setPreferenceRow,
+  type Topic,
+  topicForUpdate,
+  topicJson,
+  topicUsed,
+  writeTopic,
+} from './queries.ts';
 
 // This file is the part's door: topics are read through it.
-export { cachedTopics, forgetTopics, listTopics, type Topic, topicBySlug, topicJson } from './topics.ts';
+export { cachedTopics, forgetTopics, listTopics, type Topic, topicBySlug, topicJson } from './queries.ts';
 
 /** Every topic as the API shows it. */
 export async function topicList(core: Core) {
@@ -46,7 +56,7 @@ export interface ChannelPreferences {
 export type PreferencesView = Record<Channel, ChannelPreferences>;
 
 export function preferenceRows(q: Knex | Knex.Transaction, contactId: string): Promise<PreferenceRow[]> {
-  return q('preferences').where({ contact_id: contactId }).select('channel', 'topic', 'status');
+  return preferenceRowsOf(q, contactId) as Promise<PreferenceRow[]>;
 }
 
 /** The contact's stated preferences for every marketing topic on every channel it is offered on. */
@@ -100,7 +110,7 @@ export async function applyPreferenceChanges(
   changes: PreferenceChange[],
   data: Record<string, string> = {},
 ): Promise<(PreferenceChange & { from: PrefStatus })[]> {
-  await trx.raw('select id from contacts where id = ? for update', [contactId]);
+  await lockContact(trx, contactId);
   const topics = await listTopics(trx);
   for (const c of changes) validateChange(topics, c);
   const current = await preferenceRows(trx, contactId);
@@ -109,22 +119,9 @@ export async function applyPreferenceChanges(
     const existing = current.find((r) => r.channel === change.channel && r.topic === change.topic);
     const from: PrefStatus = existing?.status ?? 'subscribed';
     if (from === change.status) continue;
-    if (existing) {
-      const q = trx('preferences').where({ contact_id: contactId, channel: change.channel });
-      await (change.topic === null ? q.whereNull('topic') : q.where({ topic: change.topic })).update({
-        status: change.status,
-        updated_at: new Date(),
-      });
-      existing.status = change.status;
-    } else {
-      await trx('preferences').insert({
-        contact_id: contactId,
-        channel: change.channel,
-        topic: change.topic,
-        status: change.status,
-      });
-      current.push({ ...change });
-    }
+    await setPreferenceRow(trx, contactId, change, Boolean(existing));
+    if (existing) existing.status = change.status;
+    else current.push({ ...change });
     await core.ledger.append(trx, origin, {
       type: 'preference.changed',
       contactId,
@@ -278,4 +275,60 @@ export async function sendPreferencesLink(core: Core, mailer: Mailer, contactId:
     text: format(t.linkText, { url }),
     html: format(t.linkHtml, { url: escapeHtml(url) }),
   });
+}
+
+/** Topics: a topic's kind is fixed once messages exist; making an operational topic marketing needs its slug typed. */
+export async function saveTopic(
+  core: Core,
+  origin: Origin,
+  input: {
+    slug: string;
+    name: string;
+    description: string | null;
+    kind: 'marketing' | 'operational';
+    channels: Channel[];
+    sendgridGroupId: number | null;
+    confirm?: string;
+  },
+  isNew: boolean,
+) {
+  return core.db.knex
+    .transaction(async (trx) => {
+      const existing = await topicForUpdate(trx, input.slug);
+      if (isNew && existing) throw new DomainError('conflict', `A topic "${input.slug}" already exists.`);
+      if (!isNew && !existing) throw new DomainError('not_found', 'No such topic.');
+      if (existing && existing.kind !== input.kind) {
+        const used = await topicUsed(trx, input.slug);
+        if (used) {
+          throw new DomainError(
+            'conflict',
+            'Messages were already sent under this topic, so its kind cannot change.',
+            [{ field: 'kind', message: 'fixed once messages exist' }],
+          );
+        }
+        if (existing.kind === 'operational' && input.confirm !== input.slug) {
+          throw new DomainError(
+            'validation_failed',
+            'Making an operational topic a marketing one lets recipients leave it: type the topic slug to confirm.',
+            [{ field: 'confirm', message: `type "${input.slug}"` }],
+          );
+        }
+      }
+      const row = {
+        name: input.name,
+        description: input.description,
+        kind: input.kind,
+        channels: input.channels,
+        sendgrid_group_id: input.sendgridGroupId,
+      };
+      await writeTopic(trx, input.slug, row, Boolean(existing));
+      await core.ledger.append(trx, origin, {
+        type: existing ? 'topic.updated' : 'topic.created',
+        topic: input.slug,
+        oldValue: existing?.kind ?? null,
+        newValue: input.kind,
+        data: { channels: input.channels },
+      });
+    })
+    .finally(() => forgetTopics(core.db.knex));
 }

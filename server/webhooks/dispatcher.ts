@@ -5,11 +5,13 @@
 // that the endpoint pauses at its place, never skipping an event, and owners see it in the
 // console until they resume it. State lives in the database, so delivery carries on across
 // restarts and any number of processes: a process holds an endpoint by a short lease.
+
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { consentPhone } from '../consent/service.ts';
 import type { Core } from '../core.ts';
 import { eventJson, feedPage } from '../ledger/export.ts';
+import { claimDueEndpoints, insertDeliveries, updateEndpoint } from './queries.ts';
 import { type EndpointRow, type UrlPolicy, urlProblem } from './service.ts';
 
 /** Seconds to wait before attempt n+1 after n failures in a row. */
@@ -124,40 +126,36 @@ export function createDispatcher(core: Core, logger: Logger, policy: UrlPolicy):
       delivered++;
       e.attempts = 0;
     }
-    if (log.length) await knex('webhook_deliveries').insert(log);
+    if (log.length) await insertDeliveries(knex, log);
     const now = new Date();
     if (failure) {
       const attempts = e.attempts + 1;
       const failingSince = e.failing_since ?? now;
       const expired = now.getTime() - failingSince.getTime() >= RETRY_WINDOW_MS;
-      await knex('webhook_endpoints')
-        .where({ id: e.id })
-        .update({
-          cursor_seq: cursor,
-          attempts,
-          failing_since: failingSince,
-          last_attempt_at: now,
-          last_status: failure.status,
-          last_error: failure.error,
-          ...(delivered ? { last_success_at: now } : {}),
-          ...(expired
-            ? { state: 'paused', paused_at: now }
-            : { next_attempt_at: new Date(now.getTime() + retryDelaySeconds(attempts) * 1000) }),
-          lease_until: null,
-        });
+      await updateEndpoint(knex, e.id, {
+        cursor_seq: cursor,
+        attempts,
+        failing_since: failingSince,
+        last_attempt_at: now,
+        last_status: failure.status,
+        last_error: failure.error,
+        ...(delivered ? { last_success_at: now } : {}),
+        ...(expired
+          ? { state: 'paused', paused_at: now }
+          : { next_attempt_at: new Date(now.getTime() + retryDelaySeconds(attempts) * 1000) }),
+        lease_until: null,
+      });
       if (expired) logger.warn({ webhookId: e.id }, 'webhook endpoint paused after 3 days of failures');
     } else {
-      await knex('webhook_endpoints')
-        .where({ id: e.id })
-        .update({
-          cursor_seq: cursor,
-          attempts: 0,
-          failing_since: null,
-          ...(delivered
-            ? { last_attempt_at: now, last_status: 200, last_error: null, last_success_at: now }
-            : {}),
-          lease_until: null,
-        });
+      await updateEndpoint(knex, e.id, {
+        cursor_seq: cursor,
+        attempts: 0,
+        failing_since: null,
+        ...(delivered
+          ? { last_attempt_at: now, last_status: 200, last_error: null, last_success_at: now }
+          : {}),
+        lease_until: null,
+      });
     }
     return delivered;
   }
@@ -165,28 +163,13 @@ export function createDispatcher(core: Core, logger: Logger, policy: UrlPolicy):
   async function round() {
     // Claim the endpoints that are due and not held by another dispatcher.
     const now = new Date();
-    const due = (await knex('webhook_endpoints')
-      .whereIn(
-        'id',
-        knex('webhook_endpoints')
-          .select('id')
-          .where({ state: 'active' })
-          .where('next_attempt_at', '<=', now)
-          .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
-          .limit(20),
-      )
-      .where((w) => w.whereNull('lease_until').orWhere('lease_until', '<', now))
-      .update({ lease_until: new Date(now.getTime() + LEASE_MS) })
-      .returning('*')) as EndpointRow[];
+    const due = await claimDueEndpoints(knex, now, new Date(now.getTime() + LEASE_MS), 20);
     if (!due.length) return 0;
     const counts = await Promise.all(
       due.map((e) =>
         deliverEndpoint(e).catch(async (err) => {
           logger.error({ err, webhookId: e.id }, 'webhook delivery round failed');
-          await knex('webhook_endpoints')
-            .where({ id: e.id })
-            .update({ lease_until: null })
-            .catch(() => {});
+          await updateEndpoint(knex, e.id, { lease_until: null }).catch(() => {});
           return 0;
         }),
       ),

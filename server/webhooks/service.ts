@@ -1,6 +1,7 @@
 // Outbound webhook endpoints (SPEC "Outbound webhooks"): the operator's own systems receive every
 // ledger event they subscribe to, signed the Standard Webhooks way, in feed order, at least once.
 // Endpoint changes are on the ledger (system chain). Delivery itself is dispatcher.ts.
+
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
@@ -9,6 +10,17 @@ import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { decodeCursor, feedHead } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import {
+  allEndpoints,
+  deleteDeliveriesBefore,
+  deliveriesOf,
+  type EndpointRow,
+  endpointLags,
+  endpointRow,
+  insertEndpoint,
+  removeEndpoint,
+  updateEndpoint,
+} from './queries.ts';
 
 export const EVENT_TYPES = [
   'contact.created',
@@ -29,29 +41,7 @@ export const EVENT_TYPES = [
 /** How long a rolled secret still signs beside the new one. */
 export const SECRET_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
-export interface EndpointRow {
-  id: string;
-  url: string;
-  description: string | null;
-  events: string[];
-  secret: string;
-  previous_secret: string | null;
-  previous_secret_until: Date | null;
-  first_party: boolean;
-  cursor_seq: number | string;
-  state: 'active' | 'paused';
-  paused_at: Date | null;
-  attempts: number;
-  failing_since: Date | null;
-  next_attempt_at: Date;
-  lease_until: Date | null;
-  last_attempt_at: Date | null;
-  last_status: number | null;
-  last_error: string | null;
-  last_success_at: Date | null;
-  created_by: string;
-  created_at: Date;
-}
+export type { EndpointRow };
 
 /** `whsec_` + base64 of 32 random bytes (the Standard Webhooks form; the bytes are the key). */
 const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
@@ -193,39 +183,32 @@ export async function createEndpoint(
   }
   return core.db.knex.transaction(async (trx) => {
     // A new endpoint receives the events committed after it was created.
-    const [row] = (await trx('webhook_endpoints')
-      .insert({
-        url: input.url,
-        description: (input.description as string | undefined) ?? null,
-        events,
-        secret: newSecret(),
-        cursor_seq: await feedHead(trx as unknown as Knex),
-        created_by: origin.actor,
-      })
-      .returning('*')) as EndpointRow[];
+    const row = await insertEndpoint(trx, {
+      url: input.url,
+      description: (input.description as string | undefined) ?? null,
+      events,
+      secret: newSecret(),
+      cursor_seq: await feedHead(trx as unknown as Knex),
+      created_by: origin.actor,
+    });
     await audit(core, trx, origin, 'webhook.created', { webhookId: row.id });
     return row;
   });
 }
 
 export function listEndpoints(from: Reader): Promise<EndpointRow[]> {
-  const knex = sql(from);
-  return knex('webhook_endpoints').orderBy('created_at');
+  return allEndpoints(sql(from));
 }
 
 export async function endpointById(from: Reader, id: string): Promise<EndpointRow> {
-  const knex = sql(from);
-  const row = /^[0-9a-f-]{36}$/i.test(id) ? await knex('webhook_endpoints').where({ id }).first() : undefined;
+  const row = /^[0-9a-f-]{36}$/i.test(id) ? await endpointRow(sql(from), id) : undefined;
   if (!row) throw new DomainError('not_found', 'No webhook endpoint with this id.');
   return row;
 }
 
 async function change(core: Core, origin: Origin, id: string, patch: Record<string, unknown>, what: string) {
   return core.db.knex.transaction(async (trx) => {
-    const [row] = (await trx('webhook_endpoints')
-      .where({ id })
-      .update(patch)
-      .returning('*')) as EndpointRow[];
+    const row = await updateEndpoint(trx, id, patch);
     if (!row) throw new DomainError('not_found', 'No webhook endpoint with this id.');
     await audit(core, trx, origin, 'webhook.updated', { webhookId: id, change: what });
     return row;
@@ -235,7 +218,7 @@ async function change(core: Core, origin: Origin, id: string, patch: Record<stri
 export async function deleteEndpoint(core: Core, origin: Origin, id: string) {
   await endpointById(core.db.knex, id);
   await core.db.knex.transaction(async (trx) => {
-    await trx('webhook_endpoints').where({ id }).del();
+    await removeEndpoint(trx, id);
     await audit(core, trx, origin, 'webhook.deleted', { webhookId: id });
   });
 }
@@ -305,26 +288,15 @@ export function setFirstParty(core: Core, origin: Origin, id: string, firstParty
 }
 
 export function recentDeliveries(from: Reader, endpointId: string, limit = 50) {
-  const knex = sql(from);
-  return knex('webhook_deliveries').where({ endpoint_id: endpointId }).orderBy('id', 'desc').limit(limit);
+  return deliveriesOf(sql(from), endpointId, limit);
 }
 
 /** Per endpoint, seconds since the oldest undelivered event was committed (0 when caught up). */
 export async function webhookLag(from: Reader): Promise<{ id: string; state: string; lag: number }[]> {
-  const knex = sql(from);
-  const { rows } = await knex.raw(
-    `select w.id, w.state,
-            coalesce(extract(epoch from now() - (
-              select e.occurred_at from event_feed f join events e on e.id = f.event_id
-               where f.seq > w.cursor_seq order by f.seq limit 1)), 0)::float8 as lag
-       from webhook_endpoints w`,
-  );
-  return rows.map((r: { id: string; state: string; lag: number }) => ({ ...r, lag: Number(r.lag) }));
+  return endpointLags(sql(from));
 }
 
 /** The delivery log keeps a week. */
 export async function pruneDeliveries(knex: Knex, now: Date) {
-  await knex('webhook_deliveries')
-    .where('created_at', '<', new Date(now.getTime() - 7 * 24 * 3600_000))
-    .del();
+  await deleteDeliveriesBefore(knex, new Date(now.getTime() - 7 * 24 * 3600_000));
 }

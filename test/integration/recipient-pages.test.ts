@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { parseTokenKeys } from '../../server/config.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
-import { forgetTopics } from '../../server/preferences/topics.ts';
+import { forgetTopics } from '../../server/preferences/queries.ts';
 import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId } from '../support/app.ts';
 

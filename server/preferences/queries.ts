@@ -1,3 +1,4 @@
+// The preferences part's SQL: topics (with a short-lived copy for pages) and stated preferences.
 import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 import type { Channel } from '../domain.ts';
@@ -54,4 +55,47 @@ export function cachedTopics(from: Reader): Promise<Topic[]> {
 /** Called after a topic is saved, so this process shows the change at once. */
 export function forgetTopics(q: Knex) {
   topicCache.delete(q);
+}
+
+export function preferenceRowsOf(q: Knex | Knex.Transaction, contactId: string) {
+  return q('preferences').where({ contact_id: contactId }).select('channel', 'topic', 'status');
+}
+
+export async function setPreferenceRow(
+  trx: Knex.Transaction,
+  contactId: string,
+  row: { channel: Channel; topic: string | null; status: string },
+  exists: boolean,
+) {
+  if (!exists) {
+    await trx('preferences').insert({ contact_id: contactId, ...row });
+    return;
+  }
+  const q = trx('preferences').where({ contact_id: contactId, channel: row.channel });
+  await (row.topic === null ? q.whereNull('topic') : q.where({ topic: row.topic })).update({
+    status: row.status,
+    updated_at: new Date(),
+  });
+}
+
+export function topicForUpdate(trx: Knex.Transaction, slug: string) {
+  return trx('topics').where({ slug }).forUpdate().first();
+}
+
+/** Whether any message was sent under a topic (its kind is fixed from then on). */
+export async function topicUsed(trx: Knex.Transaction, slug: string) {
+  return Boolean(await trx('messages').where({ topic: slug }).first('id'));
+}
+
+export async function writeTopic(
+  trx: Knex.Transaction,
+  slug: string,
+  row: Record<string, unknown>,
+  exists: boolean,
+) {
+  if (exists)
+    await trx('topics')
+      .where({ slug })
+      .update({ ...row, updated_at: new Date() });
+  else await trx('topics').insert({ slug, ...row, position: 500 });
 }
