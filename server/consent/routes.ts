@@ -2,7 +2,7 @@
 
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
-import { cleanEmail, parsePhone, requireContact } from '../contacts/service.ts';
+import { cleanEmail, parsePhone } from '../contacts/service.ts';
 import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { consentExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
@@ -12,9 +12,9 @@ import { INSTANT_MESSAGE, onlyFields, parseInstant, parseWhole } from '../http/v
 import {
   CONSENT_METHODS,
   type ConsentMethod,
-  consentHistory,
-  grantConsent,
-  revokeConsent,
+  consentsByEmail,
+  grantConsentByEmail,
+  revokeConsentByEmail,
 } from './service.ts';
 
 const channelsField = body('channels')
@@ -164,7 +164,6 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       ],
       invalid: 'The consent is not valid.',
       handler: async (req, res) => {
-        const contact = await requireContact(ctx, emailOf(req.params.email));
         const b = req.body as {
           phone: string;
           channels: PhoneChannel[];
@@ -177,10 +176,10 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         };
         const phone = phoneOf(b.phone);
         const version = Number(b.disclosureVersion);
-        const granted = await grantConsent(
+        const { granted, consents } = await grantConsentByEmail(
           ctx,
           apiOrigin(req),
-          contact.id,
+          emailOf(req.params.email),
           {
             phone,
             channels: b.channels,
@@ -190,14 +189,13 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
             ip: b.ip ?? null,
             userAgent: b.userAgent ?? null,
             note: b.note ?? null,
-            locale: contact.locale,
           },
           { jobs: ctx.jobs },
         );
         res.status(201).json({
           phone,
           granted: granted.map((g) => g.channel),
-          consents: await consentHistory(ctx, contact.id),
+          consents,
         });
       },
     },
@@ -254,11 +252,17 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       ],
       invalid: 'The revocation is not valid.',
       handler: async (req, res) => {
-        const contact = await requireContact(ctx, emailOf(req.params.email));
         const b = req.body as { phone: string; channels: PhoneChannel[] };
         const phone = phoneOf(b.phone);
-        const revoked = await revokeConsent(ctx, apiOrigin(req), contact.id, phone, b.channels, 'api');
-        res.json({ phone, revoked, consents: await consentHistory(ctx, contact.id) });
+        const email = emailOf(req.params.email);
+        const { revoked, consents } = await revokeConsentByEmail(
+          ctx,
+          apiOrigin(req),
+          email,
+          phone,
+          b.channels,
+        );
+        res.json({ phone, revoked, consents });
       },
     },
     {
@@ -280,8 +284,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        const contact = await requireContact(ctx, emailOf(req.params.email));
-        res.json({ consents: await consentHistory(ctx, contact.id) });
+        res.json({ consents: await consentsByEmail(ctx, emailOf(req.params.email)) });
       },
     },
   ];

@@ -11,6 +11,7 @@ import {
   contactById,
   contactByPhone,
   lockContact,
+  requireContact,
   setContactPhone,
 } from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
@@ -424,4 +425,35 @@ export async function eraseConsentCopiesIn(
   phone: string | null,
 ) {
   await eraseCopies(trx, contactId, keyedHash(core.config.hashSecret, 'phone', phone ?? ''));
+}
+
+// ---- the API's consent calls, by the contact's address --------------------------------------
+
+/** Records consent for the contact with this address; answers with the whole evidence history. */
+export async function grantConsentByEmail(
+  core: Core,
+  origin: Origin,
+  email: string,
+  input: Omit<GrantInput, 'locale'>,
+  opts: { jobs?: Jobs } = {},
+) {
+  const contact = await requireContact(core, email);
+  const granted = await grantConsent(core, origin, contact.id, { ...input, locale: contact.locale }, opts);
+  return { granted, consents: await consentHistory(core, contact.id) };
+}
+
+export async function revokeConsentByEmail(
+  core: Core,
+  origin: Origin,
+  email: string,
+  phone: string,
+  channels: PhoneChannel[],
+) {
+  const contact = await requireContact(core, email);
+  const revoked = await revokeConsent(core, origin, contact.id, phone, channels, 'api');
+  return { revoked, consents: await consentHistory(core, contact.id) };
+}
+
+export async function consentsByEmail(core: Core, email: string) {
+  return consentHistory(core, (await requireContact(core, email)).id);
 }

@@ -9,6 +9,7 @@ import { escapeHtml } from '../html.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
 import { topicBySlug } from '../preferences/service.ts';
 import { preferencesUrl, unsubscribeBlock } from '../tokens/tokens.ts';
+import { requestHash, withIdempotency } from './idempotency.ts';
 import {
   eraseMessages,
   failPendingBefore,
@@ -19,6 +20,7 @@ import {
   newestMessages,
   updateMessage,
 } from './queries.ts';
+import { readMessage } from './rules.ts';
 import type { Transport } from './transport.ts';
 
 export type { MessageRow };
@@ -259,4 +261,94 @@ export function recentMessages(from: Reader, limit: number) {
 /** Erasure, in the caller's transaction: stored messages lose their address and content. */
 export async function eraseMessagesIn(trx: Knex.Transaction, contactId: string, emailHash: string) {
   await eraseMessages(trx, contactId, emailHash);
+}
+
+const BATCH_CONCURRENCY = 8;
+
+function answerFor(result: SendResult) {
+  if (result.status === 'suppressed')
+    return { status: 422, body: { status: 'suppressed', reason: result.reason } };
+  return { status: 202, body: { id: result.id, status: result.status } };
+}
+
+/** POST /api/v1/messages: one message, decided and sent once per Idempotency-Key. */
+export function sendMessage(
+  core: Core,
+  mailer: Mailer,
+  apiKeyId: string,
+  key: string | undefined,
+  msg: OutgoingMessage,
+) {
+  return withIdempotency(
+    core,
+    apiKeyId,
+    key,
+    requestHash('message', msg),
+    async () =>
+      answerFor(await mailer.send({ ...msg, apiKeyId, ...(key ? { idempotency: { key, index: 0 } } : {}) })),
+    core.config.idempotencyLeaseMs,
+  );
+}
+
+/**
+ * POST /api/v1/messages/batch: each message is decided and sent on its own, so one refusal or
+ * provider failure answers for that recipient only; a few at a time keep the provider and the
+ * pool unflooded.
+ */
+export function sendMessageBatch(
+  core: Core,
+  mailer: Mailer,
+  apiKeyId: string,
+  key: string | undefined,
+  list: unknown[],
+) {
+  return withIdempotency(
+    core,
+    apiKeyId,
+    key,
+    requestHash('batch', list),
+    async () => {
+      const results: unknown[] = new Array(list.length);
+      let next = 0;
+      // Each message is decided and sent on its own: one refusal or provider failure answers
+      // for that recipient only. A few at a time keeps the provider and the pool unflooded.
+      const worker = async () => {
+        while (next < list.length) {
+          const i = next++;
+          const read = readMessage(list[i], `messages[${i}].`);
+          const to = (list[i] as { to?: unknown } | null)?.to ?? null;
+          if (!read.ok) {
+            results[i] = {
+              to,
+              status: 'invalid',
+              error: { code: 'validation_failed', details: read.details },
+            };
+            continue;
+          }
+          try {
+            const sent = await mailer.send({
+              ...read.msg,
+              apiKeyId,
+              ...(key ? { idempotency: { key, index: i } } : {}),
+            });
+            results[i] =
+              sent.status === 'suppressed'
+                ? { to, id: sent.id, status: 'suppressed', reason: sent.reason }
+                : { to, id: sent.id, status: sent.status };
+          } catch (err) {
+            if (!(err instanceof DomainError) || err.code === 'unavailable' || err.code === 'internal')
+              throw err;
+            results[i] = {
+              to,
+              status: err.code === 'provider_failed' ? 'failed' : 'invalid',
+              error: { code: err.code, message: err.message, details: err.details },
+            };
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: BATCH_CONCURRENCY }, worker));
+      return { status: 200, body: { results } };
+    },
+    core.config.idempotencyLeaseMs,
+  );
 }

@@ -8,10 +8,9 @@ import type { ApiRoute } from '../http/route-table.ts';
 import {
   createEndpoint,
   deleteEndpoint,
-  endpointById,
   endpointJson,
+  endpointWithDeliveries,
   listEndpoints,
-  recentDeliveries,
   replayEndpoint,
   resumeEndpoint,
   rollSecret,
@@ -103,19 +102,7 @@ export function webhookApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        const e = await endpointById(ctx, String(req.params.id));
-        const deliveries = await recentDeliveries(ctx, e.id);
-        res.json({
-          ...endpointJson(e),
-          deliveries: deliveries.map((d) => ({
-            eventId: Number(d.event_id),
-            attempt: d.attempt,
-            status: d.status,
-            error: d.error,
-            durationMs: d.duration_ms,
-            at: (d.created_at as Date).toISOString(),
-          })),
-        });
+        res.json(await endpointWithDeliveries(ctx, String(req.params.id)));
       },
     },
     {

@@ -300,3 +300,20 @@ export async function webhookLag(from: Reader): Promise<{ id: string; state: str
 export async function pruneDeliveries(knex: Knex, now: Date) {
   await deleteDeliveriesBefore(knex, new Date(now.getTime() - 7 * 24 * 3600_000));
 }
+
+/** One endpoint as GET /api/v1/webhooks/{id} shows it: its state and its newest deliveries. */
+export async function endpointWithDeliveries(from: Reader, id: string) {
+  const e = await endpointById(from, id);
+  const deliveries = await recentDeliveries(from, e.id);
+  return {
+    ...endpointJson(e),
+    deliveries: deliveries.map((d) => ({
+      eventId: Number(d.event_id),
+      attempt: d.attempt,
+      status: d.status,
+      error: d.error,
+      durationMs: d.duration_ms,
+      at: (d.created_at as Date).toISOString(),
+    })),
+  };
+}
