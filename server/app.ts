@@ -1,5 +1,6 @@
 // createApp wires middleware and routers in order; it never listens (index.ts and tests do).
 
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
@@ -10,6 +11,7 @@ import { Gauge } from 'prom-client';
 import { runImportJob } from './admin/import.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { apiRoutes } from './api.ts';
+import { brandCss, brandDefaults, currentBrand } from './brand/service.ts';
 import type { Config } from './config.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { createSpool, type Spool } from './consent/spool.ts';
@@ -162,7 +164,8 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:'],
+        // The brand's logo may live on the company's own site (https only).
+        imgSrc: ["'self'", 'data:', 'https:'],
         fontSrc: ["'self'"],
         connectSrc: ["'self'"],
         formAction: ["'self'"],
@@ -205,6 +208,24 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   app.use('/static', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
 
   app.use(healthRoutes(ctx));
+
+  // Every page shows the brand: a copy at most 5 s old (the defaults while the database is away,
+  // so even the error page that says so is branded). Its colour comes as a stylesheet, since the
+  // CSP allows no inline style.
+  app.use((req, res, next) => {
+    if (isMachinePath(req.path)) return next();
+    currentBrand(ctx)
+      .catch(() => brandDefaults(ctx.config))
+      .then((brand) => {
+        res.locals.brand = brand;
+        res.locals.brandCss = `/brand.css?v=${createHash('sha256').update(brand.color).digest('hex').slice(0, 8)}`;
+        next();
+      });
+  });
+  app.get('/brand.css', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.type('text/css').send(brandCss(res.locals.brand));
+  });
 
   // The API: routes that read their own body first, then the JSON parser and input hygiene.
   const routes = apiRoutes(ctx);

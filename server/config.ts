@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSupportedCountry } from 'libphonenumber-js';
+import { brandProblems } from './brand/rules.ts';
 import { sendgridPublicKey } from './mail/signature.ts';
 
 export interface TokenKey {
@@ -27,6 +28,10 @@ export interface Config {
   brandName: string;
   /** Where HELP sends people; default: BASE_URL/preferences. */
   supportContact: string;
+  brandLogoUrl?: string;
+  brandColor?: string;
+  brandPostalAddress?: string;
+  brandPrivacyUrl?: string;
   twilioAuthToken: string | undefined;
   /** With the auth token and TWILIO_FROM: texts go out through Twilio; without: the local outbox. */
   twilioAccountSid: string | undefined;
@@ -219,6 +224,23 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
   const mailFrom = env.MAIL_FROM || 'Preferences <no-reply@localhost>';
   if (!/@/.test(mailFrom)) problems.push(`MAIL_FROM must contain an email address, got "${mailFrom}"`);
   const brandName = (env.BRAND_NAME || /^([^<]+)</.exec(mailFrom)?.[1]?.trim() || 'Preferences').slice(0, 60);
+  const brandEnv = {
+    logoUrl: env.BRAND_LOGO_URL?.trim() || undefined,
+    color: env.BRAND_COLOR?.trim() || undefined,
+    postalAddress: env.BRAND_POSTAL_ADDRESS?.trim() || undefined,
+    privacyUrl: env.BRAND_PRIVACY_URL?.trim() || undefined,
+  };
+  for (const p of brandProblems({ ...brandEnv, name: brandName, supportContact: 'x' })) {
+    const variable = {
+      logoUrl: 'BRAND_LOGO_URL',
+      color: 'BRAND_COLOR',
+      postalAddress: 'BRAND_POSTAL_ADDRESS',
+      privacyUrl: 'BRAND_PRIVACY_URL',
+      name: 'BRAND_NAME',
+      supportContact: 'SUPPORT_CONTACT',
+    }[p.field];
+    problems.push(`${variable} must be ${p.message}`);
+  }
   const webhookKey = env.SENDGRID_WEBHOOK_PUBLIC_KEY?.trim();
   if (webhookKey) {
     try {
@@ -252,6 +274,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     mailFrom,
     brandName,
     supportContact: env.SUPPORT_CONTACT || `${baseUrl}/preferences`,
+    brandLogoUrl: brandEnv.logoUrl,
+    brandColor: brandEnv.color?.toLowerCase(),
+    brandPostalAddress: brandEnv.postalAddress,
+    brandPrivacyUrl: brandEnv.privacyUrl,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
     twilioAccountSid: env.TWILIO_ACCOUNT_SID || undefined,
     twilioFrom: env.TWILIO_FROM || undefined,

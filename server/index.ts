@@ -3,9 +3,12 @@ import type { Server } from 'node:http';
 import { seedDemo } from '../db/seeds/demo.ts';
 import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
+import { currentBrand } from './brand/service.ts';
 import { ConfigError } from './config.ts';
+import { syncDisclosures } from './consent/service.ts';
 import { DatabaseLockedError } from './db.ts';
 import { settleStalePending } from './mail/service.ts';
+import { endDuePauses } from './preferences/service.ts';
 import { pruneDeliveries } from './webhooks/service.ts';
 
 const started = process.hrtime.bigint();
@@ -21,6 +24,10 @@ async function main() {
     const demo = await seedDemo(app.locals.ctx);
     if (demo) process.stdout.write(demo);
   }
+  // The consent disclosures name the brand: a first start (or BRAND_NAME changed) publishes them
+  // as new versions; earlier versions stay as evidence.
+  const published = await syncDisclosures(app.locals.ctx, (await currentBrand(app.locals.ctx)).name);
+  if (published) logger.info({ published }, 'consent disclosures published for the brand');
 
   // Opt-outs spooled while the database was away (by this or an earlier process) are applied
   // now and then every few seconds.
@@ -42,6 +49,12 @@ async function main() {
     );
   }, 60_000);
   settle.unref();
+  // A pause that runs out writes "marketing resumed" on the ledger within 15 s of its end (the
+  // check allows from the instant itself).
+  const pauses = setInterval(() => {
+    endDuePauses(app.locals.ctx, new Date()).catch((err) => logger.warn({ err }, 'could not end pauses'));
+  }, 15_000);
+  pauses.unref();
 
   const server: Server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {

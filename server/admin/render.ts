@@ -21,6 +21,7 @@ const NAV: { href: string; label: string; roles: Role[] }[] = [
   { href: '/admin/import', label: 'Import', roles: ['owner', 'staff'] },
   { href: '/admin/exports', label: 'Exports', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/webhooks', label: 'Webhooks', roles: ['owner'] },
+  { href: '/admin/brand', label: 'Brand', roles: ['owner'] },
   { href: '/admin/api-keys', label: 'API keys', roles: ['owner'] },
   { href: '/admin/staff', label: 'Users', roles: ['owner'] },
 ];

@@ -2,7 +2,8 @@
 // contact a customer_admin can reach is filtered by their account in SQL (`scoped`), never
 // loaded first and checked after, so a URL naming another account's contact finds nothing.
 
-import { consentHistory, currentDisclosure } from '../consent/service.ts';
+import { type BrandInput, saveBrand } from '../brand/service.ts';
+import { consentHistory, currentDisclosure, syncDisclosures } from '../consent/service.ts';
 import { deleteSuppression, suppressIn, suppressionByHash } from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
@@ -84,4 +85,14 @@ export async function contactPageFacts(core: Core, staff: Staff, id: string) {
     return who ? `staff ${who.email}` : actor;
   };
   return { contact, topics, prefs, consents, history, suppression, sms, voice, actorName };
+}
+
+/**
+ * An owner's brand edit: saved on the ledger, and when the name changed the consent disclosures
+ * that name it are published as new versions (the evidence of earlier consents keeps the old).
+ */
+export async function saveBrandEverywhere(core: Core, origin: Origin, input: BrandInput) {
+  const saved = await saveBrand(core, origin, input);
+  if (saved.changed.includes('name')) await syncDisclosures(core, saved.brand.name);
+  return saved;
 }

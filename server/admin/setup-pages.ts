@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AppContext } from '../app.ts';
+import { BRAND_FIELDS, brandDefaults, currentBrand } from '../brand/service.ts';
 import { upsertAccount } from '../contacts/service.ts';
 import { AGREEMENT_STATUSES, type AgreementStatus, CHANNELS } from '../domain.ts';
 import { DomainError } from '../errors.ts';
@@ -8,7 +9,7 @@ import { parseInstant, parseWhole } from '../http/validate.ts';
 import { listTopics, saveTopic } from '../preferences/service.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { can, originOf, render } from './render.ts';
-import { listAccounts } from './service.ts';
+import { listAccounts, saveBrandEverywhere } from './service.ts';
 import { createStaffUser, listStaffUsers, ROLES } from './staff.ts';
 
 export function setupPages(ctx: AppContext) {
@@ -44,6 +45,20 @@ export function setupPages(ctx: AppContext) {
       },
     });
     res.redirect(303, '/admin/accounts?done=saved');
+  });
+
+  // ---- brand (owners) --------------------------------------------------------------------
+  r.get('/admin/brand', can('owner'), async (req, res) => {
+    render(req, res, 'brand', 'Brand', {
+      current: await currentBrand(ctx),
+      defaults: brandDefaults(ctx.config),
+    });
+  });
+
+  r.post('/admin/brand', can('owner'), async (req, res) => {
+    const input = Object.fromEntries(BRAND_FIELDS.map((f) => [f, field(req, f) ?? null]));
+    const { changed } = await saveBrandEverywhere(ctx, originOf(req), input);
+    res.redirect(303, `/admin/brand?done=${changed.length ? 'saved' : 'nothing_changed'}`);
   });
 
   // ---- topics -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 // opted out (Twilio 21610) is never texted again.
 
 import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { currentBrand } from '../brand/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import type { PhoneChannel } from '../domain.ts';
 import type { Jobs } from '../jobs/jobs.ts';
@@ -76,7 +77,7 @@ export async function startConfirmation(
     contactId: input.contactId,
     to: input.phone,
     kind: 'confirmation_code',
-    body: `${core.config.brandName}: your code is ${code}. It expires in 10 minutes. If you did not ask for it, ignore this text.`,
+    body: `${(await currentBrand(core)).name}: your code is ${code}. It expires in 10 minutes. If you did not ask for it, ignore this text.`,
   });
   if (!sent.ok) return { ok: false, reason: 'opted_out' };
   return { ok: true, id: row.id };

@@ -192,3 +192,29 @@ export function openConfirmation(q: Q, contactId: string, id: string) {
     .whereNull('confirmed_at')
     .first('phone', 'expires_at');
 }
+
+/** The newest disclosure of a channel in exactly this language (no fallback), or undefined. */
+export function newestDisclosureExact(q: Q, channel: PhoneChannel, locale: string) {
+  return q('disclosures').where({ channel, locale }).orderBy('version', 'desc').first('version', 'text');
+}
+
+/** Publishes a disclosure version; its hash is computed by the database over the exact text. */
+export function insertDisclosure(
+  trx: Knex.Transaction,
+  channel: PhoneChannel,
+  locale: string,
+  version: number,
+  text: string,
+) {
+  return trx.raw(
+    `insert into disclosures (channel, locale, version, text, text_hash)
+     values (?, ?, ?, ?, encode(sha256(convert_to(?, 'UTF8')), 'hex'))
+     on conflict (channel, locale, version) do nothing`,
+    [channel, locale, version, text, text],
+  );
+}
+
+/** One publisher at a time (two processes starting together publish each version once). */
+export function lockDisclosures(trx: Knex.Transaction) {
+  return trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['disclosures']);
+}

@@ -15,11 +15,12 @@ import {
   setContactPhone,
 } from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
-import type { PhoneChannel } from '../domain.ts';
+import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { conflict, DomainError } from '../errors.ts';
 import { type Jobs, QUEUES } from '../jobs/jobs.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import type { Origin } from '../ledger/ledger.ts';
+import { DISCLOSURE_LOCALES, disclosureText } from './disclosures.ts';
 import {
   claimMessage,
   disclosureByVersion,
@@ -27,9 +28,12 @@ import {
   grantedFor,
   historyRows,
   insertConsent,
+  insertDisclosure,
   latestConsent,
+  lockDisclosures,
   markRevoked,
   newestDisclosure,
+  newestDisclosureExact,
   newestPerChannel,
   newestPerNumberAndChannel,
   phoneOfConsent,
@@ -456,4 +460,26 @@ export async function revokeConsentByEmail(
 
 export async function consentsByEmail(core: Core, email: string) {
   return consentHistory(core, (await requireContact(core, email)).id);
+}
+
+/**
+ * Publishes the disclosures for this brand name: a new version per channel and language whose
+ * newest text differs (the first start names the brand; a renamed brand is a new version).
+ * Returns how many versions were published. Older versions stay: they are evidence.
+ */
+export async function syncDisclosures(core: Core, brandName: string) {
+  let published = 0;
+  await core.db.knex.transaction(async (trx) => {
+    await lockDisclosures(trx);
+    for (const locale of DISCLOSURE_LOCALES) {
+      for (const channel of PHONE_CHANNELS) {
+        const text = disclosureText(brandName, channel, locale);
+        const newest = await newestDisclosureExact(trx, channel, locale);
+        if (newest?.text === text) continue;
+        await insertDisclosure(trx, channel, locale, (newest?.version ?? 0) + 1, text);
+        published++;
+      }
+    }
+  });
+  return published;
 }

@@ -12,6 +12,7 @@
 import express, { type Request, type Response, Router } from 'express';
 import twilio from 'twilio';
 import type { AppContext } from '../app.ts';
+import { knownBrand } from '../brand/service.ts';
 import { parsePhone } from '../contacts/service.ts';
 import { withDeadline } from '../deadline.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
@@ -28,9 +29,7 @@ function twiml(res: Response, message?: string) {
 
 export function smsWebhookRoutes(ctx: AppContext) {
   const r = Router();
-  const brand = ctx.config.brandName;
-  const support = ctx.config.supportContact;
-  const stopped = (channels: 'sms' | 'both') =>
+  const stopped = (channels: 'sms' | 'both', brand = knownBrand(ctx).name) =>
     channels === 'both'
       ? `${brand}: you are unsubscribed and will get no more texts or calls from us. Reply START to get texts again.`
       : `${brand}: you are unsubscribed and will get no more text messages from us. Reply START to resubscribe.`;
@@ -65,6 +64,7 @@ export function smsWebhookRoutes(ctx: AppContext) {
         scope: ctx.config.smsRevocationScope,
       };
       const origin = originOf(req, 'provider:sms');
+      const { name: brand, supportContact: support } = knownBrand(ctx);
       const isStop = intent === 'stop' || intent === 'stop_all';
       const stopScope = intent === 'stop_all' || text.scope === 'number' ? 'both' : 'sms';
       let result: Awaited<ReturnType<typeof applyInboundText>>;

@@ -4,6 +4,7 @@
 // TWILIO_FROM are set, else kept in the local outbox (text_messages). Sent as a durable job that
 // holds the consent's id, never the number.
 import twilio from 'twilio';
+import { currentBrand } from '../brand/service.ts';
 import type { Core } from '../core.ts';
 import { consentById, insertText } from './queries.ts';
 
@@ -70,6 +71,6 @@ export async function sendConsentConfirmation(core: Core, texter: Texter, consen
     contactId: consent.contact_id,
     to: consent.phone,
     kind: 'consent_confirmation',
-    body: confirmationText(core.config.brandName),
+    body: confirmationText((await currentBrand(core)).name),
   });
 }

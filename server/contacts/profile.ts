@@ -12,6 +12,7 @@ import {
   type PreferenceChange,
   preferenceRows,
   preferencesView,
+  setPauseIn,
 } from '../preferences/service.ts';
 import { preferencesUrl } from '../tokens/tokens.ts';
 import {
@@ -24,9 +25,17 @@ import {
 import { accountJson, type ContactPatch, requireContact, suppressIn, upsertContact } from './service.ts';
 
 /** upsertContact, answering with the contact as the API shows it. */
-export async function saveContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
-  const { contact, created } = await upsertContact(core, origin, email, patch);
-  return { view: await contactView(core, contact), created };
+export async function saveContact(
+  core: Core,
+  origin: Origin,
+  email: string,
+  patch: ContactPatch,
+  pausedUntil?: Date | null,
+) {
+  const { contact, created } = await upsertContact(core, origin, email, patch, (trx, c) =>
+    pausedUntil === undefined ? Promise.resolve() : setPauseIn(core, trx, origin, c.id, pausedUntil),
+  );
+  return { view: await contactView(core, await requireContact(core.db.knex, contact.email)), created };
 }
 
 /** One contact as GET /api/v1/contacts/{email} shows it; not_found when there is none. */
@@ -51,6 +60,10 @@ export async function contactView(core: Core, contact: ContactRow) {
     locale: contact.locale,
     timeZone: contact.time_zone,
     region: contact.region ?? null,
+    pausedUntil:
+      contact.paused_until && new Date(contact.paused_until).getTime() > Date.now()
+        ? new Date(contact.paused_until).toISOString()
+        : null,
     account: account ? accountJson(account) : null,
     preferences: preferencesView(topics, prefs),
     consents,

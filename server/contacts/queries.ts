@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
+import { affectedRows } from '../db.ts';
 import type { AgreementStatus } from '../domain.ts';
 import { canonicalEmail } from './rules.ts';
 
@@ -32,6 +33,7 @@ export interface ContactRow {
   merged_into: string | null;
   created_at: Date;
   updated_at: Date;
+  paused_until?: Date | null;
 }
 
 export function accountByExternalId(from: Reader, externalId: string, opts: { forUpdate?: boolean } = {}) {
@@ -134,4 +136,23 @@ export async function updateContact(trx: Knex.Transaction, id: string, fields: R
     .update({ ...fields, updated_at: new Date() })
     .returning('*');
   return contact as ContactRow;
+}
+
+export function setPausedUntil(trx: Knex.Transaction, id: string, until: Date | null) {
+  return trx('contacts').where({ id }).update({ paused_until: until, updated_at: new Date() });
+}
+
+/** Contacts whose pause has ended but is still on record (the sweep writes that it ended). */
+export function duePauses(q: Knex, now: Date, limit: number): Promise<{ id: string; paused_until: Date }[]> {
+  return q('contacts')
+    .where('paused_until', '<=', now)
+    .orderBy('paused_until')
+    .limit(limit)
+    .select('id', 'paused_until');
+}
+
+/** Clears a pause only if it is still the one seen (another process may have ended it). */
+export async function clearEndedPause(trx: Knex.Transaction, id: string, until: Date) {
+  const n = await trx('contacts').where({ id, paused_until: until }).update({ paused_until: null });
+  return affectedRows(n) === 1;
 }

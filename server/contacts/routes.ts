@@ -9,7 +9,7 @@ import { contactExample, emailParam, errorResponse, json, ref } from '../http/op
 import { apiOrigin } from '../http/origin.ts';
 import type { ApiRoute } from '../http/route-table.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant } from '../http/validate.ts';
-import { topicList } from '../preferences/service.ts';
+import { pauseProblem, topicList } from '../preferences/service.ts';
 import { eraseContact, getContact, saveContact, unsubscribeContact } from './profile.ts';
 import {
   type AccountPatch,
@@ -167,7 +167,7 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
       body: 'json',
       errors: ['conflict'],
       input: [
-        onlyFields(['name', 'phone', 'accountExternalId', 'locale', 'timeZone', 'region']),
+        onlyFields(['name', 'phone', 'accountExternalId', 'locale', 'timeZone', 'region', 'pausedUntil']),
         nullableText('name', MAX_NAME),
         nullableText('phone', 40),
         nullableText('accountExternalId', 200),
@@ -183,6 +183,13 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
           .optional({ values: 'null' })
           .custom((v) => typeof v === 'string' && cleanRegion(v) !== null)
           .withMessage('an ISO 3166-2 region such as US-FL (the state the person lives in)'),
+        body('pausedUntil')
+          .optional({ values: 'null' })
+          .custom((v) => parseInstant(v) !== null)
+          .withMessage(`when marketing email resumes: ${INSTANT_MESSAGE}`)
+          .bail()
+          .custom((v) => pauseProblem(parseInstant(v), new Date()) === null)
+          .withMessage('a future instant at most a year ahead (null ends a pause)'),
       ],
       invalid: 'The contact is not valid.',
       doc: {
@@ -226,7 +233,13 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
             patch.phone = p.e164;
           }
         }
-        const { view, created } = await saveContact(ctx, apiOrigin(req), email, patch);
+        const pausedUntil =
+          b.pausedUntil === undefined
+            ? undefined
+            : b.pausedUntil === null
+              ? null
+              : parseInstant(b.pausedUntil);
+        const { view, created } = await saveContact(ctx, apiOrigin(req), email, patch, pausedUntil);
         res.status(created ? 201 : 200).json(view);
       },
     },

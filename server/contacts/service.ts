@@ -28,12 +28,15 @@ export {
   accountByExternalId,
   accountById,
   type ContactRow,
+  clearEndedPause,
   contactByEmail,
   contactById,
   contactByPhone,
   deleteSuppression,
+  duePauses,
   lockContact,
   setContactPhone,
+  setPausedUntil,
   suppressionByHash,
 } from './queries.ts';
 export {
@@ -165,8 +168,19 @@ export async function upsertAccount(core: Core, origin: Origin, externalId: stri
   });
 }
 
-export async function upsertContact(core: Core, origin: Origin, email: string, patch: ContactPatch) {
-  return withRetryOnRace(core.db.knex, (trx) => upsertContactIn(core, trx, origin, email, patch));
+export async function upsertContact(
+  core: Core,
+  origin: Origin,
+  email: string,
+  patch: ContactPatch,
+  /** More to write in the same transaction (another part's change to this contact). */
+  also?: (trx: Knex.Transaction, contact: ContactRow) => Promise<unknown>,
+) {
+  return withRetryOnRace(core.db.knex, async (trx) => {
+    const result = await upsertContactIn(core, trx, origin, email, patch);
+    if (also) await also(trx, result.contact);
+    return result;
+  });
 }
 
 /** upsertContact inside the caller's transaction (the import writes a row's parts atomically). */

@@ -73,6 +73,7 @@ export const contactExample = {
   phone: '+14155552671',
   locale: 'en',
   timeZone: 'America/Los_Angeles',
+  pausedUntil: null,
   account: {
     externalId: 'acme',
     name: 'Acme Inc',
@@ -232,7 +233,15 @@ export const COMPONENTS = {
       type: 'object',
       required: ['status', 'reason'],
       additionalProperties: false,
-      properties: { status: { const: 'suppressed' }, reason: { enum: [...REASONS] } },
+      properties: {
+        status: { const: 'suppressed' },
+        reason: { enum: [...REASONS] },
+        retryAfter: {
+          type: 'string',
+          format: 'date-time',
+          description: 'paused: when marketing to this address resumes',
+        },
+      },
     },
     Message: {
       type: 'object',
@@ -502,6 +511,7 @@ export const COMPONENTS = {
         'preferences',
         'consents',
         'suppression',
+        'pausedUntil',
         'preferencesUrl',
       ],
       properties: {
@@ -511,6 +521,11 @@ export const COMPONENTS = {
         locale: { type: ['string', 'null'] },
         timeZone: { type: ['string', 'null'] },
         region: { type: ['string', 'null'] },
+        pausedUntil: {
+          type: ['string', 'null'],
+          format: 'date-time',
+          description: 'Marketing email is paused until then (null: not paused)',
+        },
         account: { oneOf: [ref('Account'), { type: 'null' }] },
         preferences: ref('Preferences'),
         consents: { type: 'array', items: ref('Consent') },
@@ -573,6 +588,12 @@ export const COMPONENTS = {
           type: ['string', 'null'],
           examples: ['US-FL'],
           description: 'ISO 3166-2: picks the state telephone rules',
+        },
+        pausedUntil: {
+          type: ['string', 'null'],
+          format: 'date-time',
+          description:
+            'Pause marketing email until then: a future instant at most a year ahead; null ends a pause',
         },
       },
     },

@@ -3,6 +3,9 @@
 export const en = {
   lang: 'en',
   brand: 'Email preferences',
+  footerSentBy: 'These pages are run for {brand}.',
+  footerPrivacy: 'Privacy policy',
+  footerHelp: 'Help',
   skip: 'Skip to content',
   // GET /u/{token}
   unsubTitle: 'Unsubscribe',
@@ -80,6 +83,12 @@ export const en = {
   'consentMsg.not_signed': 'Calls and texts need a signed agreement with us; nothing was recorded.',
   unsubscribedAllShort: 'off: no marketing on this channel',
   // GET /preferences
+  homeTitle: 'Email preferences for {brand}',
+  homeLead:
+    '{brand} uses this page to let you choose which of its emails you get. Enter your email address and we will send you a link to your preferences: there you can leave a topic or everything, take a break, and see what {brand} holds about you.',
+  requestSpamHint:
+    'Nothing after ten minutes? Look in your spam or junk folder, or try the address you use with {brand}.',
+  requestAnother: 'Use another address',
   requestTitle: 'Manage your email preferences',
   requestLead: 'Enter your email address and we will send you a link to your preferences.',
   emailLabel: 'Email address',
@@ -89,11 +98,11 @@ export const en = {
     'If we send email to {email}, a link to your preferences is on its way. It may take a few minutes.',
   requestBadEmail: 'Enter an email address such as name@example.com.',
   // the link email
-  linkSubject: 'Your email preferences',
+  linkSubject: 'Your email preferences at {brand}',
   linkText:
-    'Here is the link to manage the email you get from us:\n\n{url}\n\nIf you did not ask for it, you can ignore this message.',
+    'Here is the link to manage the email you get from {brand}:\n\n{url}\n\nIf you did not ask for it, you can ignore this message.\n\n{footer}',
   linkHtml:
-    '<p>Here is the link to manage the email you get from us:</p><p><a href="{url}">Manage my preferences</a></p><p>If you did not ask for it, you can ignore this message.</p>',
+    '<p>Here is the link to manage the email you get from {brand}:</p><p><a href="{url}">Manage my preferences</a></p><p>If you did not ask for it, you can ignore this message.</p><p style="color:#57606a;font-size:13px">{footer}</p>',
   // errors
   notFoundTitle: 'Link not valid',
   notFoundText: 'This link is not valid. Use the newest link from one of our emails, or ask for a new one.',

@@ -3,6 +3,9 @@ import type { Strings } from './en.ts';
 export const es: Partial<Strings> = {
   lang: 'es',
   brand: 'Preferencias de correo',
+  footerSentBy: 'Estas páginas son de {brand}.',
+  footerPrivacy: 'Política de privacidad',
+  footerHelp: 'Ayuda',
   skip: 'Ir al contenido',
   unsubTitle: 'Darse de baja',
   unsubLead: 'Recibe «{topic}» en {email}.',
@@ -77,6 +80,12 @@ export const es: Partial<Strings> = {
   codeNew: '¿No le llegó? Vuelva y pida un código nuevo',
   'consentMsg.not_signed': 'Las llamadas y los SMS requieren un contrato firmado; no se ha registrado nada.',
   unsubscribedAllShort: 'desactivado: nada comercial por este canal',
+  homeTitle: 'Preferencias de correo de {brand}',
+  homeLead:
+    '{brand} usa esta página para que usted elija qué correos suyos recibe. Escriba su dirección de correo y le enviaremos un enlace a sus preferencias: allí puede dejar un tema o todos, tomarse un descanso y ver qué datos suyos tiene {brand}.',
+  requestSpamHint:
+    '¿Nada en diez minutos? Mire en la carpeta de correo no deseado o pruebe con la dirección que usa con {brand}.',
+  requestAnother: 'Usar otra dirección',
   requestTitle: 'Gestione sus preferencias de correo',
   requestLead: 'Escriba su dirección de correo y le enviaremos un enlace a sus preferencias.',
   emailLabel: 'Correo electrónico',
@@ -85,11 +94,11 @@ export const es: Partial<Strings> = {
   requestSentText:
     'Si enviamos correo a {email}, el enlace a sus preferencias va de camino. Puede tardar unos minutos.',
   requestBadEmail: 'Escriba una dirección como nombre@ejemplo.com.',
-  linkSubject: 'Sus preferencias de correo',
+  linkSubject: 'Sus preferencias de correo de {brand}',
   linkText:
-    'Este es el enlace para gestionar el correo que le enviamos:\n\n{url}\n\nSi no lo ha pedido, puede ignorar este mensaje.',
+    'Este es el enlace para gestionar el correo que le envía {brand}:\n\n{url}\n\nSi no lo ha pedido, puede ignorar este mensaje.\n\n{footer}',
   linkHtml:
-    '<p>Este es el enlace para gestionar el correo que le enviamos:</p><p><a href="{url}">Gestionar mis preferencias</a></p><p>Si no lo ha pedido, puede ignorar este mensaje.</p>',
+    '<p>Este es el enlace para gestionar el correo que le envía {brand}:</p><p><a href="{url}">Gestionar mis preferencias</a></p><p>Si no lo ha pedido, puede ignorar este mensaje.</p><p style="color:#57606a;font-size:13px">{footer}</p>',
   notFoundTitle: 'Enlace no válido',
   notFoundText:
     'Este enlace no es válido. Use el enlace más reciente de uno de nuestros correos o pida uno nuevo.',

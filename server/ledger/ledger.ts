@@ -36,7 +36,8 @@ export type EventType =
   | 'staff.created'
   | 'webhook.created'
   | 'webhook.updated'
-  | 'webhook.deleted';
+  | 'webhook.deleted'
+  | 'brand.updated';
 
 /** Who did it and from where; IP and user agent are kept as evidence where known. */
 export interface Origin {

@@ -39,7 +39,7 @@ export interface OutgoingMessage {
 
 export type SendResult =
   | { id: string; status: 'sent'; transport: 'outbox' | 'sendgrid' }
-  | { id: string; status: 'suppressed'; reason: string }
+  | { id: string; status: 'suppressed'; reason: string; retryAfter?: string }
   /** Handed to the provider by a request that stopped before it was confirmed: never sent again. */
   | { id: string; status: 'pending' };
 
@@ -142,7 +142,12 @@ export function createMailer(core: Core, transport: Transport): Mailer {
           transport: transport.name,
         });
         if (!id) return (await storedUnderKey(core.db.knex, msg.apiKeyId, msg.idempotency)) as SendResult;
-        return { id, status: 'suppressed', reason: decision.reason };
+        return {
+          id,
+          status: 'suppressed',
+          reason: decision.reason,
+          ...(decision.retryAfter ? { retryAfter: decision.retryAfter } : {}),
+        };
       }
 
       const headers: Record<string, string> = {};
@@ -267,7 +272,14 @@ const BATCH_CONCURRENCY = 8;
 
 function answerFor(result: SendResult) {
   if (result.status === 'suppressed')
-    return { status: 422, body: { status: 'suppressed', reason: result.reason } };
+    return {
+      status: 422,
+      body: {
+        status: 'suppressed',
+        reason: result.reason,
+        ...(result.retryAfter ? { retryAfter: result.retryAfter } : {}),
+      },
+    };
   return { status: 202, body: { id: result.id, status: result.status } };
 }
 
@@ -333,7 +345,13 @@ export function sendMessageBatch(
             });
             results[i] =
               sent.status === 'suppressed'
-                ? { to, id: sent.id, status: 'suppressed', reason: sent.reason }
+                ? {
+                    to,
+                    id: sent.id,
+                    status: 'suppressed',
+                    reason: sent.reason,
+                    ...(sent.retryAfter ? { retryAfter: sent.retryAfter } : {}),
+                  }
                 : { to, id: sent.id, status: sent.status };
           } catch (err) {
             if (!(err instanceof DomainError) || err.code === 'unavailable' || err.code === 'internal')

@@ -19,6 +19,7 @@ export const REASONS = [
   'consent_revoked',
   'quiet_hours',
   'frequency_limit',
+  'paused',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 
@@ -55,6 +56,8 @@ export interface RecipientState {
   region?: string | null;
   /** sms/voice: the state of the number's area code, whose rules apply too. */
   areaState?: string | null;
+  /** Email: marketing is paused until this instant (the contact asked for a break). */
+  pausedUntil?: Date | null;
   /** sms/voice: when marketing to this number and topic was sent (reserved) in the last 24 h. */
   recentSends?: readonly Date[];
 }
@@ -76,6 +79,8 @@ export function decide(channel: Channel, topic: TopicFacts, state: RecipientStat
     if (!state.known) return deny('unknown_recipient');
     if (optouts.includes('email:*')) return deny('unsubscribed_all');
     if (optouts.includes(`email:${topic.slug}`)) return deny('unsubscribed_topic');
+    if (state.pausedUntil && state.pausedUntil.getTime() > now.getTime())
+      return { allowed: false, reason: 'paused', retryAfter: state.pausedUntil.toISOString() };
     return allow('subscribed');
   }
 

@@ -12,6 +12,7 @@ export interface EmailStateRow {
   contact_id: string | null;
   optouts: string[] | null;
   suppressed: boolean;
+  paused_until: Date | null;
 }
 
 export interface PhoneStateRow {
@@ -38,7 +39,8 @@ export interface TopicRow {
 export async function emailStateWithTopic(db: Db, email: string, topic: string) {
   const [row] = await db.read<EmailStateRow>(
     'check_email_one',
-    `select t.kind, t.channels, c.id as contact_id, c.optouts, coalesce(c.suppressed, false) as suppressed
+    `select t.kind, t.channels, c.id as contact_id, c.optouts, coalesce(c.suppressed, false) as suppressed,
+            c.paused_until
        from (select $1::text as email, $2::text as topic) v
        left join topics t on t.slug = v.topic
        left join contacts c on c.email_key = v.email and c.erased_at is null`,
@@ -56,7 +58,7 @@ export function emailStates(db: Db, emails: string[], withIds = true) {
   return db.read<Omit<EmailStateRow, 'kind' | 'channels'> & { known: boolean }>(
     withIds ? 'check_email_many' : 'check_email_many_noid',
     `select ${withIds ? 'c.id' : 'null'} as contact_id, (c.id is not null) as known, c.optouts,
-            coalesce(c.suppressed, false) as suppressed
+            coalesce(c.suppressed, false) as suppressed, c.paused_until
        from unnest($1::text[]) with ordinality as v(email, i)
        left join contacts c on c.email_key = v.email and c.erased_at is null
       order by v.i`,

@@ -28,6 +28,8 @@ import {
 } from './queries.ts';
 import { areaCodeState } from './telephone-rules.ts';
 
+const dateOrNull = (v: Date | string | null | undefined) => (v ? new Date(v) : null);
+
 export type Recipient =
   | { ok: true; input: string; display: string; key: string; country?: string }
   | { ok: false; input: unknown; reason: string };
@@ -167,7 +169,12 @@ export async function checkOne(
     const d = decide(
       channel,
       topic,
-      { known: !!row.contact_id, suppressed, optouts: row.optouts ?? [] },
+      {
+        known: !!row.contact_id,
+        suppressed,
+        optouts: row.optouts ?? [],
+        pausedUntil: dateOrNull(row.paused_until),
+      },
       now,
     );
     return { ...d, recipient: r.display, contactId: row.contact_id };
@@ -224,6 +231,7 @@ export async function checkMany(
           known: row.known,
           suppressed: hashes ? hashes.some((h) => suppressed.has(h)) : row.suppressed,
           optouts: row.optouts ?? [],
+          pausedUntil: dateOrNull(row.paused_until),
         },
         now,
       );

@@ -6,6 +6,7 @@
 
 import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
+import type { Brand } from '../brand/service.ts';
 import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
 import { currentDisclosure, phoneConsentState, revokeConsent } from '../consent/service.ts';
 import { cleanEmail, maskEmail, parsePhone } from '../contacts/service.ts';
@@ -273,6 +274,19 @@ export function preferencePages(ctx: AppContext) {
       return page(res, 'preferences/done', locale, 'thanksTitle', { ...common, state: 'thanks' });
     }
     return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+  });
+
+  // ---- / (what this is, and "email me my link") -----------------------------------------
+
+  r.get('/', pageLimit, (req, res) => {
+    const locale = localeFor(req);
+    page(res, 'preferences/request', locale, 'homeTitle', {
+      title: format(strings(locale).homeTitle, { brand: (res.locals.brand as Brand).name }),
+      csrf: formToken(keys, 'request-link', ctx.now()),
+      state: 'form',
+      value: '',
+      home: true,
+    });
   });
 
   // ---- /preferences (email me my link) ---------------------------------------------------

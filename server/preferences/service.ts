@@ -3,7 +3,15 @@
 // nothing writes nothing.
 
 import type { Knex } from 'knex';
-import { contactByEmail, lockContact } from '../contacts/service.ts';
+import { brandedSender, currentBrand } from '../brand/service.ts';
+import {
+  clearEndedPause,
+  contactByEmail,
+  contactById,
+  duePauses,
+  lockContact,
+  setPausedUntil,
+} from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import { type AgreementStatus, CHANNELS, type Channel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
@@ -268,12 +276,19 @@ export async function sendPreferencesLink(core: Core, mailer: Mailer, contactId:
   if (!contact) return null;
   const t = strings(pickLocale(contact.locale, pageLocale));
   const url = preferencesUrl(core.config.baseUrl, core.config.tokenKeys, contact.id);
+  const brand = await currentBrand(core);
+  const footer = [brand.name, brand.postalAddress].filter(Boolean).join(' · ');
   return mailer.send({
     to: contact.email,
+    from: brandedSender(brand.name, core.config.mailFrom),
     topic: 'account',
-    subject: t.linkSubject,
-    text: format(t.linkText, { url }),
-    html: format(t.linkHtml, { url: escapeHtml(url) }),
+    subject: format(t.linkSubject, { brand: brand.name }),
+    text: format(t.linkText, { url, brand: brand.name, footer }),
+    html: format(t.linkHtml, {
+      url: escapeHtml(url),
+      brand: escapeHtml(brand.name),
+      footer: escapeHtml(footer),
+    }),
   });
 }
 
@@ -331,4 +346,97 @@ export async function saveTopic(
       });
     })
     .finally(() => forgetTopics(core.db.knex));
+}
+
+// ---- pause: a break from marketing email instead of leaving ---------------------------------
+
+export const PAUSE_DAYS = [30, 60, 90] as const;
+const MAX_PAUSE_MS = 366 * 24 * 3600_000;
+
+/** A pause end the API accepts: a future instant at most a year ahead (null ends a pause). */
+export function pauseProblem(until: Date | null, now: Date): string | null {
+  if (until === null) return null;
+  if (until.getTime() <= now.getTime()) return 'must be in the future (null ends a pause)';
+  if (until.getTime() - now.getTime() > MAX_PAUSE_MS) return 'at most a year ahead';
+  return null;
+}
+
+/**
+ * Starts, changes or ends a contact's pause inside the caller's transaction, with its ledger
+ * event (`preference.changed`, email, all marketing: `paused` with its end, or back to
+ * `subscribed`). Nothing changes, nothing is written.
+ */
+export async function setPauseIn(
+  core: Core,
+  trx: Knex.Transaction,
+  origin: Origin,
+  contactId: string,
+  until: Date | null,
+) {
+  await lockContact(trx, contactId);
+  const contact = await contactById(trx, contactId);
+  if (!contact) throw new DomainError('not_found', 'No such contact.');
+  const before = contact.paused_until ? new Date(contact.paused_until) : null;
+  const now = new Date();
+  const wasPaused = before !== null && before.getTime() > now.getTime();
+  if ((before?.getTime() ?? null) === (until?.getTime() ?? null)) return false;
+  await setPausedUntil(trx, contactId, until);
+  if (!wasPaused && until === null) return true; // a pause that had ended already: the sweep's event stands
+  await core.ledger.append(trx, origin, {
+    type: 'preference.changed',
+    contactId,
+    channel: 'email',
+    topic: '*',
+    oldValue: wasPaused ? 'paused' : 'subscribed',
+    newValue: until ? 'paused' : 'subscribed',
+    data: until ? { pausedUntil: until.toISOString() } : { pauseEnded: 'early' },
+  });
+  return true;
+}
+
+/** The pages' pause: 30, 60 or 90 days from now. */
+export function pauseForDays(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  days: (typeof PAUSE_DAYS)[number],
+  now: Date,
+) {
+  const until = new Date(now.getTime() + days * 24 * 3600_000);
+  return core.db.knex.transaction((trx) => setPauseIn(core, trx, origin, contactId, until));
+}
+
+export function endPause(core: Core, origin: Origin, contactId: string) {
+  return core.db.knex.transaction((trx) => setPauseIn(core, trx, origin, contactId, null));
+}
+
+/**
+ * Pauses that have run out: each gets its ledger event (actor `system`) so feed and webhook
+ * consumers learn that marketing resumed. The check already allows from the pause's end; this
+ * writes that it happened. Safe with several processes: each pause is ended once.
+ */
+export async function endDuePauses(core: Core, now: Date, limit = 500) {
+  let ended = 0;
+  for (const due of await duePauses(core.db.knex, now, limit)) {
+    const until = new Date(due.paused_until);
+    const done = await core.db.knex.transaction(async (trx) => {
+      if (!(await clearEndedPause(trx, due.id, until))) return false;
+      await core.ledger.append(
+        trx,
+        { actor: 'system' },
+        {
+          type: 'preference.changed',
+          contactId: due.id,
+          channel: 'email',
+          topic: '*',
+          oldValue: 'paused',
+          newValue: 'subscribed',
+          data: { pauseEnded: until.toISOString() },
+        },
+      );
+      return true;
+    });
+    if (done) ended++;
+  }
+  return ended;
 }

@@ -63,6 +63,34 @@ const cases: [string, Channel, TopicFacts, RecipientState, Reason, Date?][] = [
     'unsubscribed_topic',
   ],
   [
+    'paused until later',
+    'email',
+    newsletter,
+    { known: true, pausedUntil: new Date(AFTERNOON.getTime() + 3600_000) },
+    'paused',
+  ],
+  [
+    'a pause that has ended lets marketing through',
+    'email',
+    newsletter,
+    { known: true, pausedUntil: new Date(AFTERNOON.getTime() - 1) },
+    'subscribed',
+  ],
+  [
+    'unsubscribed AND paused → unsubscribed_topic (the reason the mail really does not go)',
+    'email',
+    newsletter,
+    { known: true, optouts: ['email:newsletter'], pausedUntil: new Date(AFTERNOON.getTime() + 3600_000) },
+    'unsubscribed_topic',
+  ],
+  [
+    'suppressed AND paused → suppressed',
+    'email',
+    newsletter,
+    { known: true, suppressed: true, pausedUntil: new Date(AFTERNOON.getTime() + 3600_000) },
+    'suppressed',
+  ],
+  [
     'opt-out of another topic does not count',
     'email',
     offers,
@@ -343,5 +371,20 @@ describe('telephone rules by jurisdiction', () => {
       reason: 'frequency_limit',
       retryAfter: '2026-01-16T13:00:00.000Z',
     });
+  });
+});
+
+describe('pause', () => {
+  it('answers retryAfter at the pause end, and a pause never stops operational mail or texts', () => {
+    const until = new Date(AFTERNOON.getTime() + 7 * 24 * 3600_000);
+    expect(decide('email', newsletter, { known: true, pausedUntil: until }, AFTERNOON)).to.deep.equal({
+      allowed: false,
+      reason: 'paused',
+      retryAfter: until.toISOString(),
+    });
+    const account = { slug: 'account', kind: 'operational' as const, channels: ['email'] };
+    expect(decide('email', account, { known: true, pausedUntil: until }, AFTERNOON).reason).to.equal(
+      'operational',
+    );
   });
 });
