@@ -17,6 +17,27 @@ export const en = {
     'Whatever you choose, we will still email you about your account and administrative matters:',
   operationalTopicLead:
     '“{topic}” is an account or administrative notice. These keep coming whatever you choose, but you can leave our marketing email here.',
+  stateTopicOff: 'You are unsubscribed from “{topic}”: it no longer goes to {email}.',
+  stateAllOff: '{email} gets no marketing email from {brand}.',
+  statePaused: 'Marketing email to {email} is paused until {date}. It starts again by itself.',
+  stateSuppressed:
+    '{brand} sends no marketing email to {email}: an earlier message could not be delivered, or it was reported as spam. To change this, contact {support}.',
+  resubscribe: 'Resubscribe',
+  resubscribeHint: 'You will get “{topic}” at {email} again.',
+  resubscribeHintPaused: 'Marketing email to {email} starts again now.',
+  resubscribedTitle: 'Welcome back',
+  resubscribedText: '“{topic}” comes to {email} again.',
+  resubscribedPause: 'Marketing email to {email} has started again.',
+  pauseTitle: 'Or take a break',
+  pauseLead:
+    'Pause all marketing email for a while instead of leaving. It starts again by itself; account notices keep coming.',
+  pauseButton: 'Pause for {days} days',
+  pausedTitle: 'Marketing email paused',
+  pausedText:
+    'No marketing email to {email} until {date}. It starts again by itself; account notices keep coming.',
+  stillTitle: 'Still coming to {email}',
+  stillNone: 'No marketing email is coming any more: only account and administrative notices.',
+  leaveToo: 'Leave “{topic}” too',
   // confirmation
   doneTitle: 'You are unsubscribed',
   doneTopic: 'You will no longer get “{topic}” by email at {email}.',

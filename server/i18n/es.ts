@@ -15,6 +15,27 @@ export const es: Partial<Strings> = {
   operationalNote: 'Elija lo que elija, le seguiremos escribiendo sobre su cuenta y asuntos administrativos:',
   operationalTopicLead:
     '«{topic}» es un aviso de cuenta o administrativo. Estos avisos siguen llegando, pero aquí puede dejar nuestro correo comercial.',
+  stateTopicOff: 'Se ha dado de baja de «{topic}»: ya no se envía a {email}.',
+  stateAllOff: '{email} no recibe correo de marketing de {brand}.',
+  statePaused: 'El correo de marketing a {email} está en pausa hasta el {date}. Se reanuda solo.',
+  stateSuppressed:
+    '{brand} no envía correo de marketing a {email}: un mensaje anterior no pudo entregarse o se marcó como spam. Para cambiarlo, contacte con {support}.',
+  resubscribe: 'Volver a suscribirme',
+  resubscribeHint: 'Volverá a recibir «{topic}» en {email}.',
+  resubscribeHintPaused: 'El correo de marketing a {email} se reanuda ahora.',
+  resubscribedTitle: 'Bienvenido de nuevo',
+  resubscribedText: '«{topic}» vuelve a llegar a {email}.',
+  resubscribedPause: 'El correo de marketing a {email} se ha reanudado.',
+  pauseTitle: 'O tómese un descanso',
+  pauseLead:
+    'Ponga en pausa todo el correo de marketing durante un tiempo en lugar de irse. Se reanuda solo; los avisos de su cuenta siguen llegando.',
+  pauseButton: 'Pausar {days} días',
+  pausedTitle: 'Correo de marketing en pausa',
+  pausedText:
+    'Ningún correo de marketing a {email} hasta el {date}. Se reanuda solo; los avisos de su cuenta siguen llegando.',
+  stillTitle: 'Sigue llegando a {email}',
+  stillNone: 'Ya no llega correo de marketing: solo avisos de su cuenta y administrativos.',
+  leaveToo: 'Dejar también «{topic}»',
   doneTitle: 'Se ha dado de baja',
   doneTopic: 'Ya no recibirá «{topic}» por correo en {email}.',
   doneAll: 'Ya no recibirá correo comercial en {email}.',

@@ -32,12 +32,17 @@ import {
   type FeedbackReason,
   type LinkContact,
   linkContact,
+  linkState,
   listTopics,
+  PAUSE_DAYS,
   type PreferenceChange,
+  pauseForDays,
   preferencesView,
   queuePreferencesLink,
   recordFeedback,
+  resubscribeByLink,
   setPreferences,
+  stillComing,
   type Topic,
   unsubscribeByLink,
 } from './service.ts';
@@ -79,6 +84,17 @@ interface PageLocals {
 
 const tokenOf = (req: Request) => String(req.params.token);
 
+/** "March 3, 2027" / "3 de marzo de 2027", in the contact's time zone when known. */
+function longDate(locale: Locale, when: Date | string | null, timeZone: string | null) {
+  if (!when) return '';
+  const opts: Intl.DateTimeFormatOptions = { dateStyle: 'long', timeZone: timeZone ?? 'UTC' };
+  try {
+    return new Intl.DateTimeFormat(locale, opts).format(new Date(when));
+  } catch {
+    return new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' }).format(new Date(when));
+  }
+}
+
 function localeFor(req: Request, contact?: { locale: string | null } | null): Locale {
   return pickLocale(contact?.locale ?? null, req.acceptsLanguages('en', 'es'));
 }
@@ -115,7 +131,7 @@ async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose, wi
 
 /** An unsubscribe link's contact and topic (and the topic list the page shows), or null. */
 async function resolveUnsubscribe(ctx: AppContext, token: string) {
-  const found = await resolve(ctx, token, 'unsubscribe');
+  const found = await resolve(ctx, token, 'unsubscribe', true);
   if (!found) return null;
   let topics = await cachedTopics(ctx);
   let topic = topics.find((t) => t.slug === found.claims.topic);
@@ -175,11 +191,13 @@ export function preferencePages(ctx: AppContext) {
 
   // ---- /u/{token} -------------------------------------------------------------------------
 
+  // GET shows where the person stands now (link scanners fetch it: it never changes anything).
   r.get('/u/:token', pageLimit, async (req, res) => {
     const found = await resolveUnsubscribe(ctx, tokenOf(req));
     if (!found) return notFound(req, res);
     const { contact, topic, topics } = found;
     const locale = localeFor(req, contact);
+    const state = topic.kind === 'marketing' ? linkState(contact, topic.slug, ctx.now()) : 'subscribed';
     page(res, 'preferences/unsubscribe', locale, 'unsubTitle', {
       token: tokenOf(req),
       csrf: formToken(keys, `u:${tokenOf(req)}`, ctx.now()),
@@ -187,6 +205,9 @@ export function preferencePages(ctx: AppContext) {
       topic: { ...topicText(locale, topic), kind: topic.kind },
       operational: operationalTopics(locale, topics),
       preferencesUrl: preferencesUrl('', keys, contact.id),
+      state,
+      pausedUntil: state === 'paused' ? longDate(locale, contact.paused_until, contact.time_zone) : null,
+      pauseDays: PAUSE_DAYS,
     });
   });
 
@@ -244,6 +265,15 @@ export function preferencePages(ctx: AppContext) {
       operational: operationalTopics(locale, topics),
       preferencesUrl: preferencesUrl('', keys, contact.id),
       reasons: FEEDBACK_REASONS,
+      still: [] as { slug: string; name: string }[],
+    };
+    /** After a change: what still comes, each with its own button to leave it too. */
+    const withStill = async () => {
+      const now = await linkContact(ctx, contact.id, true);
+      return {
+        ...common,
+        still: now ? stillComing(now, topics).map((t) => ({ slug: t.slug, ...topicText(locale, t) })) : [],
+      };
     };
 
     if (action === 'topic' || action === 'all') {
@@ -252,10 +282,47 @@ export function preferencePages(ctx: AppContext) {
       }
       const done = await unsubscribeByLink(ctx, origin(req), contact.id, action === 'topic' ? slug : null);
       return page(res, 'preferences/done', locale, 'doneTitle', {
-        ...common,
+        ...(await withStill()),
         state: 'unsubscribed',
         scope: action,
         undo: done.map(encodeChange),
+      });
+    }
+    if (action === 'leave') {
+      // "Leave this one too", from the list of what still comes: an email marketing topic only.
+      const other = topics.find((t) => t.slug === field(req, 'topic'));
+      if (!other || other.kind !== 'marketing' || !other.channels.includes('email')) {
+        return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+      }
+      const done = await unsubscribeByLink(ctx, origin(req), contact.id, other.slug);
+      return page(res, 'preferences/done', locale, 'doneTitle', {
+        ...(await withStill()),
+        topic: { ...topicText(locale, other), slug: other.slug, kind: other.kind },
+        state: 'unsubscribed',
+        scope: 'topic',
+        undo: done.map(encodeChange),
+      });
+    }
+    if (action === 'resubscribe' && topic.kind === 'marketing') {
+      const wasPaused = linkState(contact, slug, ctx.now()) === 'paused';
+      await resubscribeByLink(ctx, origin(req), contact.id, slug);
+      return page(res, 'preferences/done', locale, 'resubscribedTitle', {
+        ...common,
+        state: 'resubscribed',
+        wasPaused,
+      });
+    }
+    if (action === 'pause') {
+      const days = Number(field(req, 'days'));
+      if (!(PAUSE_DAYS as readonly number[]).includes(days)) {
+        return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+      }
+      await pauseForDays(ctx, origin(req), contact.id, days as (typeof PAUSE_DAYS)[number], ctx.now());
+      const until = new Date(ctx.now().getTime() + days * 24 * 3600_000);
+      return page(res, 'preferences/done', locale, 'pausedTitle', {
+        ...common,
+        state: 'paused',
+        pausedUntil: longDate(locale, until, contact.time_zone),
       });
     }
     if (action === 'undo') {

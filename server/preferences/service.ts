@@ -164,6 +164,9 @@ export interface LinkContact {
   locale: string | null;
   phone: string | null;
   agreement: AgreementStatus | null;
+  time_zone: string | null;
+  suppressed: boolean;
+  paused_until: Date | string | null;
 }
 
 /**
@@ -178,12 +181,13 @@ export async function linkContact(
 ): Promise<(LinkContact & { preferences: PreferenceRow[] }) | null> {
   const [row] = await core.db.read<LinkContact & { preferences: PreferenceRow[] | string | null }>(
     withPreferences ? 'link_contact_prefs' : 'link_contact',
-    `select c.id, c.email, c.name, c.locale, c.phone, a.agreement_status as agreement${
-      withPreferences
-        ? `, (select json_agg(json_build_object('channel', p.channel, 'topic', p.topic, 'status', p.status))
+    `select c.id, c.email, c.name, c.locale, c.phone, a.agreement_status as agreement, c.time_zone,
+            c.suppressed, c.paused_until${
+              withPreferences
+                ? `, (select json_agg(json_build_object('channel', p.channel, 'topic', p.topic, 'status', p.status))
                from preferences p where p.contact_id = c.id) as preferences`
-        : ''
-    }
+                : ''
+            }
        from contacts c left join accounts a on a.id = c.account_id
       where c.id = coalesce((select m.merged_into from contacts m where m.id = $1), $1)
         and c.erased_at is null`,
@@ -439,4 +443,59 @@ export async function endDuePauses(core: Core, now: Date, limit = 500) {
     if (done) ended++;
   }
   return ended;
+}
+
+// ---- what an unsubscribe link's page shows, and its buttons -------------------------------
+
+export type LinkState = 'subscribed' | 'unsubscribed_topic' | 'unsubscribed_all' | 'paused' | 'suppressed';
+
+/** Where a contact stands for one email topic, in the order the check decides it. */
+export function linkState(
+  contact: Pick<LinkContact, 'suppressed' | 'paused_until'> & { preferences: PreferenceRow[] },
+  topic: string,
+  now: Date,
+): LinkState {
+  const off = (t: string | null) =>
+    contact.preferences.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+  if (contact.suppressed) return 'suppressed';
+  if (off(null)) return 'unsubscribed_all';
+  if (off(topic)) return 'unsubscribed_topic';
+  if (contact.paused_until && new Date(contact.paused_until).getTime() > now.getTime()) return 'paused';
+  return 'subscribed';
+}
+
+/** The marketing email topics that still come to this contact (none while all marketing is off). */
+export function stillComing(contact: { preferences: PreferenceRow[] }, topics: Topic[]) {
+  const off = (t: string | null) =>
+    contact.preferences.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+  if (off(null)) return [];
+  return topics.filter((t) => t.kind === 'marketing' && t.channels.includes('email') && !off(t.slug));
+}
+
+/**
+ * The link page's "Resubscribe": this topic comes again, and only this one. A pause ends; a
+ * topic left comes back; after "all marketing off" the switch goes back on with every other
+ * email topic left off (they were not asked for). One transaction, each change on the ledger.
+ */
+export function resubscribeByLink(core: Core, origin: Origin, contactId: string, topic: string) {
+  return core.db.knex.transaction(async (trx) => {
+    await lockContact(trx, contactId);
+    const topics = await listTopics(trx);
+    const rows = (await preferenceRowsOf(trx, contactId)) as PreferenceRow[];
+    const off = (t: string | null) =>
+      rows.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+    const changes: PreferenceChange[] = [];
+    if (off(null)) {
+      changes.push({ channel: 'email', topic: null, status: 'subscribed' });
+      for (const t of topics)
+        if (t.kind === 'marketing' && t.channels.includes('email') && t.slug !== topic && !off(t.slug))
+          changes.push({ channel: 'email', topic: t.slug, status: 'unsubscribed' });
+    }
+    if (off(topic)) changes.push({ channel: 'email', topic, status: 'subscribed' });
+    const applied = await applyPreferenceChanges(core, trx, origin, contactId, changes, {
+      via: 'resubscribe',
+    });
+    const unpaused = await setPauseIn(core, trx, origin, contactId, null);
+    return { applied, unpaused };
+  });
 }

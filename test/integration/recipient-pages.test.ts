@@ -555,4 +555,118 @@ describe('recipient pages', () => {
       expectStatus(await ask(app, uniqueEmail(), `${one}::7`), 429);
     });
   });
+
+  describe('/u/:token knows where the person stands', () => {
+    const post = async (token: string, fields: Record<string, string>) => {
+      const page = await request(t.app).get(`/u/${token}`).expect(200);
+      return request(t.app)
+        .post(`/u/${token}`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), ...fields });
+    };
+
+    it('says so on a second visit after unsubscribing, with one Resubscribe button that brings back only this topic', async () => {
+      const c = await contact();
+      const token = unsubToken(c.id);
+      await post(token, { action: 'topic' }).then((r) => expect(r.status).to.equal(200));
+      const again = await request(t.app).get(`/u/${token}`).expect(200);
+      expect(again.text).to.include('You are unsubscribed from “Newsletter”');
+      expect(again.text).not.to.include('Unsubscribe from “Newsletter”');
+      expect(again.text.match(/Resubscribe/g)).to.have.length(1);
+      const back = await post(token, { action: 'resubscribe' });
+      expect(back.status).to.equal(200);
+      expect(back.text).to.include('“Newsletter” comes to');
+      expect((await check(c.email, 'newsletter')).reason).to.equal('subscribed');
+      expect((await request(t.app).get(`/u/${token}`).expect(200)).text).to.include(
+        'Unsubscribe from “Newsletter”',
+      );
+    });
+
+    it('after all marketing was turned off, Resubscribe turns the switch back on for this topic alone', async () => {
+      const c = await contact();
+      const token = unsubToken(c.id, 'offers');
+      await post(token, { action: 'all' });
+      const page = await request(t.app).get(`/u/${token}`).expect(200);
+      expect(page.text).to.match(/gets no marketing email from/);
+      await post(token, { action: 'resubscribe' });
+      expect((await check(c.email, 'offers')).reason).to.equal('subscribed');
+      for (const other of ['newsletter', 'events', 'product-updates'])
+        expect((await check(c.email, other)).reason, other).to.equal('unsubscribed_topic');
+      const written = (await events(c.id)).filter((e) => e.type === 'preference.changed');
+      expect(written.at(-1)?.data).to.deep.include({ via: 'resubscribe' });
+    });
+
+    it('lists what still comes after leaving one topic, each with a button to leave it too', async () => {
+      const c = await contact();
+      const token = unsubToken(c.id);
+      const done = await post(token, { action: 'topic' });
+      expect(done.text).to.include('Still coming to');
+      expect(done.text).to.include('Leave “Offers and promotions” too');
+      expect(done.text).not.to.include('Leave “Newsletter” too');
+      const page = await request(t.app).get(`/u/${token}`).expect(200);
+      const left = await request(t.app)
+        .post(`/u/${token}`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), action: 'leave', topic: 'offers' })
+        .expect(200);
+      expect(left.text).to.include('You will no longer get “Offers and promotions”');
+      expect((await check(c.email, 'offers')).reason).to.equal('unsubscribed_topic');
+      // an operational or unknown topic cannot be "left" this way
+      for (const topic of ['account', 'nope'])
+        await request(t.app)
+          .post(`/u/${token}`)
+          .type('form')
+          .send({ csrf: csrfOf(page.text), action: 'leave', topic })
+          .expect(400);
+      expect((await check(c.email, 'account')).reason).to.equal('operational');
+    });
+
+    it('pauses marketing email for 30, 60 or 90 days from the link, says until when, and Resubscribe ends it', async () => {
+      const c = await contact();
+      const token = unsubToken(c.id);
+      const page = await request(t.app).get(`/u/${token}`).expect(200);
+      for (const days of [30, 60, 90]) expect(page.text).to.include(`Pause for ${days} days`);
+      await request(t.app)
+        .post(`/u/${token}`)
+        .type('form')
+        .send({ csrf: csrfOf(page.text), action: 'pause', days: '45' })
+        .expect(400);
+      const paused = await post(token, { action: 'pause', days: '30' });
+      expect(paused.status).to.equal(200);
+      expect(paused.text).to.include('No marketing email to');
+      const decision = await check(c.email, 'newsletter');
+      expect(decision.reason).to.equal('paused');
+      expect(new Date(decision.retryAfter).getTime() - Date.now()).to.be.within(
+        29.9 * 86400_000,
+        30 * 86400_000,
+      );
+      const again = await request(t.app).get(`/u/${token}`).expect(200);
+      expect(again.text).to.match(/is paused until/);
+      expect(again.text).not.to.include('Pause for 30 days');
+      await post(token, { action: 'resubscribe' });
+      expect((await check(c.email, 'newsletter')).reason).to.equal('subscribed');
+      const changed = (await events(c.id)).filter((e) => e.type === 'preference.changed');
+      expect(changed.map((e) => e.new_value)).to.deep.equal(['paused', 'subscribed']);
+    });
+
+    it('shows a suppressed address as such, with nothing to press', async () => {
+      const c = await contact();
+      await t.db.knex('contacts').where({ id: c.id }).update({ suppressed: true });
+      const page = await request(t.app)
+        .get(`/u/${unsubToken(c.id)}`)
+        .expect(200);
+      expect(page.text).to.include('sends no marketing email to');
+      expect(page.text).not.to.include('Resubscribe');
+      expect(page.text).not.to.include('name="action"');
+    });
+
+    it('speaks Spanish: Volver a suscribirme', async () => {
+      const c = await contact({ locale: 'es' });
+      const token = unsubToken(c.id);
+      await post(token, { action: 'topic' });
+      const page = await request(t.app).get(`/u/${token}`).expect(200);
+      expect(page.text).to.include('Volver a suscribirme');
+      expect(page.text).not.to.include('Resubscribe');
+    });
+  });
 });
