@@ -22,6 +22,7 @@ export const en = {
   statePaused: 'Marketing email to {email} is paused until {date}. It starts again by itself.',
   stateSuppressed:
     '{brand} sends no marketing email to {email}: an earlier message could not be delivered, or it was reported as spam. To change this, contact {support}.',
+  suppressedTitle: 'No marketing email',
   resubscribe: 'Resubscribe',
   resubscribeHint: 'You will get “{topic}” at {email} again.',
   resubscribeHintPaused: 'Marketing email to {email} starts again now.',

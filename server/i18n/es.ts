@@ -20,6 +20,7 @@ export const es: Partial<Strings> = {
   statePaused: 'El correo de marketing a {email} está en pausa hasta el {date}. Se reanuda solo.',
   stateSuppressed:
     '{brand} no envía correo de marketing a {email}: un mensaje anterior no pudo entregarse o se marcó como spam. Para cambiarlo, contacte con {support}.',
+  suppressedTitle: 'Sin correo de marketing',
   resubscribe: 'Volver a suscribirme',
   resubscribeHint: 'Volverá a recibir «{topic}» en {email}.',
   resubscribeHintPaused: 'El correo de marketing a {email} se reanuda ahora.',

@@ -198,7 +198,14 @@ export function preferencePages(ctx: AppContext) {
     const { contact, topic, topics } = found;
     const locale = localeFor(req, contact);
     const state = topic.kind === 'marketing' ? linkState(contact, topic.slug, ctx.now()) : 'subscribed';
-    page(res, 'preferences/unsubscribe', locale, 'unsubTitle', {
+    const heading = {
+      subscribed: 'unsubTitle',
+      unsubscribed_topic: 'doneTitle',
+      unsubscribed_all: 'doneTitle',
+      paused: 'pausedTitle',
+      suppressed: 'suppressedTitle',
+    } as const;
+    page(res, 'preferences/unsubscribe', locale, heading[state], {
       token: tokenOf(req),
       csrf: formToken(keys, `u:${tokenOf(req)}`, ctx.now()),
       email: maskEmail(contact.email),
