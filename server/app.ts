@@ -27,6 +27,7 @@ import { requestLog } from './http/request-log.ts';
 import { mountApi } from './http/route-table.ts';
 import { createJobs, type Jobs, QUEUES } from './jobs/jobs.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
+import { inboundEmailRoutes } from './mail/inbound-webhook.ts';
 import { createMailer, type Mailer } from './mail/service.ts';
 import { transportFor } from './mail/transport.ts';
 import { sendgridWebhookRoutes } from './mail/webhook.ts';
@@ -256,6 +257,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
 
   app.use(adminRoutes(ctx));
   app.use(sendgridWebhookRoutes(ctx));
+  app.use(inboundEmailRoutes(ctx));
   app.use(smsWebhookRoutes(ctx));
   app.use(preferencePages(ctx));
 

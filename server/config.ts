@@ -32,6 +32,9 @@ export interface Config {
   brandColor?: string;
   brandPostalAddress?: string;
   brandPrivacyUrl?: string;
+  /** mailto: unsubscribe through SendGrid Inbound Parse: the domain its MX points at, and the URL's secret. */
+  inboundEmailDomain?: string;
+  inboundEmailToken?: string;
   twilioAuthToken: string | undefined;
   /** With the auth token and TWILIO_FROM: texts go out through Twilio; without: the local outbox. */
   twilioAccountSid: string | undefined;
@@ -241,6 +244,19 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     }[p.field];
     problems.push(`${variable} must be ${p.message}`);
   }
+  const inboundDomain = env.INBOUND_EMAIL_DOMAIN?.trim().toLowerCase() || undefined;
+  const inboundToken = env.INBOUND_EMAIL_TOKEN?.trim() || undefined;
+  if (
+    inboundDomain &&
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(inboundDomain)
+  )
+    problems.push(
+      `INBOUND_EMAIL_DOMAIN must be a domain name such as unsubscribe.example.com, got "${inboundDomain}"`,
+    );
+  if (inboundDomain && (!inboundToken || !/^[A-Za-z0-9_-]{24,200}$/.test(inboundToken)))
+    problems.push(
+      'INBOUND_EMAIL_TOKEN must be set with INBOUND_EMAIL_DOMAIN: 24 or more letters, digits, - or _ (it is the secret part of the Inbound Parse URL)',
+    );
   const webhookKey = env.SENDGRID_WEBHOOK_PUBLIC_KEY?.trim();
   if (webhookKey) {
     try {
@@ -278,6 +294,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, opts: LoadOptions = {}): Conf
     brandColor: brandEnv.color?.toLowerCase(),
     brandPostalAddress: brandEnv.postalAddress,
     brandPrivacyUrl: brandEnv.privacyUrl,
+    inboundEmailDomain: inboundDomain,
+    inboundEmailToken: inboundDomain ? inboundToken : undefined,
     twilioAuthToken: env.TWILIO_AUTH_TOKEN || undefined,
     twilioAccountSid: env.TWILIO_ACCOUNT_SID || undefined,
     twilioFrom: env.TWILIO_FROM || undefined,

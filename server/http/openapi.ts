@@ -311,11 +311,16 @@ export const COMPONENTS = {
       properties: {
         url: { type: 'string', format: 'uri' },
         oneClickUrl: { type: 'string', format: 'uri' },
+        mailto: { type: 'string', description: 'mailto: unsubscribe address (with INBOUND_EMAIL_DOMAIN)' },
         headers: {
           type: 'object',
           required: ['List-Unsubscribe', 'List-Unsubscribe-Post'],
           properties: {
-            'List-Unsubscribe': { type: 'string', pattern: '^<https?://.+>$' },
+            'List-Unsubscribe': {
+              type: 'string',
+              pattern: '^<https?://[^>]+>(, <mailto:[^>]+>)?$',
+              description: 'The one-click URL, then (with INBOUND_EMAIL_DOMAIN) a mailto: address',
+            },
             'List-Unsubscribe-Post': { const: 'List-Unsubscribe=One-Click' },
           },
         },

@@ -3,6 +3,7 @@
 // transport. Nothing reaches a transport without an allowed decision made in this function.
 
 import type { Knex } from 'knex';
+import { type Brand, currentBrand } from '../brand/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { escapeHtml } from '../html.ts';
@@ -70,6 +71,36 @@ export function fillLinks(body: string | null | undefined, links: Record<string,
     if (url === undefined) return m;
     return html ? escapeHtml(url) : url;
   });
+}
+
+const POSTAL_PLACEHOLDER = /\{\{\s*postal_address\s*\}\}/g;
+
+/**
+ * Fills {{postal_address}} with the brand's address; a body that shows no address gets a short
+ * footer with it and the unsubscribe link. With no address configured the placeholder is emptied
+ * and nothing is added (the console warns owners).
+ */
+export function withPostalAddress(
+  body: string | null,
+  brand: Pick<Brand, 'name' | 'postalAddress'>,
+  unsubscribeUrl: string | undefined,
+  html: boolean,
+) {
+  if (body == null) return null;
+  const address = brand.postalAddress ?? '';
+  const esc = (v: string) => (html ? escapeHtml(v) : v);
+  const filled = body.replace(POSTAL_PLACEHOLDER, esc(address));
+  if (!address || filled.includes(esc(address))) return filled;
+  if (!html) {
+    return `${filled}\n\n--\n${brand.name}, ${address.replace(/\s*\n\s*/g, ', ')}${
+      unsubscribeUrl ? `\nUnsubscribe: ${unsubscribeUrl}` : ''
+    }\n`;
+  }
+  const footer = `<p style="font-size:12px;color:#57606a;margin-top:24px">${esc(brand.name)} · ${esc(
+    address,
+  ).replace(/\n/g, ', ')}${unsubscribeUrl ? ` · <a href="${esc(unsubscribeUrl)}">Unsubscribe</a>` : ''}</p>`;
+  const end = filled.search(/<\/body>/i);
+  return end >= 0 ? `${filled.slice(0, end)}${footer}${filled.slice(end)}` : `${filled}${footer}`;
 }
 
 /** Gmail and Yahoo want a visible unsubscribe link in marketing mail, not only the header. */
@@ -165,12 +196,19 @@ export function createMailer(core: Core, transport: Transport): Mailer {
           core.config.tokenKeys,
           decision.contactId,
           msg.topic,
+          core.config.inboundEmailDomain,
         );
         Object.assign(headers, block.headers);
         links.unsubscribe_url = block.url;
       }
-      const html = fillLinks(msg.html, links, true);
-      const text = fillLinks(msg.text, links, false);
+      let html = fillLinks(msg.html, links, true);
+      let text = fillLinks(msg.text, links, false);
+      if (topic.kind === 'marketing') {
+        // CAN-SPAM: marketing carries the sender's postal address.
+        const brand = await currentBrand(core);
+        html = withPostalAddress(html, brand, links.unsubscribe_url, true);
+        text = withPostalAddress(text, brand, links.unsubscribe_url, false);
+      }
       const storedId = await insertOnce({
         ...base,
         html,

@@ -55,7 +55,13 @@ function channelAndTopic(channel: unknown, topic: unknown) {
 
 function links(ctx: AppContext, r: CheckResult, channel: Channel, topic: string) {
   if (channel !== 'email' || r.reason !== 'subscribed' || !r.contactId) return undefined;
-  return unsubscribeBlock(ctx.config.baseUrl, ctx.config.tokenKeys, r.contactId, topic);
+  return unsubscribeBlock(
+    ctx.config.baseUrl,
+    ctx.config.tokenKeys,
+    r.contactId,
+    topic,
+    ctx.config.inboundEmailDomain,
+  );
 }
 
 export function permissionApi(ctx: AppContext): ApiRoute[] {

@@ -15,11 +15,22 @@ export interface Topic {
   position: number;
 }
 
+let lastKnownSlugs: string[] = [];
+
+/** The topic slugs of the last successful read (for work that must go on without the database). */
+export function knownTopicSlugs() {
+  return lastKnownSlugs;
+}
+
 export function listTopics(from: Reader): Promise<Topic[]> {
   const q = sql(from);
   return q('topics')
     .select('slug', 'name', 'description', 'kind', 'channels', 'sendgrid_group_id', 'position')
-    .orderBy([{ column: 'position' }, { column: 'slug' }]);
+    .orderBy([{ column: 'position' }, { column: 'slug' }])
+    .then((rows: Topic[]) => {
+      lastKnownSlugs = rows.map((t) => t.slug);
+      return rows;
+    });
 }
 
 export function topicBySlug(q: Knex | Knex.Transaction, slug: string): Promise<Topic | undefined> {

@@ -34,7 +34,15 @@ import {
 } from './queries.ts';
 
 // This file is the part's door: topics are read through it.
-export { cachedTopics, forgetTopics, listTopics, type Topic, topicBySlug, topicJson } from './queries.ts';
+export {
+  cachedTopics,
+  forgetTopics,
+  knownTopicSlugs,
+  listTopics,
+  type Topic,
+  topicBySlug,
+  topicJson,
+} from './queries.ts';
 
 /** Every topic as the API shows it. */
 export async function topicList(core: Core) {
@@ -498,4 +506,20 @@ export function resubscribeByLink(core: Core, origin: Origin, contactId: string,
     const unpaused = await setPauseIn(core, trx, origin, contactId, null);
     return { applied, unpaused };
   });
+}
+
+/**
+ * A message to a List-Unsubscribe mailto: address: the code's topic, as a one-click does (only
+ * marketing topics can be left; a merged contact's code reaches the contact it became). False
+ * when there is nothing to unsubscribe (an erased contact, an operational topic).
+ */
+export async function unsubscribeByMail(core: Core, origin: Origin, contactId: string, topic: string) {
+  const contact = await linkContact(core, contactId);
+  if (!contact) return false;
+  const t = (await listTopics(core.db.knex)).find((x) => x.slug === topic);
+  if (t?.kind !== 'marketing') return false;
+  await setPreferences(core, origin, contact.id, [{ channel: 'email', topic, status: 'unsubscribed' }], {
+    via: 'mailto',
+  });
+  return true;
 }

@@ -5,7 +5,7 @@
 // configured key (rotation); no expiry (CAN-SPAM and CASL want links that keep working); no email
 // address inside; compared in constant time. Any failure is simply "no token" (the caller shows a
 // 404 that reveals nothing).
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { TokenKey } from '../config.ts';
 
 export type TokenPurpose = 'unsubscribe' | 'preferences';
@@ -68,12 +68,94 @@ export function preferencesUrl(baseUrl: string, keys: TokenKey[], contactId: str
   return `${baseUrl}/preferences/${signToken(keys, { purpose: 'preferences', contactId, topic: null })}`;
 }
 
-/** What an allowed marketing email needs: the link, the RFC 8058 one-click URL and both headers. */
-export function unsubscribeBlock(baseUrl: string, keys: TokenKey[], contactId: string, topic: string) {
+/**
+ * What an allowed marketing email needs: the link, the RFC 8058 one-click URL and both headers;
+ * with an inbound mail domain, List-Unsubscribe also names a mailto: address (RFC 2369) for the
+ * clients that unsubscribe by sending mail (Apple Mail and others), after the https URI.
+ */
+export function unsubscribeBlock(
+  baseUrl: string,
+  keys: TokenKey[],
+  contactId: string,
+  topic: string,
+  inboundDomain?: string,
+) {
   const url = unsubscribeUrl(baseUrl, keys, contactId, topic);
+  const mailto = inboundDomain ? `mailto:u+${mailtoCode(keys, contactId, topic)}@${inboundDomain}` : null;
   return {
     url,
     oneClickUrl: url,
-    headers: { 'List-Unsubscribe': `<${url}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    ...(mailto ? { mailto } : {}),
+    headers: {
+      'List-Unsubscribe': mailto ? `<${url}>, <${mailto}>` : `<${url}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    },
   };
+}
+
+// ---- the mailto: unsubscribe code --------------------------------------------------------
+// Mail addresses are read without regard to case, so the code is lower-case base32 (RFC 4648
+// alphabet), 48 characters: contact uuid (16 bytes) | first 4 bytes of SHA-256(topic slug) |
+// first 10 bytes of HMAC-SHA256(key, "pc-mailto:v1:" kid ":" contact | topic hash). Any
+// configured key verifies it (rotation); compared in constant time.
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+function base32(bytes: Buffer) {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function unbase32(text: string): Buffer | null {
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const ch of text) {
+    const v = B32.indexOf(ch);
+    if (v < 0) return null;
+    value = ((value << 5) | v) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 255);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(out);
+}
+
+const topicHash = (topic: string) => createHash('sha256').update(topic, 'utf8').digest().subarray(0, 4);
+const mailtoMac = (key: TokenKey, body: Buffer) =>
+  createHmac('sha256', key.secret).update(`pc-mailto:v1:${key.kid}:`).update(body).digest().subarray(0, 10);
+
+export function mailtoCode(keys: TokenKey[], contactId: string, topic: string) {
+  if (!UUID_HEX.test(contactId)) throw new Error('contactId must be a uuid');
+  const body = Buffer.concat([Buffer.from(contactId.replace(/-/g, ''), 'hex'), topicHash(topic)]);
+  return base32(Buffer.concat([body, mailtoMac(keys[0], body)]));
+}
+
+/** The contact and topic a mailto code names (the topic found among `topics`), or null. */
+export function verifyMailtoCode(keys: TokenKey[], code: string, topics: string[]) {
+  if (typeof code !== 'string' || code.length !== 48) return null;
+  const bytes = unbase32(code.toLowerCase());
+  if (!bytes || bytes.length !== 30) return null;
+  const body = bytes.subarray(0, 20);
+  const given = bytes.subarray(20);
+  if (!keys.some((k) => timingSafeEqual(mailtoMac(k, body), given))) return null;
+  const hash = body.subarray(16);
+  const topic = topics.find((t) => topicHash(t).equals(hash));
+  if (!topic) return null;
+  const hex = body.subarray(0, 16).toString('hex');
+  const contactId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return { contactId, topic };
 }
