@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError, type ErrorCode, isDatabaseUnavailable } from '../errors.ts';
+import { format, pickLocale, strings, supportedLocale } from '../i18n/index.ts';
 
 /** The HTTP status of each domain error code: decided here, at the edge, and nowhere else. */
 export const STATUS: Record<ErrorCode, number> = {
@@ -83,32 +84,43 @@ export function errorHandler(logger: Logger) {
       });
       return;
     }
+    // Pages answer in the reader's language (the switch's ?lang=, else the browser's); the
+    // console is English. Spanish readers get the page's own words for the error, not the
+    // English message written for the log and the API.
+    const locale = req.path.startsWith('/admin')
+      ? 'en'
+      : (supportedLocale(typeof req.query.lang === 'string' ? req.query.lang : null) ??
+        pickLocale(null, req.acceptsLanguages('en', 'es')));
+    const t = strings(locale);
     res.render('error', {
       status: STATUS[appErr.code],
       code: appErr.code,
-      message: appErr.message,
-      details: appErr.details,
-      title: titleFor(appErr),
+      message: locale === 'en' ? appErr.message : t[`errorText.${errorGroup(appErr)}`],
+      details: locale === 'en' ? appErr.details : [],
+      title: t[`errorTitle.${errorGroup(appErr)}`],
       back: req.method === 'POST',
+      t,
+      lang: locale,
+      format,
     });
   };
 }
 
-function titleFor(err: DomainError) {
+type ErrorGroup = 'not_found' | 'forbidden' | 'rate_limited' | 'bad_request' | 'unavailable' | 'internal';
+
+function errorGroup(err: DomainError): ErrorGroup {
   switch (err.code) {
     case 'not_found':
-      return 'Page not found';
     case 'forbidden':
-      return 'Not allowed';
     case 'rate_limited':
-      return 'Too many requests';
+    case 'unavailable':
+      return err.code;
     case 'validation_failed':
     case 'payload_too_large':
     case 'unsupported_media_type':
-      return 'We could not read that request';
-    case 'unavailable':
-      return 'Temporarily unavailable';
+    case 'conflict':
+      return 'bad_request';
     default:
-      return 'Something went wrong';
+      return 'internal';
   }
 }

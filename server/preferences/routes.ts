@@ -19,7 +19,15 @@ import { cleanProviderText } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { byIp, limiter, sharedStore } from '../http/rate-limit.ts';
 import { parseWhole } from '../http/validate.ts';
-import { format, type Locale, pickLocale, type Strings, strings, topicText } from '../i18n/index.ts';
+import {
+  format,
+  type Locale,
+  pickLocale,
+  type Strings,
+  strings,
+  supportedLocale,
+  topicText,
+} from '../i18n/index.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
 import {
@@ -80,9 +88,18 @@ interface PageLocals {
   lang: Locale;
   title: string;
   format: typeof format;
+  switchPath: string | null;
+  langChosen: Locale | null;
 }
 
 const tokenOf = (req: Request) => String(req.params.token);
+
+/** The language a person picked with the switch on this page (query or form field), if any. */
+function chosenLocale(req: Request): Locale | null {
+  const q = req.query.lang;
+  const picked = typeof q === 'string' ? q : req.method === 'POST' ? field(req, 'lang') : undefined;
+  return picked ? supportedLocale(picked) : null;
+}
 
 /** "March 3, 2027" / "3 de marzo de 2027", in the contact's time zone when known. */
 function longDate(locale: Locale, when: Date | string | null, timeZone: string | null) {
@@ -96,13 +113,26 @@ function longDate(locale: Locale, when: Date | string | null, timeZone: string |
 }
 
 function localeFor(req: Request, contact?: { locale: string | null } | null): Locale {
-  return pickLocale(contact?.locale ?? null, req.acceptsLanguages('en', 'es'));
+  // The language switch (?lang=, or the hidden field every form carries) wins for this page
+  // only: it writes nothing. Then the contact's saved language, then the browser's.
+  return chosenLocale(req) ?? pickLocale(contact?.locale ?? null, req.acceptsLanguages('en', 'es'));
 }
 
 function page(res: Response, view: string, locale: Locale, title: keyof Strings, locals: object = {}) {
   const t = strings(locale);
   res.setHeader('Cache-Control', 'no-store');
-  res.render(view, { t, lang: locale, title: t[title], format, ...locals } satisfies PageLocals);
+  const req = res.req as Request;
+  res.render(view, {
+    t,
+    lang: locale,
+    title: t[title],
+    format,
+    // The switch links back to this page in each language (GET pages only: a POST's answer has
+    // no address of its own); forms carry a language picked with it.
+    switchPath: req.method === 'GET' ? req.path : null,
+    langChosen: chosenLocale(req),
+    ...locals,
+  } satisfies PageLocals);
 }
 
 function messagePage(

@@ -122,4 +122,26 @@ describe('branded recipient pages in Chromium', () => {
       }
     });
   }
+
+  it('switches language with the keyboard alone, on the page, without saving anything', async () => {
+    const email = uniqueEmail('brand');
+    const { contact } = await upsertContact(app.ctx, system, email, { locale: 'en' });
+    const link = unsubscribeUrl(app.base, app.ctx.config.tokenKeys, contact.id, 'newsletter');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    try {
+      await page.goto(link);
+      const loaded = page.waitForEvent('load');
+      await keyboardActivate(page, page.getByRole('link', { name: 'Español' }));
+      await loaded;
+      expect(await h1(page)).to.equal('Darse de baja');
+      await expectAccessible(page, 'spanish unsubscribe');
+      await shot(page, 'brand-unsubscribe-es');
+      await press(page, { name: 'k', options: {}, keyboard: true, axe: true }, 'Darme de baja de «Boletín»');
+      expect(await page.getAttribute('html', 'lang')).to.equal('es');
+      expect((await app.db.knex('contacts').where({ id: contact.id }).first()).locale).to.equal('en');
+    } finally {
+      await context.close();
+    }
+  });
 });

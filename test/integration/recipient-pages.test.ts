@@ -669,4 +669,40 @@ describe('recipient pages', () => {
       expect(page.text).not.to.include('Resubscribe');
     });
   });
+
+  describe('the language switch', () => {
+    it('renders a page in the language picked, writes nothing, and keeps it through the form', async () => {
+      const c = await contact({ locale: 'en' });
+      const token = unsubToken(c.id);
+      const before = (await events(c.id)).length;
+      const es = await request(t.app).get(`/u/${token}?lang=es`).expect(200);
+      expect(es.text).to.include('<html lang="es">');
+      expect(es.text).to.include('Darme de baja de «');
+      expect(es.text).to.include(`href="/u/${token}?lang=en"`);
+      expect(es.text).to.include('name="lang" value="es"');
+      expect((await events(c.id)).length).to.equal(before);
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).locale).to.equal('en');
+      const done = await request(t.app)
+        .post(`/u/${token}`)
+        .type('form')
+        .send({ csrf: csrfOf(es.text), action: 'topic', lang: 'es' })
+        .expect(200);
+      expect(done.text).to.include('<html lang="es">');
+      // and back: the contact's own language again without the switch
+      expect((await request(t.app).get(`/u/${token}`).expect(200)).text).to.include('<html lang="en">');
+    });
+
+    it('translates error pages: a 404 in Spanish for a Spanish browser or ?lang=es', async () => {
+      const browser = await request(t.app)
+        .get('/no-such-page')
+        .set('Accept-Language', 'es-MX,es;q=0.9')
+        .expect(404);
+      expect(browser.text).to.include('Página no encontrada');
+      expect(browser.text).to.include('No hay nada en esta dirección.');
+      const switched = await request(t.app).get('/no-such-page?lang=es').expect(404);
+      expect(switched.text).to.include('<html lang="es">');
+      const english = await request(t.app).get('/no-such-page').expect(404);
+      expect(english.text).to.include('Page not found');
+    });
+  });
 });
