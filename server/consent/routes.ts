@@ -12,6 +12,7 @@ import { INSTANT_MESSAGE, onlyFields, parseInstant, parseWhole } from '../http/v
 import {
   CONSENT_METHODS,
   type ConsentMethod,
+  consentReceipt,
   consentsByEmail,
   grantConsentByEmail,
   revokeConsentByEmail,
@@ -285,6 +286,34 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       },
       handler: async (req, res) => {
         res.json({ consents: await consentsByEmail(ctx, emailOf(req.params.email)) });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/contacts/{email}/consents/{id}/receipt',
+      operationId: 'consentReceipt',
+      tag: 'Consent',
+      scope: 'contacts',
+      errors: ['not_found'],
+      doc: {
+        summary: 'A consent record as a Kantara Consent Receipt v1.1 (scope: contacts)',
+        parameters: [
+          emailParam,
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            description: 'The consent id',
+            schema: { type: 'string', format: 'uuid' },
+          },
+        ],
+        responses: { '200': { description: 'The receipt', content: json(ref('ConsentReceipt')) } },
+      },
+      handler: async (req, res) => {
+        const id = String(req.params.id);
+        if (!/^[0-9a-f-]{36}$/i.test(id))
+          throw new DomainError('not_found', 'No consent with this id for this contact.');
+        res.json(await consentReceipt(ctx, emailOf(req.params.email), id));
       },
     },
   ];

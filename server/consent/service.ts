@@ -5,6 +5,7 @@
 // ledger, and takes effect for the very next check. Rows are never deleted.
 
 import type { Knex } from 'knex';
+import { currentBrand } from '../brand/service.ts';
 import {
   accountById,
   type ContactRow,
@@ -483,3 +484,79 @@ export async function syncDisclosures(core: Core, brandName: string) {
   });
   return published;
 }
+
+// ---- consent receipts (Kantara Initiative Consent Receipt Specification v1.1) --------------
+
+/**
+ * A consent record as a Kantara v1.1 consent receipt: who holds the data (the brand), whose it is,
+ * what was agreed to and how, in which language, until when. Our own evidence rides along under
+ * `evidence` (disclosure version and text hash, status, revocation).
+ */
+export async function consentReceipt(core: Core, email: string, consentId: string) {
+  const contact = await requireContact(core, email);
+  const record = (await consentHistory(core, contact.id)).find((c) => c.id === consentId);
+  if (!record) throw new DomainError('not_found', 'No consent with this id for this contact.');
+  const brand = await currentBrand(core);
+  const channelName = record.channel === 'sms' ? 'Text messages' : 'Phone calls';
+  return {
+    version: 'KI-CR-v1.1.0',
+    jurisdiction: 'US',
+    consentTimestamp: Math.floor(new Date(record.capturedAt).getTime() / 1000),
+    collectionMethod: RECEIPT_METHODS[record.method] ?? record.method,
+    consentReceiptID: record.id,
+    language: record.disclosure?.locale ?? 'en',
+    piiPrincipalId: contact.email,
+    piiControllers: [
+      {
+        piiController: brand.name,
+        onBehalf: false,
+        contact: brand.supportContact,
+        address: brand.postalAddress ?? '',
+        email: brand.supportContact.includes('@') ? brand.supportContact : '',
+        phone: '',
+        piiControllerUrl: brand.privacyUrl ?? core.config.baseUrl,
+      },
+    ],
+    policyUrl: brand.privacyUrl ?? `${core.config.baseUrl}/`,
+    services: [
+      {
+        service: `${channelName} to ${record.phone}`,
+        purposes: [
+          {
+            purpose: record.disclosure?.text ?? `${channelName} about your account and our offers`,
+            purposeCategory: ['Marketing', 'Service notices'],
+            consentType: 'EXPLICIT',
+            piiCategory: ['Phone number'],
+            primaryPurpose: true,
+            termination:
+              record.channel === 'sms'
+                ? 'Until revoked: reply STOP to any text, use your preferences page, or ask support.'
+                : 'Until revoked: say so on a call, use your preferences page, or ask support.',
+            thirdPartyDisclosure: false,
+          },
+        ],
+      },
+    ],
+    sensitive: false,
+    spiCat: [],
+    evidence: {
+      status: record.status,
+      method: record.method,
+      disclosureVersion: record.disclosure?.version ?? null,
+      disclosureTextHash: record.disclosure?.textHash ?? null,
+      capturedBy: record.capturedBy,
+      ip: record.ip,
+      userAgent: record.userAgent,
+      revokedAt: record.revokedAt,
+      revokedMethod: record.revokedMethod,
+    },
+  };
+}
+
+const RECEIPT_METHODS: Record<string, string> = {
+  web_form: 'Web form with a checkbox and the disclosure text',
+  written_agreement: 'Written agreement',
+  verbal: 'Verbal, recorded by staff',
+  sms_keyword: 'Text message keyword',
+  api: 'Recorded by the company through the API',
+};

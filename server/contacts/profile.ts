@@ -1,8 +1,15 @@
-import { currentConsents, eraseConsentCopiesIn, revokeAllConsents } from '../consent/service.ts';
+import {
+  consentHistory,
+  consentReceipt,
+  currentConsents,
+  eraseConsentCopiesIn,
+  revokeAllConsents,
+} from '../consent/service.ts';
 import type { Core } from '../core.ts';
 import { CHANNELS, type Channel } from '../domain.ts';
 import { notFound } from '../errors.ts';
 import { keyedHash } from '../keyed-hash.ts';
+import { eventJson, eventsOfContact } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { eraseMessagesIn } from '../mail/service.ts';
 import { eraseSendRecordsIn } from '../permission/service.ts';
@@ -128,4 +135,26 @@ export async function unsubscribeContact(
       return { contact, changes: await applyPreferenceChanges(core, trx, origin, contact.id, changes) };
     })
     .then(async ({ contact, changes }) => ({ changes, view: await contactView(core, contact) }));
+}
+
+/**
+ * Everything held about a contact, as one document (GET /api/v1/contacts/{email}/export): the
+ * contact, its preferences and pause, every consent with its evidence and receipt, suppression,
+ * and its ledger events.
+ */
+export async function exportContact(core: Core, email: string) {
+  const contact = await requireContact(core.db.knex, email);
+  const [view, consents, events] = await Promise.all([
+    contactView(core, contact),
+    consentHistory(core, contact.id),
+    eventsOfContact(core.db.knex, contact.id, 100_000),
+  ]);
+  return {
+    exportedAt: new Date().toISOString(),
+    contact: view,
+    consents: await Promise.all(
+      consents.map(async (c) => ({ ...c, receipt: await consentReceipt(core, contact.email, c.id) })),
+    ),
+    events: events.map(eventJson),
+  };
 }

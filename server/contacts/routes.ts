@@ -10,7 +10,7 @@ import { apiOrigin } from '../http/origin.ts';
 import type { ApiRoute } from '../http/route-table.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant } from '../http/validate.ts';
 import { pauseProblem, topicList } from '../preferences/service.ts';
-import { eraseContact, getContact, saveContact, unsubscribeContact } from './profile.ts';
+import { eraseContact, exportContact, getContact, saveContact, unsubscribeContact } from './profile.ts';
 import {
   type AccountPatch,
   accountJson,
@@ -358,6 +358,27 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
           changed: changes.map((c) => ({ channel: c.channel, topic: c.topic, from: c.from, to: c.status })),
           preferences: view.preferences,
         });
+      },
+    },
+    {
+      method: 'get',
+      path: '/v1/contacts/{email}/export',
+      operationId: 'exportContact',
+      tag: 'Contacts',
+      scope: 'contacts',
+      errors: ['not_found'],
+      doc: {
+        summary: 'Everything held about a contact, as one JSON document (scope: contacts)',
+        description:
+          'For a data request: the contact, its preferences and pause, every consent with its evidence and its Kantara consent receipt, suppression, and its ledger events.',
+        parameters: [emailParam],
+        responses: {
+          '200': { description: 'The document', content: json(ref('ContactExport')) },
+        },
+      },
+      handler: async (req, res) => {
+        res.setHeader('Content-Disposition', 'attachment; filename="contact-export.json"');
+        res.json(await exportContact(ctx, emailFromPath(req)));
       },
     },
   ];

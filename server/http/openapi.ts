@@ -401,6 +401,87 @@ export const COMPONENTS = {
         { ...ref('Error'), description: 'The last line when the check stopped mid-way (database lost)' },
       ],
     },
+    ConsentReceipt: {
+      type: 'object',
+      description:
+        'Kantara Initiative Consent Receipt Specification v1.1, with our evidence under `evidence`',
+      required: [
+        'version',
+        'jurisdiction',
+        'consentTimestamp',
+        'collectionMethod',
+        'consentReceiptID',
+        'language',
+        'piiPrincipalId',
+        'piiControllers',
+        'policyUrl',
+        'services',
+        'sensitive',
+        'spiCat',
+      ],
+      properties: {
+        version: { const: 'KI-CR-v1.1.0' },
+        jurisdiction: { type: 'string' },
+        consentTimestamp: { type: 'integer', description: 'Seconds since 1970-01-01T00:00:00Z' },
+        collectionMethod: { type: 'string' },
+        consentReceiptID: { type: 'string' },
+        language: { type: 'string' },
+        piiPrincipalId: { type: 'string' },
+        piiControllers: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['piiController', 'contact', 'address', 'email', 'phone'],
+            properties: { piiController: { type: 'string' }, piiControllerUrl: { type: 'string' } },
+          },
+        },
+        policyUrl: { type: 'string' },
+        services: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['service', 'purposes'],
+            properties: {
+              service: { type: 'string' },
+              purposes: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: [
+                    'purpose',
+                    'purposeCategory',
+                    'consentType',
+                    'piiCategory',
+                    'termination',
+                    'thirdPartyDisclosure',
+                  ],
+                },
+              },
+            },
+          },
+        },
+        sensitive: { type: 'boolean' },
+        spiCat: { type: 'array', items: { type: 'string' } },
+        evidence: { type: 'object' },
+      },
+    },
+    ContactExport: {
+      type: 'object',
+      required: ['exportedAt', 'contact', 'consents', 'events'],
+      properties: {
+        exportedAt: { type: 'string', format: 'date-time' },
+        contact: ref('Contact'),
+        consents: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['id', 'receipt'],
+            properties: { receipt: ref('ConsentReceipt') },
+          },
+        },
+        events: { type: 'array', items: ref('Event') },
+      },
+    },
     CheckResponse: {
       type: 'object',
       required: ['allowed', 'reason', 'channel', 'recipient', 'topic'],

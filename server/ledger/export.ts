@@ -224,5 +224,10 @@ export async function writePreferencesCsv(from: Reader, accountId: string | unde
 
 /** A contact's events, oldest first (the console's history). */
 export function eventsOfContact(knex: Knex, contactId: string, limit: number) {
-  return knex('events').where({ contact_id: contactId }).orderBy('id').limit(limit);
+  return knex('events as e')
+    .join('event_feed as f', 'f.event_id', 'e.id')
+    .where('e.contact_id', contactId)
+    .orderBy('e.id')
+    .limit(limit)
+    .select('e.*', 'f.seq');
 }

@@ -257,6 +257,21 @@ describe('the OpenAPI document against real answers', () => {
     await call('delete', '/v1/webhooks/{id}', `/v1/webhooks/${hook.body.id}`);
     await call('get', '/v1/webhooks/{id}', `/v1/webhooks/${hook.body.id}`);
 
+    // Data requests
+    const history = await call('get', '/v1/contacts/{email}/consents', `/v1/contacts/${email}/consents`);
+    const consentId = history.body.consents[0].id;
+    await call(
+      'get',
+      '/v1/contacts/{email}/consents/{id}/receipt',
+      `/v1/contacts/${email}/consents/${consentId}/receipt`,
+    );
+    await call(
+      'get',
+      '/v1/contacts/{email}/consents/{id}/receipt',
+      `/v1/contacts/${email}/consents/00000000-0000-4000-8000-000000000000/receipt`,
+    );
+    await call('get', '/v1/contacts/{email}/export', `/v1/contacts/${email}/export`);
+
     // Erasure last
     await call('delete', '/v1/contacts/{email}', `/v1/contacts/${email}`);
     await call('delete', '/v1/contacts/{email}', `/v1/contacts/${email}`);
