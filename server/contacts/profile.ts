@@ -29,7 +29,15 @@ import {
   contactByEmail,
   suppressionByHash,
 } from './queries.ts';
-import { accountJson, type ContactPatch, requireContact, suppressIn, upsertContact } from './service.ts';
+import {
+  accountJson,
+  type ContactPatch,
+  contactById,
+  requireContact,
+  suppressIn,
+  upsertContact,
+  upsertContactIn,
+} from './service.ts';
 
 /** upsertContact, answering with the contact as the API shows it. */
 export async function saveContact(
@@ -157,4 +165,31 @@ export async function exportContact(core: Core, email: string) {
     ),
     events: events.map(eventJson),
   };
+}
+
+/**
+ * The preference page's one form, in one transaction: the preferences the person changed, their
+ * corrected details (name, language, time zone) and their pause. Each change is on the ledger;
+ * nothing changed, nothing written.
+ */
+export async function savePreferencePage(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  input: { changes: PreferenceChange[]; details: ContactPatch; pause?: Date | null },
+) {
+  return core.db.knex.transaction(async (trx) => {
+    const contact = await contactById(trx, contactId, { live: true });
+    if (!contact) throw notFound('No such contact.');
+    const applied = await applyPreferenceChanges(core, trx, origin, contactId, input.changes, {
+      via: 'preferences',
+    });
+    const { contact: after } = Object.keys(input.details).length
+      ? await upsertContactIn(core, trx, origin, contact.email, input.details)
+      : { contact };
+    const detailsChanged =
+      after.name !== contact.name || after.locale !== contact.locale || after.time_zone !== contact.time_zone;
+    const paused = input.pause !== undefined && (await setPauseIn(core, trx, origin, contactId, input.pause));
+    return applied.length + (detailsChanged ? 1 : 0) + (paused ? 1 : 0);
+  });
 }

@@ -9,7 +9,8 @@ import type { AppContext } from '../app.ts';
 import type { Brand } from '../brand/service.ts';
 import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
 import { currentDisclosure, phoneConsentState, revokeConsent } from '../consent/service.ts';
-import { cleanEmail, maskEmail, parsePhone } from '../contacts/service.ts';
+import { savePreferencePage } from '../contacts/profile.ts';
+import { type ContactPatch, cleanEmail, isTimeZone, maskEmail, parsePhone } from '../contacts/service.ts';
 import { withDeadline } from '../deadline.ts';
 import { CHANNELS, type Channel, PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
@@ -31,7 +32,6 @@ import {
 import { keyedHash } from '../keyed-hash.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
 import {
-  type AppliedChange,
   cachedTopics,
   changedOnPage,
   decodeChange,
@@ -466,6 +466,26 @@ export function preferencePages(ctx: AppContext) {
           }
         : null,
       consentMsg,
+      details: {
+        name: contact.name ?? '',
+        locale: supportedLocale(contact.locale) ?? '',
+        timeZone: contact.time_zone ?? '',
+      },
+      pause: {
+        until:
+          contact.paused_until && new Date(contact.paused_until).getTime() > ctx.now().getTime()
+            ? longDate(locale, contact.paused_until, contact.time_zone)
+            : null,
+        days: PAUSE_DAYS,
+      },
+      consentGranted: signed
+        ? Object.fromEntries(
+            Object.entries(await phoneConsentState(ctx, contact.id, contact.phone)).map(([c, s]) => [
+              c,
+              s.status === 'granted',
+            ]),
+          )
+        : {},
       was: channels.flatMap((channel) => [
         encodeChange({
           channel,
@@ -520,12 +540,38 @@ export function preferencePages(ctx: AppContext) {
       }
     }
     // What the page showed rides along in the form: only what the person changed on it is
-    // applied, so an opt-out made elsewhere since (one-click, STOP) is never undone by it.
+    // applied, so an opt-out made elsewhere since (one-click, STOP) is never undone by it. The
+    // same holds for the details and the pause: a field is applied only if it differs from
+    // what the page showed.
     const changes = changedOnPage(submitted, fieldValues(req, 'was'));
-    const done: AppliedChange[] = await setPreferences(ctx, origin(req), contact.id, changes, {
-      via: 'preferences',
-    });
-    res.redirect(303, `/preferences/${tokenOf(req)}?saved=${done.length}`);
+    const details: ContactPatch = {};
+    const changedField = (name: string) => {
+      const v = field(req, name);
+      return v !== undefined && v.trim() !== (field(req, `was:${name}`) ?? '').trim() ? v.trim() : undefined;
+    };
+    const name = changedField('name');
+    if (name !== undefined) details.name = name.slice(0, 200) || null;
+    const lang = changedField('locale');
+    if (lang !== undefined) details.locale = supportedLocale(lang) ?? null;
+    const zone = changedField('timeZone');
+    if (zone !== undefined) {
+      if (zone && !isTimeZone(zone)) return messagePage(res, 400, locale, 'badFormTitle', 'badTimeZone');
+      details.timeZone = zone || null;
+    }
+    const pauseChoice = field(req, 'pause');
+    let pause: Date | null | undefined;
+    if (pauseChoice && pauseChoice !== field(req, 'was:pause')) {
+      if (pauseChoice === 'none' || pauseChoice === 'end') pause = null;
+      else if (pauseChoice !== 'keep') {
+        const days = Number(pauseChoice);
+        if (!(PAUSE_DAYS as readonly number[]).includes(days))
+          return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
+        pause = new Date(ctx.now().getTime() + days * 24 * 3600_000);
+      }
+    }
+    const done = await savePreferencePage(ctx, origin(req), contact.id, { changes, details, pause });
+    const saved = `/preferences/${tokenOf(req)}?saved=${done}`;
+    res.redirect(303, chosenLocale(req) ? `${saved}&lang=${chosenLocale(req)}` : saved);
   });
 
   // Phone consent (signed customers only): separate unticked boxes per channel, the exact

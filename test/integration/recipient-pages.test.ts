@@ -705,4 +705,81 @@ describe('recipient pages', () => {
       expect(english.text).to.include('Page not found');
     });
   });
+
+  describe('/preferences/:token: one form for everything', () => {
+    const load = async (id: string) => {
+      const page = await request(t.app)
+        .get(`/preferences/${prefsToken(id)}`)
+        .expect(200);
+      return { page, form: formOf(page.text) };
+    };
+    const save = (id: string, form: URLSearchParams) =>
+      request(t.app)
+        .post(`/preferences/${prefsToken(id)}`)
+        .type('form')
+        .send(form.toString());
+
+    it('saves details, a pause and topics together, each on the ledger, in one go', async () => {
+      const c = await contact({ name: 'Old Name' });
+      const { form } = await load(c.id);
+      form.set('name', 'New Name');
+      form.set('locale', 'es');
+      form.set('timeZone', 'America/Chicago');
+      form.set('pause', '60');
+      form.delete('topic', 'email:newsletter');
+      const res = await save(c.id, form).expect(303);
+      expect(res.headers.location).to.match(/saved=[1-9]/);
+      const row = await t.db.knex('contacts').where({ id: c.id }).first();
+      expect(row).to.include({ name: 'New Name', locale: 'es', time_zone: 'America/Chicago' });
+      expect(new Date(row.paused_until).getTime() - Date.now()).to.be.within(
+        59.9 * 86400_000,
+        60 * 86400_000,
+      );
+      expect((await check(c.email, 'offers')).reason).to.equal('paused');
+      expect((await check(c.email, 'newsletter')).reason).to.equal('unsubscribed_topic');
+      const types = (await events(c.id)).map((e) => `${e.type}:${e.new_value ?? ''}`);
+      expect(types).to.include.members([
+        'contact.updated:',
+        'preference.changed:paused',
+        'preference.changed:unsubscribed',
+      ]);
+      const again = await load(c.id);
+      expect(again.page.text).to.include('<html lang="es">');
+      expect(again.page.text).to.match(/En pausa hasta el/);
+    });
+
+    it('applies only the details the person changed: an old page never undoes a correction made since', async () => {
+      const c = await contact({ name: 'Ann' });
+      const { form } = await load(c.id); // page A, shows "Ann"
+      const b = await load(c.id); // page B
+      b.form.set('name', 'Ann Smith');
+      await save(c.id, b.form).expect(303);
+      form.delete('topic', 'email:offers'); // page A changes a topic only
+      await save(c.id, form).expect(303);
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).name).to.equal('Ann Smith');
+      expect((await check(c.email, 'offers')).reason).to.equal('unsubscribed_topic');
+    });
+
+    it('refuses an unknown time zone with a page that says so, and changes nothing', async () => {
+      const c = await contact();
+      const { form } = await load(c.id);
+      form.set('timeZone', 'Mars/Olympus');
+      form.set('name', 'Changed');
+      const res = await save(c.id, form).expect(400);
+      expect(res.text).to.include('That time zone is not known');
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).name).to.equal(null);
+    });
+
+    it('says nothing changed when nothing did, and keeps a running pause when left alone', async () => {
+      const c = await contact();
+      const { form } = await load(c.id);
+      form.set('pause', '30');
+      await save(c.id, form).expect(303);
+      const second = await load(c.id);
+      expect(second.form.get('pause')).to.equal('keep');
+      const res = await save(c.id, second.form).expect(303);
+      expect(res.headers.location).to.match(/saved=0$/);
+      expect((await check(c.email, 'offers')).reason).to.equal('paused');
+    });
+  });
 });
