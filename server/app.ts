@@ -33,6 +33,7 @@ import { transportFor } from './mail/transport.ts';
 import { sendgridWebhookRoutes } from './mail/webhook.ts';
 import { preferencePages } from './preferences/routes.ts';
 import { sendPreferencesLink } from './preferences/service.ts';
+import { sendDataRequestMail } from './requests/service.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
 import { webhookLag } from './webhooks/service.ts';
 
@@ -133,6 +134,9 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     sendConsentConfirmation(ctx, ctx.texter, String(d.consentId)),
   );
   ctx.jobs.handle(QUEUES.importRun, (d) => runImportJob(ctx, String(d.importId)));
+  ctx.jobs.handle(QUEUES.dataRequestMail, (d) =>
+    sendDataRequestMail(ctx, ctx.mailer, String(d.requestId), d.token ? String(d.token) : undefined),
+  );
   ctx.jobs.handle(QUEUES.preferencesLink, (d) =>
     sendPreferencesLink(ctx, ctx.mailer, String(d.contactId), d.locale === 'es' ? 'es' : 'en').then(() => {}),
   );

@@ -20,6 +20,7 @@ const NAV: { href: string; label: string; roles: Role[] }[] = [
   { href: '/admin/outbox', label: 'Outbox', roles: ['owner', 'staff'] },
   { href: '/admin/import', label: 'Import', roles: ['owner', 'staff'] },
   { href: '/admin/exports', label: 'Exports', roles: ['owner', 'staff', 'customer_admin'] },
+  { href: '/admin/data-requests', label: 'Data requests', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/webhooks', label: 'Webhooks', roles: ['owner'] },
   { href: '/admin/brand', label: 'Brand', roles: ['owner'] },
   { href: '/admin/api-keys', label: 'API keys', roles: ['owner'] },

@@ -15,6 +15,7 @@ import { contactPages } from './contact-pages.ts';
 import { importRoutes } from './import.ts';
 import { loginWait, recordLoginFailure, recordLoginSuccess, throttleKeys } from './login-throttle.ts';
 import { recordPages } from './record-pages.ts';
+import { requestPages } from './request-pages.ts';
 import {
   checkLogin,
   createSession,
@@ -183,6 +184,7 @@ export function adminRoutes(ctx: AppContext) {
   r.use(contactPages(ctx));
   r.use(setupPages(ctx));
   r.use(recordPages(ctx));
+  r.use(requestPages(ctx));
   r.use(importRoutes(ctx));
   r.use(webhookConsoleRoutes(ctx));
 

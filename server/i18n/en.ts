@@ -155,6 +155,45 @@ export const en = {
     'Here is the link to manage the email you get from {brand}:\n\n{url}\n\nIf you did not ask for it, you can ignore this message.\n\n{footer}',
   linkHtml:
     '<p>Here is the link to manage the email you get from {brand}:</p><p><a href="{url}">Manage my preferences</a></p><p>If you did not ask for it, you can ignore this message.</p><p style="color:#57606a;font-size:13px">{footer}</p>',
+  // data requests
+  dataTitle: 'Your data',
+  dataLead: 'See everything {brand} holds about you, or ask for it to be deleted.',
+  dataExportButton: 'Email me a copy of my data',
+  dataDeleteButton: 'Ask for my data to be deleted',
+  dataDeleteHint:
+    'Deletion is decided by {brand} (an employer may have to keep some records) within 45 days; you will get an email either way.',
+  dataSentTitle: 'Check your inbox',
+  dataSentText:
+    'We sent a link to {email}. It works for 24 hours. Nothing in your spam folder? Try again in a few minutes.',
+  dataDeleteSentText:
+    'We sent a link to {email} to confirm the request. Nothing happens until you press the button on that page.',
+  dataDownloadTitle: 'Download your data',
+  dataDownloadLead:
+    'Everything {brand} holds about you, as one file (JSON): your details, preferences, consents with their receipts, and every change on record.',
+  dataDownloadButton: 'Download my data',
+  dataConfirmTitle: 'Confirm your deletion request',
+  dataConfirmLead:
+    'Press the button to ask {brand} to delete your data. {brand} decides within 45 days and emails you either way.',
+  dataConfirmButton: 'Yes, ask for my data to be deleted',
+  dataPendingTitle: 'Your request is waiting for a decision',
+  dataPendingText: '{brand} will decide by {date} and email you.',
+  dataDoneTitle: 'This request is closed',
+  dataApprovedText: 'Your data was deleted.',
+  dataDeclinedText: '{brand} declined the request: {reason}',
+  dataExpiredTitle: 'This link has expired',
+  dataExpiredText: 'Ask again from your preferences page.',
+  mailDataLinkSubject: 'Your data at {brand}',
+  mailDataLinkText:
+    'Here is the link to download the data {brand} holds about you. It works for 24 hours:\n\n{url}\n\nIf you did not ask for it, you can ignore this message.',
+  mailDeleteConfirmSubject: 'Confirm your deletion request at {brand}',
+  mailDeleteConfirmText:
+    'Someone asked {brand} to delete the data held about this address. If it was you, open this link and press the button (it works for 7 days):\n\n{url}\n\nIf not, ignore this message: nothing happens.',
+  mailDeletedSubject: 'Your data at {brand} was deleted',
+  mailDeletedText:
+    'As you asked, {brand} deleted the data it held about you. Your address is kept only as a coded entry so that no marketing reaches it again.',
+  mailDeclinedSubject: 'Your deletion request at {brand}',
+  mailDeclinedText:
+    '{brand} could not delete your data: {reason}\n\nYou can still leave all marketing from your preferences page.',
   // errors
   notFoundTitle: 'Link not valid',
   notFoundText: 'This link is not valid. Use the newest link from one of our emails, or ask for a new one.',

@@ -153,6 +153,44 @@ export const es: Partial<Strings> = {
     'Este es el enlace para gestionar el correo que le envía {brand}:\n\n{url}\n\nSi no lo ha pedido, puede ignorar este mensaje.\n\n{footer}',
   linkHtml:
     '<p>Este es el enlace para gestionar el correo que le envía {brand}:</p><p><a href="{url}">Gestionar mis preferencias</a></p><p>Si no lo ha pedido, puede ignorar este mensaje.</p><p style="color:#57606a;font-size:13px">{footer}</p>',
+  dataTitle: 'Sus datos',
+  dataLead: 'Vea todo lo que {brand} tiene sobre usted o pida que se borre.',
+  dataExportButton: 'Enviarme una copia de mis datos',
+  dataDeleteButton: 'Pedir que se borren mis datos',
+  dataDeleteHint:
+    '{brand} decide el borrado (un empleador puede tener que conservar algunos registros) en 45 días; le escribiremos en cualquier caso.',
+  dataSentTitle: 'Revise su correo',
+  dataSentText:
+    'Enviamos un enlace a {email}. Funciona durante 24 horas. ¿Nada en la carpeta de spam? Inténtelo de nuevo en unos minutos.',
+  dataDeleteSentText:
+    'Enviamos un enlace a {email} para confirmar la solicitud. No pasa nada hasta que pulse el botón de esa página.',
+  dataDownloadTitle: 'Descargue sus datos',
+  dataDownloadLead:
+    'Todo lo que {brand} tiene sobre usted, en un archivo (JSON): sus datos, preferencias, consentimientos con sus recibos y cada cambio registrado.',
+  dataDownloadButton: 'Descargar mis datos',
+  dataConfirmTitle: 'Confirme su solicitud de borrado',
+  dataConfirmLead:
+    'Pulse el botón para pedir a {brand} que borre sus datos. {brand} decide en 45 días y le escribe en cualquier caso.',
+  dataConfirmButton: 'Sí, pedir que se borren mis datos',
+  dataPendingTitle: 'Su solicitud espera una decisión',
+  dataPendingText: '{brand} decidirá antes del {date} y le escribirá.',
+  dataDoneTitle: 'Esta solicitud está cerrada',
+  dataApprovedText: 'Sus datos se borraron.',
+  dataDeclinedText: '{brand} rechazó la solicitud: {reason}',
+  dataExpiredTitle: 'Este enlace ha caducado',
+  dataExpiredText: 'Pídalo de nuevo desde su página de preferencias.',
+  mailDataLinkSubject: 'Sus datos en {brand}',
+  mailDataLinkText:
+    'Este es el enlace para descargar los datos que {brand} tiene sobre usted. Funciona durante 24 horas:\n\n{url}\n\nSi no lo ha pedido, puede ignorar este mensaje.',
+  mailDeleteConfirmSubject: 'Confirme su solicitud de borrado en {brand}',
+  mailDeleteConfirmText:
+    'Alguien pidió a {brand} que borre los datos de esta dirección. Si fue usted, abra este enlace y pulse el botón (funciona 7 días):\n\n{url}\n\nSi no, ignore este mensaje: no pasa nada.',
+  mailDeletedSubject: 'Sus datos en {brand} se borraron',
+  mailDeletedText:
+    'Como pidió, {brand} borró los datos que tenía sobre usted. Su dirección se guarda solo como una entrada cifrada para que no le llegue más marketing.',
+  mailDeclinedSubject: 'Su solicitud de borrado en {brand}',
+  mailDeclinedText:
+    '{brand} no pudo borrar sus datos: {reason}\n\nPuede dejar todo el marketing desde su página de preferencias.',
   notFoundTitle: 'Enlace no válido',
   notFoundText:
     'Este enlace no es válido. Use el enlace más reciente de uno de nuestros correos o pida uno nuevo.',

@@ -21,6 +21,8 @@ export const QUEUES = {
   importRun: 'import.run',
   /** The confirmation text after a consent: { consentId }. */
   smsConfirmation: 'sms.consent-confirmation',
+  /** A data request's mail (its one-time link, or a decline): { requestId, token? }. */
+  dataRequestMail: 'mail.data-request',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -58,6 +60,13 @@ interface QueueSettings {
 
 const SETTINGS: Record<QueueName, QueueSettings> = {
   [QUEUES.preferencesLink]: {
+    retryLimit: 8,
+    retryDelay: 5,
+    expireInSeconds: 120,
+    pollingIntervalSeconds: 0.5,
+    localConcurrency: 2,
+  },
+  [QUEUES.dataRequestMail]: {
     retryLimit: 8,
     retryDelay: 5,
     expireInSeconds: 120,

@@ -37,7 +37,10 @@ export type EventType =
   | 'webhook.created'
   | 'webhook.updated'
   | 'webhook.deleted'
-  | 'brand.updated';
+  | 'brand.updated'
+  | 'data_request.created'
+  | 'data_request.confirmed'
+  | 'data_request.decided';
 
 /** Who did it and from where; IP and user agent are kept as evidence where known. */
 export interface Origin {

@@ -30,6 +30,7 @@ import {
   topicText,
 } from '../i18n/index.ts';
 import { keyedHash } from '../keyed-hash.ts';
+import { confirmDeletion, exportForLink, openDataRequest, requestForLink } from '../requests/service.ts';
 import { preferencesUrl, type TokenPurpose, verifyToken } from '../tokens/tokens.ts';
 import {
   cachedTopics,
@@ -328,7 +329,7 @@ export function preferencePages(ctx: AppContext) {
     if (action === 'leave') {
       // "Leave this one too", from the list of what still comes: an email marketing topic only.
       const other = topics.find((t) => t.slug === field(req, 'topic'));
-      if (!other || other.kind !== 'marketing' || !other.channels.includes('email')) {
+      if (other?.kind !== 'marketing' || !other.channels.includes('email')) {
         return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
       }
       const done = await unsubscribeByLink(ctx, origin(req), contact.id, other.slug);
@@ -681,6 +682,92 @@ export function preferencePages(ctx: AppContext) {
       await revokeConsent(ctx, origin(req), contact.id, contact.phone, [channel], 'web_form');
     }
     res.redirect(303, `/preferences/${tokenOf(req)}?consent=revoked#phone`);
+  });
+
+  // ---- data requests: a copy of one's data, or deletion ------------------------------------
+
+  for (const kind of ['export', 'deletion'] as const) {
+    r.post(`/preferences/:token/data/${kind}`, formBody, pageLimit, async (req, res) => {
+      const found = await resolve(ctx, tokenOf(req), 'preferences');
+      if (!found) return notFound(req, res);
+      const locale = localeFor(req, found.contact);
+      if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+        return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
+      }
+      await openDataRequest(ctx, ctx.jobs, origin(req), found.contact.id, kind, locale);
+      const t = strings(locale);
+      page(res, 'preferences/message', locale, 'dataSentTitle', {
+        text: format(kind === 'export' ? t.dataSentText : t.dataDeleteSentText, {
+          email: maskEmail(found.contact.email),
+        }),
+      });
+    });
+  }
+
+  // The mailed link opens a page; only its button acts (mail scanners fetch links).
+  r.get('/data/:token', pageLimit, async (req, res) => {
+    const found = await requestForLink(ctx, tokenOf(req), ctx.now());
+    const locale = localeFor(req);
+    if (!found) return notFound(req, res);
+    if (found.expired)
+      return messagePage(res, 410, locale, 'dataExpiredTitle', 'dataExpiredText', { askNewLink: true });
+    const t = strings(locale);
+    const brand = (res.locals.brand as Brand).name;
+    const { row } = found;
+    const common = { token: tokenOf(req), csrf: formToken(keys, `d:${tokenOf(req)}`, ctx.now()) };
+    if (row.kind === 'export')
+      return page(res, 'preferences/data', locale, 'dataDownloadTitle', {
+        ...common,
+        lead: format(t.dataDownloadLead, { brand }),
+        action: 'download',
+        button: t.dataDownloadButton,
+      });
+    if (row.status === 'awaiting_confirmation')
+      return page(res, 'preferences/data', locale, 'dataConfirmTitle', {
+        ...common,
+        lead: format(t.dataConfirmLead, { brand }),
+        action: 'confirm',
+        button: t.dataConfirmButton,
+      });
+    if (row.status === 'pending')
+      return page(res, 'preferences/message', locale, 'dataPendingTitle', {
+        text: format(t.dataPendingText, { brand, date: longDate(locale, row.due_at, null) }),
+      });
+    page(res, 'preferences/message', locale, 'dataDoneTitle', {
+      text:
+        row.status === 'approved'
+          ? t.dataApprovedText
+          : format(t.dataDeclinedText, { brand, reason: row.reason ?? '' }),
+    });
+  });
+
+  r.post('/data/:token', formBody, pageLimit, async (req, res) => {
+    const locale = localeFor(req);
+    if (!checkFormToken(keys, `d:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
+    }
+    if (field(req, 'action') === 'download') {
+      const doc = await exportForLink(ctx, tokenOf(req), ctx.now());
+      if (!doc)
+        return messagePage(res, 410, locale, 'dataExpiredTitle', 'dataExpiredText', { askNewLink: true });
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Content-Disposition', 'attachment; filename="my-data.json"');
+      res.type('application/json').send(JSON.stringify(doc, null, 2));
+      return;
+    }
+    if (field(req, 'action') === 'confirm') {
+      const done = await confirmDeletion(ctx, originOf(req, 'recipient'), tokenOf(req), ctx.now());
+      if (!done)
+        return messagePage(res, 410, locale, 'dataExpiredTitle', 'dataExpiredText', { askNewLink: true });
+      const t = strings(locale);
+      return page(res, 'preferences/message', locale, 'dataPendingTitle', {
+        text: format(t.dataPendingText, {
+          brand: (res.locals.brand as Brand).name,
+          date: longDate(locale, done.due_at, null),
+        }),
+      });
+    }
+    return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
   });
 
   return r;

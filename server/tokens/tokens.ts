@@ -148,7 +148,7 @@ export function mailtoCode(keys: TokenKey[], contactId: string, topic: string) {
 export function verifyMailtoCode(keys: TokenKey[], code: string, topics: string[]) {
   if (typeof code !== 'string' || code.length !== 48) return null;
   const bytes = unbase32(code.toLowerCase());
-  if (!bytes || bytes.length !== 30) return null;
+  if (bytes?.length !== 30) return null;
   const body = bytes.subarray(0, 20);
   const given = bytes.subarray(20);
   if (!keys.some((k) => timingSafeEqual(mailtoMac(k, body), given))) return null;

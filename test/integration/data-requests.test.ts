@@ -1,6 +1,9 @@
 // A person's data on request: everything in one document, and each consent as a receipt.
 import { expect } from 'chai';
 import request from 'supertest';
+import { createStaffUser } from '../../server/admin/staff.ts';
+import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 
 describe('data requests', () => {
@@ -98,5 +101,173 @@ describe('data requests', () => {
       .get(`/api/v1/contacts/${other.email}/consents/${id}/receipt`)
       .set('Authorization', auth)
       .expect(404);
+  });
+});
+
+describe('data requests from the preference page', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await testApp({ env: { BASE_URL: 'http://prefs.test', BRAND_NAME: 'Montra' }, jobs: true });
+  });
+  after(() => t.ctx.jobs.stop());
+  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+
+  async function contactOf(account?: string) {
+    const email = uniqueEmail('req');
+    if (account)
+      await upsertAccount(t.ctx, { actor: 'system' }, account, {
+        agreement: { status: 'signed', signedAt: new Date('2026-01-01'), reference: 'R' },
+      });
+    const { contact } = await upsertContact(t.ctx, { actor: 'system' }, email, {
+      name: 'Rae Request',
+      accountExternalId: account,
+    });
+    return { email, id: contact.id as string };
+  }
+  const prefsPath = (id: string) =>
+    `/preferences/${signToken(t.ctx.config.tokenKeys, { purpose: 'preferences', contactId: id, topic: null })}`;
+  async function ask(id: string, kind: 'export' | 'deletion') {
+    const page = await request(t.app).get(prefsPath(id)).expect(200);
+    return request(t.app)
+      .post(`${prefsPath(id)}/data/${kind}`)
+      .type('form')
+      .send({ csrf: csrfOf(page.text) })
+      .expect(200);
+  }
+  /** The link in the newest mail to this contact, once the job has sent it. */
+  async function mailedLink(contactId: string, subject: RegExp) {
+    for (let i = 0; i < 250; i++) {
+      const rows = await t.db.knex('messages').where({ contact_id: contactId }).orderBy('created_at', 'desc');
+      const m = rows.find((r) => subject.test(r.subject) && r.status !== 'pending');
+      if (m) return /(\/data\/[A-Za-z0-9_-]+)/.exec(m.text)?.[1] ?? m.text;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('no mail');
+  }
+  async function staffAgent(role: 'owner' | 'customer_admin', account?: string) {
+    const email = uniqueEmail(role);
+    await createStaffUser(
+      t.db.knex,
+      t.ctx.ledger,
+      { actor: 'system' },
+      {
+        email,
+        password: 'correct horse battery staple',
+        role,
+        accountExternalId: account,
+      },
+    );
+    const agent = request.agent(t.app);
+    const login = await agent.get('/admin/login').expect(200);
+    await agent
+      .post('/admin/login')
+      .type('form')
+      .send({ email, password: 'correct horse battery staple', csrf: csrfOf(login.text) })
+      .expect(303);
+    const page = await agent.get('/admin/data-requests').expect(200);
+    return { agent, csrf: csrfOf(page.text) };
+  }
+
+  it('mails a 24-hour link whose page has the download button; fetching the link changes nothing', async () => {
+    const c = await contactOf();
+    const sent = await ask(c.id, 'export');
+    expect(sent.text).to.include('We sent a link to');
+    const link = await mailedLink(c.id, /Your data at Montra/);
+    const page = await request(t.app).get(link).expect(200); // a mail scanner does this
+    expect(page.text).to.include('Download my data');
+    const file = await request(t.app)
+      .post(link)
+      .type('form')
+      .send({ csrf: csrfOf(page.text), action: 'download' })
+      .expect(200);
+    expect(file.headers['content-disposition']).to.match(/attachment; filename="my-data.json"/);
+    expect(JSON.parse(file.text).contact.email).to.equal(c.email);
+    // after 24 hours the link is gone
+    await t.db
+      .knex('data_requests')
+      .where({ contact_id: c.id })
+      .update({ expires_at: new Date(Date.now() - 1000) });
+    expect((await request(t.app).get(link).expect(410)).text).to.include('This link has expired');
+  });
+
+  it('takes a deletion request confirmed by its mailed link, decided in the console, the person told either way', async () => {
+    const account = uniqueId('acct');
+    const c = await contactOf(account);
+    await ask(c.id, 'deletion');
+    const link = await mailedLink(c.id, /Confirm your deletion request/);
+    const page = await request(t.app).get(link).expect(200);
+    expect(page.text).to.include('Yes, ask for my data to be deleted');
+    expect((await t.db.knex('data_requests').where({ contact_id: c.id }).first()).status).to.equal(
+      'awaiting_confirmation',
+    );
+    const confirmed = await request(t.app)
+      .post(link)
+      .type('form')
+      .send({ csrf: csrfOf(page.text), action: 'confirm' })
+      .expect(200);
+    expect(confirmed.text).to.include('will decide by');
+    const req = await t.db.knex('data_requests').where({ contact_id: c.id }).first();
+    expect(req.status).to.equal('pending');
+    expect(new Date(req.due_at).getTime() - Date.now()).to.be.within(44.9 * 86400_000, 45 * 86400_000);
+
+    // another account's administrator cannot see or decide it
+    const otherAccount = uniqueId('other');
+    await upsertAccount(t.ctx, { actor: 'system' }, otherAccount, {});
+    const other = await staffAgent('customer_admin', otherAccount);
+    expect((await other.agent.get('/admin/data-requests').expect(200)).text).not.to.include(c.email);
+    await other.agent
+      .post(`/admin/data-requests/${req.id}/approve`)
+      .type('form')
+      .send({ csrf: other.csrf })
+      .expect(404);
+
+    // its own administrator declines, with a reason the person is told
+    const own = await staffAgent('customer_admin', account);
+    expect((await own.agent.get('/admin/data-requests').expect(200)).text).to.include(c.email);
+    await own.agent
+      .post(`/admin/data-requests/${req.id}/decline`)
+      .type('form')
+      .send({ csrf: own.csrf })
+      .expect(400);
+    await own.agent
+      .post(`/admin/data-requests/${req.id}/decline`)
+      .type('form')
+      .send({ csrf: own.csrf, reason: 'Payroll records must be kept for 4 years.' })
+      .expect(303);
+    const declined = await mailedLink(c.id, /Your deletion request at Montra/);
+    expect(declined).to.include('Payroll records must be kept for 4 years.');
+
+    // a second request, approved by an owner: the person is told, then erased
+    await ask(c.id, 'deletion');
+    const link2 = await mailedLink(c.id, /Confirm your deletion request/);
+    const page2 = await request(t.app).get(link2).expect(200);
+    await request(t.app)
+      .post(link2)
+      .type('form')
+      .send({ csrf: csrfOf(page2.text), action: 'confirm' })
+      .expect(200);
+    const pending = await t.db.knex('data_requests').where({ contact_id: c.id, status: 'pending' }).first();
+    const owner = await staffAgent('owner');
+    await owner.agent
+      .post(`/admin/data-requests/${pending.id}/approve`)
+      .type('form')
+      .send({ csrf: owner.csrf })
+      .expect(303);
+    const row = await t.db.knex('contacts').where({ id: c.id }).first();
+    expect(row.erased_at).to.not.equal(null);
+    // every mail to the person (the last says the data was deleted) is anonymised by the erasure
+    const mails = await t.db.knex('messages').where({ contact_id: c.id }).orderBy('created_at');
+    expect(mails).to.have.length(4); // confirm, declined, confirm, deleted
+    expect(mails.every((m) => !m.to_email.includes('@') && m.subject === '[erased]')).to.equal(true);
+    const types = (await t.db.knex('events').where({ contact_id: c.id }).orderBy('id')).map(
+      (e) => `${e.type}:${e.new_value ?? ''}`,
+    );
+    expect(types).to.include.members([
+      'data_request.created:deletion',
+      'data_request.confirmed:pending',
+      'data_request.decided:declined',
+      'data_request.decided:approved',
+      'contact.erased:',
+    ]);
   });
 });

@@ -144,7 +144,9 @@ describe('house rules over the import graph', () => {
     const bad: string[] = [];
     for (const f of services) {
       const text = readFileSync(f, 'utf8');
-      const sqlCalls = text.match(/\b\w+(<\w+>)?\(\s*['"`](\w+)( as \w+)?['"`]\s*\)\s*\.|\.raw\(/g) ?? [];
+      const sqlCalls =
+        text.match(/\b(knex|trx|q|sql\(\w+\))(<\w+>)?\(\s*['"`](\w+)( as \w+)?['"`]\s*\)\s*\.|\.raw\(/g) ??
+        [];
       if (sqlCalls.length) bad.push(`${path.relative(SERVER, f)}: ${sqlCalls.join(' ')}`);
     }
     expect(bad).to.deep.equal([]);
