@@ -2,6 +2,7 @@
 // 45 days. A customer administrator sees and decides their own account's; overdue ones stand out.
 import { Router } from 'express';
 import type { AppContext } from '../app.ts';
+import { DomainError } from '../errors.ts';
 import { field } from '../http/form-body.ts';
 import { decideDeletion, deletionRequests } from '../requests/service.ts';
 import { can, originOf, render } from './render.ts';
@@ -28,6 +29,12 @@ export function requestPages(ctx: AppContext) {
       can('owner', 'staff', 'customer_admin'),
       async (req, res) => {
         const staff = req.staff as NonNullable<typeof req.staff>;
+        if (decision === 'approve' && field(req, 'confirm') !== 'yes')
+          throw new DomainError(
+            'validation_failed',
+            'Tick the box to confirm the erasure: it cannot be undone.',
+            [{ field: 'confirm', message: 'required to approve' }],
+          );
         await decideDeletion(ctx, ctx.mailer, ctx.jobs, originOf(req), {
           id: String(req.params.id),
           accountId: scope(staff.role, staff.accountId ?? null),

@@ -8,7 +8,13 @@ import { type Request, type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import type { Brand } from '../brand/service.ts';
 import { confirmCode, pendingConfirmation, startConfirmation } from '../consent/confirmation.ts';
-import { currentDisclosure, phoneConsentState, revokeConsent } from '../consent/service.ts';
+import {
+  consentHistory,
+  consentReceipt,
+  currentDisclosure,
+  phoneConsentState,
+  revokeConsent,
+} from '../consent/service.ts';
 import { savePreferencePage } from '../contacts/profile.ts';
 import { type ContactPatch, cleanEmail, isTimeZone, maskEmail, parsePhone } from '../contacts/service.ts';
 import { withDeadline } from '../deadline.ts';
@@ -479,6 +485,14 @@ export function preferencePages(ctx: AppContext) {
             : null,
         days: PAUSE_DAYS,
       },
+      receipts: signed
+        ? (await consentHistory(ctx, contact.id)).map((c) => ({
+            id: c.id,
+            channel: c.channel,
+            status: c.status,
+            date: longDate(locale, c.capturedAt, contact.time_zone),
+          }))
+        : [],
       consentGranted: signed
         ? Object.fromEntries(
             Object.entries(await phoneConsentState(ctx, contact.id, contact.phone)).map(([c, s]) => [
@@ -682,6 +696,21 @@ export function preferencePages(ctx: AppContext) {
       await revokeConsent(ctx, origin(req), contact.id, contact.phone, [channel], 'web_form');
     }
     res.redirect(303, `/preferences/${tokenOf(req)}?consent=revoked#phone`);
+  });
+
+  // A consent's receipt (Kantara v1.1), for the person it belongs to.
+  r.get('/preferences/:token/consents/:id/receipt', pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    const id = String(req.params.id);
+    if (!found || !/^[0-9a-f-]{36}$/i.test(id)) return notFound(req, res);
+    const receipt = await consentReceipt(ctx, found.contact.email, id).catch((err) => {
+      if (err instanceof DomainError && err.code === 'not_found') return null;
+      throw err;
+    });
+    if (!receipt) return notFound(req, res);
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Disposition', `attachment; filename="consent-receipt-${id}.json"`);
+    res.type('application/json').send(JSON.stringify(receipt, null, 2));
   });
 
   // ---- data requests: a copy of one's data, or deletion ------------------------------------

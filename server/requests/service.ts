@@ -4,7 +4,7 @@
 // person is told by email either way; every step is on the ledger. Links open a page whose button
 // does the work: mail scanners fetch links, and must not confirm anything.
 import { createHash, randomBytes } from 'node:crypto';
-import { currentBrand } from '../brand/service.ts';
+import { brandedSender, currentBrand } from '../brand/service.ts';
 import { eraseContact, exportContact } from '../contacts/profile.ts';
 import { contactById } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
@@ -181,6 +181,7 @@ async function sendDecisionMail(
   const brand = (await currentBrand(core)).name;
   await mailer.send({
     to: contact.email,
+    from: brandedSender(brand, core.config.mailFrom),
     topic: 'account',
     subject: format(outcome === 'approved' ? t.mailDeletedSubject : t.mailDeclinedSubject, { brand }),
     text: format(outcome === 'approved' ? t.mailDeletedText : t.mailDeclinedText, {
@@ -206,6 +207,7 @@ export async function sendDataRequestMail(core: Core, mailer: Mailer, requestId:
   const deletion = row.kind === 'deletion';
   await mailer.send({
     to: contact.email,
+    from: brandedSender(brand, core.config.mailFrom),
     topic: 'account',
     subject: format(deletion ? t.mailDeleteConfirmSubject : t.mailDataLinkSubject, { brand }),
     text: format(deletion ? t.mailDeleteConfirmText : t.mailDataLinkText, { brand, url }),

@@ -4,8 +4,8 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import request from 'supertest';
-import { upsertContact } from '../../server/contacts/service.ts';
-import { unsubscribeUrl } from '../../server/tokens/tokens.ts';
+import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { preferencesUrl, unsubscribeUrl } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, uniqueEmail } from '../support/app.ts';
 import { expectAccessible, keyboardActivate, launch, shot, startApp } from './support.ts';
 
@@ -142,6 +142,91 @@ describe('branded recipient pages in Chromium', () => {
       expect((await app.db.knex('contacts').where({ id: contact.id }).first()).locale).to.equal('en');
     } finally {
       await context.close();
+    }
+  });
+
+  it('data requests: a copy by mailed link, and deletion asked, confirmed and declined (keyboard, then a phone)', async () => {
+    await app.ctx.jobs.start({ work: true });
+    const account = `acct-${Date.now()}`;
+    await upsertAccount(app.ctx, system, account, {});
+    const email = uniqueEmail('data');
+    const { contact } = await upsertContact(app.ctx, system, email, {
+      name: 'Dee Data',
+      accountExternalId: account,
+    });
+    const prefs = preferencesUrl(app.base, app.ctx.config.tokenKeys, contact.id);
+    const mailed = async (subject: RegExp) => {
+      for (let i = 0; i < 250; i++) {
+        const rows = await app.db
+          .knex('messages')
+          .where({ contact_id: contact.id })
+          .orderBy('created_at', 'desc');
+        const m = rows.find((r) => subject.test(r.subject));
+        if (m) return /(http:\/\/\S+\/data\/\S+)/.exec(m.text)?.[1] as string;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error('no mail');
+    };
+    const keyboard: Mode = { name: 'k', options: {}, keyboard: true, axe: true };
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const phone = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const page = await desktop.newPage();
+      await page.goto(prefs);
+      await press(page, keyboard, 'Email me a copy of my data');
+      expect(await h1(page)).to.equal('Check your inbox');
+      const link = await mailed(/Your data at/);
+      const onPhone = await phone.newPage();
+      await onPhone.goto(link);
+      expect(await h1(onPhone)).to.equal('Download your data');
+      await expectAccessible(onPhone, 'data download page');
+      await shot(onPhone, 'data-download-phone');
+      const download = onPhone.waitForEvent('download');
+      await onPhone.getByRole('button', { name: 'Download my data' }).click();
+      expect((await download).suggestedFilename()).to.equal('my-data.json');
+
+      await page.goto(prefs);
+      await press(page, keyboard, 'Ask for my data to be deleted');
+      const confirm = await mailed(/Confirm your deletion request/);
+      await onPhone.goto(confirm);
+      await expectAccessible(onPhone, 'deletion confirmation page');
+      await shot(onPhone, 'data-delete-confirm-phone');
+      await press(
+        onPhone,
+        { name: 'p', options: {}, keyboard: false, axe: true },
+        'Yes, ask for my data to be deleted',
+      );
+      expect(await h1(onPhone)).to.equal('Your request is waiting for a decision');
+
+      // the other side: an owner in the console declines it with a reason
+      const { createStaffUser } = await import('../../server/admin/staff.ts');
+      const owner = uniqueEmail('owner');
+      await createStaffUser(app.db.knex, app.ctx.ledger, system, {
+        email: owner,
+        password: 'correct horse battery staple',
+        role: 'owner',
+      });
+      await page.goto(`${app.base}/admin/login`);
+      await page.getByLabel('Email').fill(owner);
+      await page.getByLabel('Password').fill('correct horse battery staple');
+      await press(page, keyboard, 'Sign in');
+      await page.goto(`${app.base}/admin/data-requests`);
+      expect(await page.textContent('main')).to.include(email);
+      await expectAccessible(page, 'console data requests');
+      await shot(page, 'console-data-requests');
+      await page
+        .getByLabel('Reason for declining (sent to the person)')
+        .fill('Payroll records are kept 4 years.');
+      await press(page, keyboard, 'Decline');
+      expect(await page.textContent('main')).to.include('Declined');
+    } finally {
+      await desktop.close();
+      await phone.close();
+      await app.ctx.jobs.stop();
     }
   });
 });

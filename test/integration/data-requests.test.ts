@@ -95,12 +95,23 @@ describe('data requests', () => {
     expect(r.services[0].purposes[0].termination).to.include('reply STOP');
     expect(r.evidence).to.include({ status: 'granted', method: 'web_form', disclosureVersion: 1 });
     expect(r.evidence.disclosureTextHash).to.match(/^[0-9a-f]{64}$/);
+    // the person gets the same receipt from their preference page
+    const contactId = (await t.db.knex('contacts').where({ email_key: email }).first()).id;
+    const prefs = `/preferences/${signToken(t.ctx.config.tokenKeys, { purpose: 'preferences', contactId, topic: null })}`;
+    const page = await request(t.app).get(prefs).expect(200);
+    expect(page.text).to.include(`${prefs}/consents/${id}/receipt`);
+    const mine = await request(t.app).get(`${prefs}/consents/${id}/receipt`).expect(200);
+    expect(mine.headers['content-disposition']).to.match(/attachment/);
+    expect(JSON.parse(mine.text).consentReceiptID).to.equal(id);
     // another contact's consent id is not found through this address
     const other = await customerWithConsent();
     await request(t.app)
       .get(`/api/v1/contacts/${other.email}/consents/${id}/receipt`)
       .set('Authorization', auth)
       .expect(404);
+    const otherId = (await t.db.knex('contacts').where({ email_key: other.email }).first()).id;
+    const otherPrefs = `/preferences/${signToken(t.ctx.config.tokenKeys, { purpose: 'preferences', contactId: otherId, topic: null })}`;
+    await request(t.app).get(`${otherPrefs}/consents/${id}/receipt`).expect(404);
   });
 });
 
@@ -218,7 +229,7 @@ describe('data requests from the preference page', () => {
     await other.agent
       .post(`/admin/data-requests/${req.id}/approve`)
       .type('form')
-      .send({ csrf: other.csrf })
+      .send({ csrf: other.csrf, confirm: 'yes' })
       .expect(404);
 
     // its own administrator declines, with a reason the person is told
@@ -252,6 +263,12 @@ describe('data requests from the preference page', () => {
       .post(`/admin/data-requests/${pending.id}/approve`)
       .type('form')
       .send({ csrf: owner.csrf })
+      .expect(400); // without ticking the confirmation: nothing erased
+    expect((await t.db.knex('contacts').where({ id: c.id }).first()).erased_at).to.equal(null);
+    await owner.agent
+      .post(`/admin/data-requests/${pending.id}/approve`)
+      .type('form')
+      .send({ csrf: owner.csrf, confirm: 'yes' })
       .expect(303);
     const row = await t.db.knex('contacts').where({ id: c.id }).first();
     expect(row.erased_at).to.not.equal(null);
