@@ -214,6 +214,16 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
 
   app.use(healthRoutes(ctx));
 
+  const cssHrefs = new Map<string, string>();
+  const brandCssHref = (color: string) => {
+    let href = cssHrefs.get(color);
+    if (!href) {
+      href = `/brand.css?v=${createHash('sha256').update(color).digest('hex').slice(0, 8)}`;
+      if (cssHrefs.size > 100) cssHrefs.clear();
+      cssHrefs.set(color, href);
+    }
+    return href;
+  };
   // Every page shows the brand: a copy at most 5 s old (the defaults while the database is away,
   // so even the error page that says so is branded). Its colour comes as a stylesheet, since the
   // CSP allows no inline style.
@@ -223,7 +233,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
       .catch(() => brandDefaults(ctx.config))
       .then((brand) => {
         res.locals.brand = brand;
-        res.locals.brandCss = `/brand.css?v=${createHash('sha256').update(brand.color).digest('hex').slice(0, 8)}`;
+        res.locals.brandCss = brandCssHref(brand.color);
         next();
       });
   });

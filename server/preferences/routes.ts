@@ -585,23 +585,32 @@ export function preferencePages(ctx: AppContext) {
       }
     }
     const done = await savePreferencePage(ctx, origin(req), contact.id, { changes, details, pause });
-    const saved = `/preferences/${tokenOf(req)}?saved=${done}`;
-    res.redirect(303, chosenLocale(req) ? `${saved}&lang=${chosenLocale(req)}` : saved);
+    // Then the phone part of the same form: everything the person changed is kept either way.
+    const next = await phoneStep(req, contact);
+    const saved = next ?? `/preferences/${tokenOf(req)}?saved=${done}`;
+    res.redirect(303, chosenLocale(req) && !next ? `${saved}&lang=${chosenLocale(req)}` : saved);
   });
 
   // Phone consent (signed customers only): separate unticked boxes per channel, the exact
   // disclosure version shown is posted back and recorded with the IP and user agent.
-  r.post('/preferences/:token/consent', formBody, pageLimit, async (req, res) => {
-    const found = await resolve(ctx, tokenOf(req), 'preferences');
-    if (!found) return notFound(req, res);
-    const { contact } = found;
-    const back = (msg: string) => res.redirect(303, `/preferences/${tokenOf(req)}?consent=${msg}#phone`);
-    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
-      return messagePage(res, 403, localeFor(req, contact), 'expiredFormTitle', 'expiredFormText');
+  /**
+   * The phone part of the preference form: a revoke button pressed, or consent boxes ticked (the
+   * number is confirmed first: a code is texted to it, and consent is recorded once the person
+   * types it back; whether the number belongs to someone else is never said). Answers where to
+   * go next, or null when the form asked nothing of the phone part.
+   */
+  async function phoneStep(req: Request, contact: LinkContact): Promise<string | null> {
+    const back = (msg: string) => `/preferences/${tokenOf(req)}?consent=${msg}#phone`;
+    const revoke = field(req, 'revoke');
+    if (revoke !== undefined) {
+      // Revoking never needs a signed agreement: anyone may always say stop.
+      if (contact.phone && (revoke === 'sms' || revoke === 'voice'))
+        await revokeConsent(ctx, originOf(req, 'recipient'), contact.id, contact.phone, [revoke], 'web_form');
+      return back('revoked');
     }
-    if (contact.agreement !== 'signed') return back('not_signed');
     const channels = PHONE_CHANNELS.filter((c) => fieldValues(req, 'consent').includes(c));
-    if (!channels.length) return back('none');
+    if (!channels.length) return field(req, 'intent') === 'consent' ? back('none') : null;
+    if (contact.agreement !== 'signed') return back('not_signed');
     const typed = (field(req, 'phone') ?? '').trim();
     const phone = typed ? parsePhone(typed, ctx.config.defaultPhoneRegion) : null;
     if ((typed && !phone?.ok) || (!typed && !contact.phone)) return back('phone_invalid');
@@ -609,12 +618,9 @@ export function preferencePages(ctx: AppContext) {
     const versions: Partial<Record<PhoneChannel, number>> = {};
     for (const c of channels) {
       const v = parseWhole(field(req, `disclosure:${c}`), 1, 1_000_000);
-      if (v === null)
-        return messagePage(res, 400, localeFor(req, contact), 'badFormTitle', 'expiredFormText');
+      if (v === null) throw new DomainError('validation_failed', 'The consent form is not valid.');
       versions[c] = v;
     }
-    // The number is confirmed first: a code is texted to it, and consent is recorded once the
-    // person types it back. Whether the number belongs to someone else is never said.
     const started = await startConfirmation(
       ctx,
       ctx.texter,
@@ -630,8 +636,19 @@ export function preferencePages(ctx: AppContext) {
       ctx.now(),
     );
     if (!started.ok) return back(started.reason);
-    res.redirect(303, `/preferences/${tokenOf(req)}/confirm-phone/${started.id}`);
+    return `/preferences/${tokenOf(req)}/confirm-phone/${started.id}`;
+  }
+
+  // Pages shown before the phone part joined the one form post here.
+  r.post('/preferences/:token/consent', formBody, pageLimit, async (req, res) => {
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
+    if (!found) return notFound(req, res);
+    if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
+      return messagePage(res, 403, localeFor(req, found.contact), 'expiredFormTitle', 'expiredFormText');
+    }
+    res.redirect(303, (await phoneStep(req, found.contact)) ?? `/preferences/${tokenOf(req)}?consent=none#phone`);
   });
+
 
   const confirmPage = async (
     req: Request,
@@ -686,17 +703,13 @@ export function preferencePages(ctx: AppContext) {
   r.post('/preferences/:token/consent/revoke', formBody, pageLimit, async (req, res) => {
     const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
-    const { contact } = found;
     if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
-      return messagePage(res, 403, localeFor(req, contact), 'expiredFormTitle', 'expiredFormText');
+      return messagePage(res, 403, localeFor(req, found.contact), 'expiredFormTitle', 'expiredFormText');
     }
-    const channel = field(req, 'channel');
-    // Revoking never needs a signed agreement: anyone may always say stop.
-    if (contact.phone && (channel === 'sms' || channel === 'voice')) {
-      await revokeConsent(ctx, origin(req), contact.id, contact.phone, [channel], 'web_form');
-    }
-    res.redirect(303, `/preferences/${tokenOf(req)}?consent=revoked#phone`);
+    req.body.revoke = field(req, 'channel') ?? '';
+    res.redirect(303, (await phoneStep(req, found.contact)) as string);
   });
+
 
   // A consent's receipt (Kantara v1.1), for the person it belongs to.
   r.get('/preferences/:token/consents/:id/receipt', pageLimit, async (req, res) => {

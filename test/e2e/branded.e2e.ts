@@ -2,35 +2,23 @@
 // only on a desktop, a 360×740 phone, and JavaScript off. axe must find nothing, whatever the
 // brand colour (gold here: the page darkens it until it reads).
 import { expect } from 'chai';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import request from 'supertest';
+import type { Browser, Page } from 'playwright-core';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { preferencesUrl, unsubscribeUrl } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, uniqueEmail } from '../support/app.ts';
-import { expectAccessible, keyboardActivate, launch, shot, startApp } from './support.ts';
+import {
+  emailReason,
+  expectAccessible,
+  KEYBOARD,
+  keyboardActivate,
+  launch,
+  MODES,
+  press,
+  shot,
+  startApp,
+} from './support.ts';
 
 const system = { actor: 'system' as const };
-type Mode = { name: string; options: BrowserContextOptions; keyboard: boolean; axe: boolean };
-const MODES: Mode[] = [
-  {
-    name: 'desktop-keyboard',
-    options: { viewport: { width: 1280, height: 900 } },
-    keyboard: true,
-    axe: true,
-  },
-  {
-    name: 'phone',
-    options: { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
-    keyboard: false,
-    axe: true,
-  },
-  {
-    name: 'no-js',
-    options: { viewport: { width: 360, height: 740 }, javaScriptEnabled: false },
-    keyboard: false,
-    axe: false,
-  },
-];
 
 describe('branded recipient pages in Chromium', () => {
   let app: Awaited<ReturnType<typeof startApp>>;
@@ -52,22 +40,8 @@ describe('branded recipient pages in Chromium', () => {
     await app?.close();
   });
 
-  const check = async (recipient: string, topic: string) =>
-    (
-      await request(app.app)
-        .post('/api/v1/send-permission')
-        .set('Authorization', checkAuth)
-        .send({ channel: 'email', recipient, topic })
-        .expect(200)
-    ).body.reason;
+  const check = (recipient: string, topic: string) => emailReason(app, checkAuth, recipient, topic);
 
-  async function press(page: Page, mode: Mode, name: RegExp | string) {
-    const button = page.getByRole('button', { name });
-    const loaded = page.waitForEvent('load');
-    if (mode.keyboard) await keyboardActivate(page, button);
-    else await button.click();
-    await loaded;
-  }
   const h1 = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
 
   for (const mode of MODES) {
@@ -137,7 +111,7 @@ describe('branded recipient pages in Chromium', () => {
       expect(await h1(page)).to.equal('Darse de baja');
       await expectAccessible(page, 'spanish unsubscribe');
       await shot(page, 'brand-unsubscribe-es');
-      await press(page, { name: 'k', options: {}, keyboard: true, axe: true }, 'Darme de baja de «Boletín»');
+      await press(page, KEYBOARD, 'Darme de baja de «Boletín»');
       expect(await page.getAttribute('html', 'lang')).to.equal('es');
       expect((await app.db.knex('contacts').where({ id: contact.id }).first()).locale).to.equal('en');
     } finally {
@@ -167,7 +141,7 @@ describe('branded recipient pages in Chromium', () => {
       }
       throw new Error('no mail');
     };
-    const keyboard: Mode = { name: 'k', options: {}, keyboard: true, axe: true };
+    const keyboard = KEYBOARD;
     const desktop = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const phone = await browser.newContext({
       viewport: { width: 360, height: 740 },

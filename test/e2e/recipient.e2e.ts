@@ -1,33 +1,20 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import request from 'supertest';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { apiKeyFor, uniqueEmail, uniquePhone } from '../support/app.ts';
-import { expectAccessible, keyboardActivate, launch, shot, startApp } from './support.ts';
+import {
+  emailReason,
+  expectAccessible,
+  keyboardActivate,
+  launch,
+  MODES,
+  press,
+  shot,
+  startApp,
+} from './support.ts';
 
 const system = { actor: 'system' as const };
-
-type Mode = { name: string; options: BrowserContextOptions; keyboard: boolean; axe: boolean };
-const MODES: Mode[] = [
-  {
-    name: 'desktop-keyboard',
-    options: { viewport: { width: 1280, height: 900 } },
-    keyboard: true,
-    axe: true,
-  },
-  {
-    name: 'phone',
-    options: { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
-    keyboard: false,
-    axe: true,
-  },
-  {
-    name: 'no-js',
-    options: { viewport: { width: 360, height: 740 }, javaScriptEnabled: false },
-    keyboard: false,
-    axe: false,
-  },
-];
 
 describe('recipient pages in Chromium', () => {
   let app: Awaited<ReturnType<typeof startApp>>;
@@ -45,14 +32,7 @@ describe('recipient pages in Chromium', () => {
     await app?.close();
   });
 
-  const check = async (recipient: string, topic: string) =>
-    (
-      await request(app.app)
-        .post('/api/v1/send-permission')
-        .set('Authorization', checkAuth)
-        .send({ channel: 'email', recipient, topic })
-        .expect(200)
-    ).body.reason;
+  const check = (recipient: string, topic: string) => emailReason(app, checkAuth, recipient, topic);
 
   /** Sends a newsletter through the gateway (local outbox) and returns its unsubscribe link. */
   async function linkFromOutbox(email: string) {
@@ -71,15 +51,6 @@ describe('recipient pages in Chromium', () => {
       .set('Authorization', sendAuth)
       .expect(200);
     return /^<(.+)>$/.exec(msg.body.headers['List-Unsubscribe'])?.[1] as string;
-  }
-
-  /** Activates a submit button and waits for the page the form leads to. */
-  async function press(page: Page, mode: Mode, name: RegExp | string) {
-    const button = page.getByRole('button', { name });
-    const loaded = page.waitForEvent('load');
-    if (mode.keyboard) await keyboardActivate(page, button);
-    else await button.click();
-    await loaded;
   }
 
   for (const mode of MODES) {

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import { expect } from 'chai';
-import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { type Browser, type BrowserContextOptions, chromium, type Locator, type Page } from 'playwright-core';
+import request from 'supertest';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createApp } from '../../server/app.ts';
 import { testConfig } from '../support/app.ts';
@@ -80,4 +81,52 @@ export async function keyboardActivate(page: Page, target: Locator, key: 'Enter'
     await page.keyboard.press('Tab');
   }
   throw new Error(`could not reach ${target} with the Tab key`);
+}
+
+/** The ways a person meets the recipient pages: keyboard only, a 360×740 phone, no JavaScript. */
+export type Mode = { name: string; options: BrowserContextOptions; keyboard: boolean; axe: boolean };
+export const MODES: Mode[] = [
+  {
+    name: 'desktop-keyboard',
+    options: { viewport: { width: 1280, height: 900 } },
+    keyboard: true,
+    axe: true,
+  },
+  {
+    name: 'phone',
+    options: { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
+    keyboard: false,
+    axe: true,
+  },
+  {
+    name: 'no-js',
+    options: { viewport: { width: 360, height: 740 }, javaScriptEnabled: false },
+    keyboard: false,
+    axe: false,
+  },
+];
+export const KEYBOARD = MODES[0];
+
+/** Activates a submit button as the mode would (Tab and Enter, or a tap) and waits for the next page. */
+export async function press(page: Page, mode: Mode, name: RegExp | string) {
+  const button = page.getByRole('button', { name });
+  const loaded = page.waitForEvent('load');
+  if (mode.keyboard) await keyboardActivate(page, button);
+  else await button.click();
+  await loaded;
+}
+
+/** The check's reason for marketing email to this address (what the test expects to have changed). */
+export async function emailReason(
+  app: { app: Parameters<typeof request>[0] },
+  auth: string,
+  recipient: string,
+  topic: string,
+) {
+  const res = await request(app.app)
+    .post('/api/v1/send-permission')
+    .set('Authorization', auth)
+    .send({ channel: 'email', recipient, topic })
+    .expect(200);
+  return res.body.reason as string;
 }

@@ -8,12 +8,12 @@ import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { startFakeSendGrid } from '../support/fake-sendgrid.ts';
 import { startFakeTwilio } from '../support/fake-twilio.ts';
+import { csrfOf, formOf } from '../support/forms.ts';
 
 const system = { actor: 'system' as const };
 const TWILIO_TOKEN = 'twilio-test-auth-token-0123456789';
 // 15:00 UTC on a winter Wednesday: 10:00 in New York, 07:00 in Los Angeles.
 const NOON_EAST = new Date('2026-01-14T15:00:00Z');
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 describe('phone and SMS consent', () => {
   let t: TestApp;
@@ -630,6 +630,52 @@ describe('phone and SMS consent', () => {
         .type('form')
         .send({ phone, consent: 'sms' })
         .expect(403);
+    });
+
+    it('keeps every change of the one form when consent is given or revoked with it', async () => {
+      const c = await customer();
+      const phone = uniquePhone();
+      const token = signToken(t.ctx.config.tokenKeys, {
+        purpose: 'preferences',
+        contactId: c.id,
+        topic: null,
+      });
+      const page = await request(t.app).get(`/preferences/${token}`).expect(200);
+      const form = formOf(page.text);
+      form.delete('topic', 'email:newsletter'); // a topic changed on the same page
+      form.set('name', 'Casey Consent');
+      form.set('phone', phone);
+      form.append('consent', 'sms');
+      form.set('intent', 'consent');
+      const asked = await request(t.app)
+        .post(`/preferences/${token}`)
+        .type('form')
+        .send(form.toString())
+        .expect(303);
+      expect(asked.headers.location).to.match(/\/confirm-phone\//);
+      expect(await check('email', c.email, 'newsletter')).to.equal('unsubscribed_topic');
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).name).to.equal('Casey Consent');
+      const confirm = await request(t.app).get(asked.headers.location).expect(200);
+      await request(t.app)
+        .post(asked.headers.location)
+        .type('form')
+        .send({ csrf: csrfOf(confirm.text), code: await codeTo(phone) })
+        .expect(303);
+      expect(await check('sms', phone)).to.equal('subscribed');
+
+      // the revoke button is part of the same form: what else changed is saved with it
+      const again = await request(t.app).get(`/preferences/${token}`).expect(200);
+      const second = formOf(again.text);
+      second.delete('topic', 'email:offers');
+      second.set('revoke', 'sms');
+      const revoked = await request(t.app)
+        .post(`/preferences/${token}`)
+        .type('form')
+        .send(second.toString())
+        .expect(303);
+      expect(revoked.headers.location).to.equal(`/preferences/${token}?consent=revoked#phone`);
+      expect(await check('sms', phone)).to.equal('consent_revoked');
+      expect(await check('email', c.email, 'offers')).to.equal('unsubscribed_topic');
     });
 
     /** The newest code texted to a number (the local outbox: no Twilio in these tests). */

@@ -1,10 +1,10 @@
 // A person's data on request: everything in one document, and each consent as a receipt.
 import { expect } from 'chai';
 import request from 'supertest';
-import { createStaffUser } from '../../server/admin/staff.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import { csrfOf, signedInStaff } from '../support/console.ts';
 
 describe('data requests', () => {
   let t: TestApp;
@@ -121,7 +121,6 @@ describe('data requests from the preference page', () => {
     t = await testApp({ env: { BASE_URL: 'http://prefs.test', BRAND_NAME: 'Montra' }, jobs: true });
   });
   after(() => t.ctx.jobs.stop());
-  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
   async function contactOf(account?: string) {
     const email = uniqueEmail('req');
@@ -156,25 +155,7 @@ describe('data requests from the preference page', () => {
     throw new Error('no mail');
   }
   async function staffAgent(role: 'owner' | 'customer_admin', account?: string) {
-    const email = uniqueEmail(role);
-    await createStaffUser(
-      t.db.knex,
-      t.ctx.ledger,
-      { actor: 'system' },
-      {
-        email,
-        password: 'correct horse battery staple',
-        role,
-        accountExternalId: account,
-      },
-    );
-    const agent = request.agent(t.app);
-    const login = await agent.get('/admin/login').expect(200);
-    await agent
-      .post('/admin/login')
-      .type('form')
-      .send({ email, password: 'correct horse battery staple', csrf: csrfOf(login.text) })
-      .expect(303);
+    const { agent } = await signedInStaff(t, role, account);
     const page = await agent.get('/admin/data-requests').expect(200);
     return { agent, csrf: csrfOf(page.text) };
   }

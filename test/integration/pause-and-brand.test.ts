@@ -3,18 +3,17 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { migrateLatest } from '../../db/migrate.ts';
-import { createStaffUser } from '../../server/admin/staff.ts';
 import { createApp } from '../../server/app.ts';
 import { accessibleAccent, contrast } from '../../server/brand/rules.ts';
 import { currentDisclosure, syncDisclosures } from '../../server/consent/service.ts';
 import { upsertContact } from '../../server/contacts/service.ts';
 import { endDuePauses } from '../../server/preferences/service.ts';
 import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
+import { csrfOf, signedInStaff } from '../support/console.ts';
 import { type FreshDb, freshDb } from '../support/db.ts';
 
 const system = { actor: 'system' as const };
 const DAY = 24 * 3600_000;
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
 
 describe('pause', () => {
   let t: TestApp;
@@ -209,19 +208,7 @@ describe('brand', () => {
   });
 
   it('lets an owner edit the brand in the console, on the ledger, and the pages show it at once', async () => {
-    const email = uniqueEmail('owner');
-    await createStaffUser(t.db.knex, t.ctx.ledger, system, {
-      email,
-      password: 'correct horse battery staple',
-      role: 'owner',
-    });
-    const agent = request.agent(t.app);
-    const login = await agent.get('/admin/login').expect(200);
-    await agent
-      .post('/admin/login')
-      .type('form')
-      .send({ email, password: 'correct horse battery staple', csrf: csrfOf(login.text) })
-      .expect(303);
+    const { agent } = await signedInStaff(t, 'owner');
     const page = await agent.get('/admin/brand').expect(200);
     expect(page.text).to.include('Default: Montra Technologies');
     const bad = await agent

@@ -5,24 +5,9 @@ import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { forgetTopics } from '../../server/preferences/queries.ts';
 import { signToken } from '../../server/tokens/tokens.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId } from '../support/app.ts';
+import { csrfOf, formOf } from '../support/forms.ts';
 
 const system = { actor: 'system' as const };
-const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-
-/** The fields the preference page's main form would post as rendered (hidden, checked, radios). */
-function formOf(html: string) {
-  const start = html.indexOf('<form method="post" action="/preferences/');
-  const form = html.slice(start, html.indexOf('</form>', start));
-  const out = new URLSearchParams();
-  for (const m of form.matchAll(/<input ([^>]*)>/g)) {
-    const attr = (n: string) => new RegExp(`${n}="([^"]*)"`).exec(m[1])?.[1];
-    const type = attr('type');
-    if ((type === 'checkbox' || type === 'radio') && !/\bchecked\b/.test(m[1])) continue;
-    const name = attr('name');
-    if (name) out.append(name, (attr('value') ?? '').replaceAll('&amp;', '&'));
-  }
-  return out;
-}
 
 describe('recipient pages', () => {
   let t: TestApp;
