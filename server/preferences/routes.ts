@@ -646,9 +646,11 @@ export function preferencePages(ctx: AppContext) {
     if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
       return messagePage(res, 403, localeFor(req, found.contact), 'expiredFormTitle', 'expiredFormText');
     }
-    res.redirect(303, (await phoneStep(req, found.contact)) ?? `/preferences/${tokenOf(req)}?consent=none#phone`);
+    res.redirect(
+      303,
+      (await phoneStep(req, found.contact)) ?? `/preferences/${tokenOf(req)}?consent=none#phone`,
+    );
   });
-
 
   const confirmPage = async (
     req: Request,
@@ -709,7 +711,6 @@ export function preferencePages(ctx: AppContext) {
     req.body.revoke = field(req, 'channel') ?? '';
     res.redirect(303, (await phoneStep(req, found.contact)) as string);
   });
-
 
   // A consent's receipt (Kantara v1.1), for the person it belongs to.
   r.get('/preferences/:token/consents/:id/receipt', pageLimit, async (req, res) => {

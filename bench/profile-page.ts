@@ -1,0 +1,95 @@
+// npm run bench:profile-page: where a recipient page's time goes. Starts the server under
+// --cpu-prof against DATABASE_URL (the bench database), loads GET /u/{token} with autocannon,
+// and prints the functions with the most self time. A tool for finding work, not a service level.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { parseTokenKeys } from '../server/config.ts';
+import { signToken } from '../server/tokens/tokens.ts';
+
+const URL_ = process.env.DATABASE_URL;
+if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
+const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
+const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
+const page = process.env.PAGE ?? 'u';
+const dir = path.resolve('/tmp', `pc-prof-${process.pid}`);
+const port = 3900 + (process.pid % 90);
+
+const c = new pg.Client({ connectionString: URL_ });
+await c.connect();
+const { rows } = await c.query(
+  `select id from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
+);
+await c.end();
+const keys = parseTokenKeys(TOKEN_SECRET, []);
+const url =
+  page === 'u'
+    ? `http://127.0.0.1:${port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: rows[0].id, topic: 'newsletter' })}`
+    : `http://127.0.0.1:${port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: rows[0].id, topic: null })}`;
+
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'server/index.ts'], {
+  env: {
+    ...process.env,
+    PORT: String(port),
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    TOKEN_SECRET,
+    HASH_SECRET,
+    BASE_URL: `https://127.0.0.1:${port}`,
+    PAGE_RATE_LIMIT: '0',
+    MIGRATE_ON_START: 'false',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+for (let i = 0; i < 200; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+  } catch {}
+  await new Promise((r) => setTimeout(r, 100));
+}
+const run = (seconds: number) =>
+  new Promise<autocannon.Result>((resolve, reject) =>
+    autocannon({ url, connections: 50, duration: seconds }, (err, r) => (err ? reject(err) : resolve(r))),
+  );
+await run(2);
+const result = await run(Number(process.env.SECONDS ?? 8));
+console.log(
+  `${url.replace(/\/[^/]+$/, '/…')}: ${Math.round(result.requests.average)} req/s, non-2xx ${result.non2xx}`,
+);
+child.kill('SIGINT');
+await new Promise((r) => child.on('exit', r));
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+}
+const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile')) as string;
+const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nodes: Node[] };
+const total = prof.nodes.reduce((a, n) => a + n.hitCount, 0);
+const byFn = new Map<string, number>();
+const byModule = new Map<string, number>();
+for (const n of prof.nodes) {
+  const where = n.callFrame.url
+    .replace(/^file:\/\/.*?node_modules\//, 'nm:')
+    .replace(/^file:\/\/.*?\/server\//, 'server/');
+  const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
+  byFn.set(key, (byFn.get(key) ?? 0) + n.hitCount);
+  const mod = where.startsWith('nm:')
+    ? where
+        .split('/')
+        .slice(0, where.startsWith('nm:@') ? 2 : 1)
+        .join('/')
+    : where || n.callFrame.functionName;
+  byModule.set(mod, (byModule.get(mod) ?? 0) + n.hitCount);
+}
+const top = (m: Map<string, number>, k: number) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, k)
+    .map(([name, h]) => `${((100 * h) / total).toFixed(1).padStart(5)}%  ${name}`);
+console.log('\nself time by module:\n' + top(byModule, 20).join('\n'));
+console.log('\nself time by function:\n' + top(byFn, 30).join('\n'));
+rmSync(dir, { recursive: true, force: true });
