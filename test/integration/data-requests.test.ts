@@ -145,10 +145,11 @@ describe('data requests from the preference page', () => {
       .expect(200);
   }
   /** The link in the newest mail to this contact, once the job has sent it. */
-  async function mailedLink(contactId: string, subject: RegExp) {
+  /** The link in the `nth` mail (1: the first) with this subject to this contact, once the job sent it. */
+  async function mailedLink(contactId: string, subject: RegExp, nth = 1) {
     for (let i = 0; i < 250; i++) {
-      const rows = await t.db.knex('messages').where({ contact_id: contactId }).orderBy('created_at', 'desc');
-      const m = rows.find((r) => subject.test(r.subject) && r.status !== 'pending');
+      const rows = await t.db.knex('messages').where({ contact_id: contactId }).orderBy('created_at');
+      const m = rows.filter((r) => subject.test(r.subject) && r.status !== 'pending')[nth - 1];
       if (m) return /(\/data\/[A-Za-z0-9_-]+)/.exec(m.text)?.[1] ?? m.text;
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -231,7 +232,7 @@ describe('data requests from the preference page', () => {
 
     // a second request, approved by an owner: the person is told, then erased
     await ask(c.id, 'deletion');
-    const link2 = await mailedLink(c.id, /Confirm your deletion request/);
+    const link2 = await mailedLink(c.id, /Confirm your deletion request/, 2);
     const page2 = await request(t.app).get(link2).expect(200);
     await request(t.app)
       .post(link2)
