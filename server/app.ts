@@ -11,7 +11,7 @@ import { Gauge } from 'prom-client';
 import { runImportJob } from './admin/import.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { apiRoutes } from './api.ts';
-import { brandCss, brandDefaults, currentBrand } from './brand/service.ts';
+import { brandCss, knownBrand } from './brand/service.ts';
 import type { Config } from './config.ts';
 import { smsWebhookRoutes } from './consent/sms-webhook.ts';
 import { createSpool, type Spool } from './consent/spool.ts';
@@ -224,18 +224,17 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     }
     return href;
   };
-  // Every page shows the brand: a copy at most 5 s old (the defaults while the database is away,
-  // so even the error page that says so is branded). Its colour comes as a stylesheet, since the
-  // CSP allows no inline style.
+  // Every page shows the brand, as last read: a page never waits on the database for it (a
+  // one-click unsubscribe during a database hang must still reach its spool). The copy is
+  // refreshed behind the request every 5 s; until the first read, the BRAND_* defaults. Its
+  // colour comes as a stylesheet, since the CSP allows no inline style.
+  knownBrand(ctx);
   app.use((req, res, next) => {
     if (isMachinePath(req.path)) return next();
-    currentBrand(ctx)
-      .catch(() => brandDefaults(ctx.config))
-      .then((brand) => {
-        res.locals.brand = brand;
-        res.locals.brandCss = brandCssHref(brand.color);
-        next();
-      });
+    const brand = knownBrand(ctx);
+    res.locals.brand = brand;
+    res.locals.brandCss = brandCssHref(brand.color);
+    next();
   });
   app.get('/brand.css', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=300');
