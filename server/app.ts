@@ -153,7 +153,13 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   // without a filesystem check on every render (a relative include costs an existsSync each).
   const viewsRoot = path.join(root, 'views');
   app.engine('ejs', (file, data, cb) => {
-    ejs.renderFile(file, data as ejs.Data, { root: viewsRoot, cache: app.enabled('view cache') }, cb);
+    // The locals are the app's own (never a request's object), so EJS need not copy them per include.
+    ejs.renderFile(
+      file,
+      data as ejs.Data,
+      { root: viewsRoot, cache: app.enabled('view cache'), unsafePrototypeLocals: true } as ejs.Options,
+      cb,
+    );
   });
   app.set('query parser', 'simple');
 

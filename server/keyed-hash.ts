@@ -1,14 +1,15 @@
 // Keyed hashes (HMAC-SHA256 with HASH_SECRET) stand in for personal data wherever we must
 // recognise a value again without keeping it: suppressed addresses of erased people, phone
 // numbers on the ledger. HASH_SECRET never rotates: a new secret would un-suppress people.
-import { createHmac } from 'node:crypto';
+
 import { canonicalEmail } from './contacts/rules.ts';
+import { hmacSha256 } from './hmac.ts';
 
 export type HashKind = 'email' | 'phone' | 'login' | 'login-ip';
 
 export function keyedHash(secret: Buffer, kind: HashKind, value: string): string {
   const v = kind === 'email' ? canonicalEmail(value) : value;
-  return createHmac('sha256', secret).update(`${kind}:${v}`).digest('hex');
+  return hmacSha256(secret).update(`${kind}:${v}`).digest('hex');
 }
 
 /**
@@ -21,7 +22,7 @@ export function legacyEmailHashes(secret: Buffer, email: string): string[] {
   if (/^[\x20-\x7e]*$/.test(t)) return [];
   const current = keyedHash(secret, 'email', t);
   const old = [t, t.normalize('NFC'), t.normalize('NFD')].map((v) =>
-    createHmac('sha256', secret).update(`email:${v.toLowerCase()}`).digest('hex'),
+    hmacSha256(secret).update(`email:${v.toLowerCase()}`).digest('hex'),
   );
   return [...new Set(old)].filter((h) => h !== current);
 }

@@ -6,10 +6,11 @@
 // per number per hour and 10 per contact per day (SMS pumping); a number the carrier reports as
 // opted out (Twilio 21610) is never texted again.
 
-import { createHmac, randomInt, timingSafeEqual } from 'node:crypto';
+import { randomInt, timingSafeEqual } from 'node:crypto';
 import { currentBrand } from '../brand/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import type { PhoneChannel } from '../domain.ts';
+import { hmacSha256 } from '../hmac.ts';
 import type { Jobs } from '../jobs/jobs.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import {
@@ -31,7 +32,7 @@ export const MAX_PER_CONTACT_PER_DAY = 10;
 const MAX_TRIES = 5;
 
 const codeHash = (secret: Buffer, id: string, code: string) =>
-  createHmac('sha256', secret).update(`phone-code:${id}:${code}`).digest();
+  hmacSha256(secret).update(`phone-code:${id}:${code}`).digest();
 
 export type StartResult = { ok: true; id: string } | { ok: false; reason: 'too_many' | 'opted_out' };
 

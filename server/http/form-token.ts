@@ -3,13 +3,15 @@
 // shown: issued-at "." HMAC(first TOKEN_SECRET key, "pc-form:" binding ":" issued-at).
 // A cross-site page cannot read ours to get one, and a token for one link is useless on
 // another. Forms are good for a day, then the person reloads (a friendly 403 says so).
-import { createHmac, timingSafeEqual } from 'node:crypto';
+
+import { timingSafeEqual } from 'node:crypto';
 import type { TokenKey } from '../config.ts';
+import { hmacSha256 } from '../hmac.ts';
 
 const MAX_AGE_SECONDS = 24 * 60 * 60;
 
 function mac(key: TokenKey, binding: string, issuedAt: number) {
-  return createHmac('sha256', key.secret).update(`pc-form:${key.kid}:${binding}:${issuedAt}`).digest();
+  return hmacSha256(key.secret).update(`pc-form:${key.kid}:${binding}:${issuedAt}`).digest();
 }
 
 export function formToken(keys: TokenKey[], binding: string, now: Date): string {

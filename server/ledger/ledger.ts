@@ -3,8 +3,9 @@
 // fields and that hash, so a changed, removed or inserted row breaks the chain at that point and
 // forging a row needs HASH_SECRET. Appends for one subject are serialised by a row lock on the
 // contact (or account), so two writers can never fork a chain.
-import { createHmac } from 'node:crypto';
+
 import type { Knex } from 'knex';
+import { hmacSha256 } from '../hmac.ts';
 
 export type Actor =
   | 'recipient'
@@ -112,7 +113,7 @@ export function rowHash(secret: Buffer, row: Omit<EventRow, 'hash'>): string {
     row.user_agent,
     row.prev_hash,
   ];
-  return createHmac('sha256', secret)
+  return hmacSha256(secret)
     .update(`ledger:v1:${JSON.stringify(fields)}`)
     .digest('hex');
 }

@@ -5,8 +5,10 @@
 // configured key (rotation); no expiry (CAN-SPAM and CASL want links that keep working); no email
 // address inside; compared in constant time. Any failure is simply "no token" (the caller shows a
 // 404 that reveals nothing).
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { TokenKey } from '../config.ts';
+import { hmacSha256 } from '../hmac.ts';
 
 export type TokenPurpose = 'unsubscribe' | 'preferences';
 
@@ -24,7 +26,7 @@ const UUID_HEX = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
 const MAX_TOKEN_LENGTH = 300;
 
 function mac(key: TokenKey, payload: string): Buffer {
-  return createHmac('sha256', key.secret).update(`pc-token:${key.kid}:${payload}`).digest();
+  return hmacSha256(key.secret).update(`pc-token:${key.kid}:${payload}`).digest();
 }
 
 export function signToken(keys: TokenKey[], claims: TokenClaims): string {
@@ -136,7 +138,7 @@ function unbase32(text: string): Buffer | null {
 
 const topicHash = (topic: string) => createHash('sha256').update(topic, 'utf8').digest().subarray(0, 4);
 const mailtoMac = (key: TokenKey, body: Buffer) =>
-  createHmac('sha256', key.secret).update(`pc-mailto:v1:${key.kid}:`).update(body).digest().subarray(0, 10);
+  hmacSha256(key.secret).update(`pc-mailto:v1:${key.kid}:`).update(body).digest().subarray(0, 10);
 
 export function mailtoCode(keys: TokenKey[], contactId: string, topic: string) {
   if (!UUID_HEX.test(contactId)) throw new Error('contactId must be a uuid');

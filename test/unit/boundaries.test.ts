@@ -32,7 +32,7 @@ const PURE_IMPORTABLE = /\/rules\.ts$|^mail\/signature\.ts$|^permission\/decide\
 const EDGE_FILES =
   /^(app|api|index|worker|cli|boot)\.ts$|^http\/|\/routes\.ts$|^admin\/(?!service|api-keys|staff|passwords)|\/([a-z]+-)?webhook\.ts$/;
 const PURE =
-  /^permission\/(decide|telephone-rules)\.ts$|\/rules\.ts$|^consent\/keywords\.ts$|^contacts\/phone\.ts$|^domain\.ts$|^keyed-hash\.ts$/;
+  /^permission\/(decide|telephone-rules)\.ts$|\/rules\.ts$|^consent\/keywords\.ts$|^contacts\/phone\.ts$|^domain\.ts$|^keyed-hash\.ts$|^hmac\.ts$/;
 
 interface Import {
   from: string;
