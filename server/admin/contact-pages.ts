@@ -14,7 +14,9 @@ import {
   contactPageFacts,
   liftSuppression,
   requireContactForStaff,
+  STATUS_FILTERS,
   type Staff,
+  type StatusFilter,
   searchContacts,
   suppressContact,
 } from './service.ts';
@@ -29,13 +31,17 @@ export function contactPages(ctx: AppContext) {
     const q = str(req.query.q)?.slice(0, 320) ?? '';
     const account = str(req.query.account)?.slice(0, 200) ?? '';
     const page = parseWhole(str(req.query.page), 1, 100_000) ?? 1;
+    const statusRaw = str(req.query.status) ?? '';
+    const status = (STATUS_FILTERS as readonly string[]).includes(statusRaw)
+      ? (statusRaw as StatusFilter)
+      : null;
     const result = await searchContacts(
       ctx,
       req.staff as Staff,
-      { q, account, page },
+      { q, account, page, status },
       ctx.config.defaultPhoneRegion,
     );
-    render(req, res, 'contacts', 'Contacts', { q, account, ...result });
+    render(req, res, 'contacts', 'Contacts', { q, account, status: status ?? '', ...result });
   });
 
   r.get('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {

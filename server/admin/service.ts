@@ -14,7 +14,15 @@ import { listTopics, preferenceRows } from '../preferences/service.ts';
 import { contactForStaff, type Staff } from './queries.ts';
 import { staffEmails } from './staff.ts';
 
-export { listAccounts, PAGE_SIZE, type Staff, scoped, searchContacts } from './queries.ts';
+export {
+  listAccounts,
+  PAGE_SIZE,
+  STATUS_FILTERS,
+  type Staff,
+  type StatusFilter,
+  scoped,
+  searchContacts,
+} from './queries.ts';
 
 export const staffOrigin = (
   staff: Staff,

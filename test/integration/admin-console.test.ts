@@ -9,6 +9,7 @@ import { createStaffUser } from '../../server/admin/staff.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import { signedInStaff } from '../support/console.ts';
 import { freshDb } from '../support/db.ts';
 
 const system = { actor: 'system' as const };
@@ -735,5 +736,48 @@ describe('GET /api/v1/events and console exports at volume', () => {
     } finally {
       await fresh.drop();
     }
+  });
+});
+
+describe('console search a support agent can use', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await testApp({ env: { BASE_URL: 'http://console.test' } });
+  });
+  it('finds a person by any spelling of their number, its last four digits, a name without accents, or a domain', async () => {
+    const s = await signedInStaff(t, 'staff');
+    const tag = randomBytes(3).toString('hex').replace(/\d/g, 'x');
+    const domain = `d${tag}.example`;
+    const email = `jose.${tag}@${domain}`;
+    const phone = uniquePhone(); // +1415…
+    const national = `(${phone.slice(2, 5)}) ${phone.slice(5, 8)}-${phone.slice(8)}`;
+    await upsertContact(t.ctx, system, email, { name: `José Zaragoza${tag}`, phone });
+    const find = async (q: string, status = '') =>
+      (await s.agent.get(`/admin/contacts?q=${encodeURIComponent(q)}&status=${status}`).expect(200)).text;
+    for (const q of [
+      national,
+      `${phone.slice(2, 5)}.${phone.slice(5, 8)}.${phone.slice(8)}`,
+      `+1 ${phone.slice(2, 5)} ${phone.slice(5, 8)} ${phone.slice(8)}`,
+      phone.slice(-4),
+      `jose zaragoza${tag}`,
+      `JOSÉ ZARAGOZA${tag.toUpperCase()}`,
+      `zaragoza${tag}`,
+      domain,
+      `@${domain}`,
+    ]) {
+      expect(await find(q), q).to.include(email);
+    }
+    const one = await find(domain);
+    expect(one).to.include('1 contact · page 1');
+    expect(one).to.match(/<td>subscribed<\/td>/);
+    // status filters, with the state in its own column
+    await t.db
+      .knex('contacts')
+      .where({ email_key: email })
+      .update({ paused_until: new Date(Date.now() + 86400_000) });
+    expect(await find(domain, 'paused')).to.include(email);
+    expect(await find(domain, 'subscribed')).to.include('No contacts match');
+    expect(await find(domain, 'paused')).to.match(/<td>paused<\/td>/);
+    expect(await find('nobody-here-at-all', '')).to.include('No contacts match');
   });
 });
