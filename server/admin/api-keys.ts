@@ -119,3 +119,9 @@ export async function activeKeyByHash(knex: Knex, keyHash: string) {
 export async function touchApiKey(knex: Knex, id: string, at: Date) {
   await knex('api_keys').where({ id }).update({ last_used_at: at });
 }
+
+/** Names of API keys by id (the history says which key acted, by its name). */
+export function apiKeyNames(from: Reader, ids: string[]): Promise<{ id: string; name: string }[]> {
+  const knex = sql(from);
+  return ids.length ? knex('api_keys').whereIn('id', ids).select('id', 'name') : Promise.resolve([]);
+}

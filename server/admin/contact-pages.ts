@@ -45,10 +45,23 @@ export function contactPages(ctx: AppContext) {
   });
 
   r.get('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {
-    const { contact, topics, prefs, consents, history, suppression, sms, voice, actorName } =
-      await contactPageFacts(ctx, req.staff as Staff, String(req.params.id));
+    const {
+      contact,
+      topics,
+      prefs,
+      consents,
+      history,
+      suppression,
+      sms,
+      voice,
+      actorName,
+      showOrigin,
+      eventLabel,
+    } = await contactPageFacts(ctx, req.staff as Staff, String(req.params.id));
     render(req, res, 'contact', contact.email, {
       actorName,
+      showOrigin,
+      eventLabel,
       contact,
       topics,
       view: preferencesView(topics, prefs),

@@ -7,10 +7,12 @@ import { consentHistory, currentDisclosure, syncDisclosures } from '../consent/s
 import { deleteSuppression, suppressIn, suppressionByHash } from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
+import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
 import { eventsOfContact } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { listTopics, preferenceRows } from '../preferences/service.ts';
+import { apiKeyNames } from './api-keys.ts';
 import { contactForStaff, type Staff } from './queries.ts';
 import { staffEmails } from './staff.ts';
 
@@ -82,17 +84,41 @@ export async function contactPageFacts(core: Core, staff: Staff, id: string) {
     currentDisclosure(knex, 'sms', contact.locale),
     currentDisclosure(knex, 'voice', contact.locale),
   ]);
-  // Show who acted by name: staff actors are stored as ids on the ledger.
-  const staffIds = [
-    ...new Set(history.map((e) => /^staff:(.+)$/.exec(e.actor)?.[1]).filter(Boolean)),
-  ] as string[];
-  const people = await staffEmails(knex, staffIds);
+  // Who acted, in words: staff by address (a customer administrator sees only "staff", never the
+  // operator's people or where they worked from), API keys by name, the rest plainly.
+  const idsOf = (prefix: string) =>
+    [
+      ...new Set(history.map((e) => new RegExp(`^${prefix}:(.+)$`).exec(e.actor)?.[1]).filter(Boolean)),
+    ] as string[];
+  const [people, keys] = await Promise.all([
+    staff.role === 'customer_admin' ? [] : staffEmails(knex, idsOf('staff')),
+    apiKeyNames(knex, idsOf('apikey').filter(isUuid)),
+  ]);
   const actorName = (actor: string) => {
-    const id = /^staff:(.+)$/.exec(actor)?.[1];
-    const who = id && people.find((p) => p.id === id);
-    return who ? `staff ${who.email}` : actor;
+    const [kind, id] = [actor.split(':')[0], actor.slice(actor.indexOf(':') + 1)];
+    if (kind === 'staff')
+      return staff.role === 'customer_admin'
+        ? 'staff'
+        : `staff ${people.find((p) => p.id === id)?.email ?? '(removed user)'}`;
+    if (kind === 'apikey') return `API key “${keys.find((k) => k.id === id)?.name ?? 'removed'}”`;
+    return ACTORS[actor] ?? ACTORS[kind] ?? actor;
   };
-  return { contact, topics, prefs, consents, history, suppression, sms, voice, actorName };
+  const showOrigin = (actor: string) => !(staff.role === 'customer_admin' && actor.startsWith('staff:'));
+  // Newest first: what a support agent wants to see is what just happened.
+  const newestFirst = [...history].reverse();
+  return {
+    contact,
+    topics,
+    prefs,
+    consents,
+    history: newestFirst,
+    suppression,
+    sms,
+    voice,
+    actorName,
+    showOrigin,
+    eventLabel: (type: string) => EVENT_LABELS[type] ?? type,
+  };
 }
 
 /**
@@ -104,3 +130,28 @@ export async function saveBrandEverywhere(core: Core, origin: Origin, input: Bra
   if (saved.changed.includes('name')) await syncDisclosures(core, saved.brand.name);
   return saved;
 }
+
+const ACTORS: Record<string, string> = {
+  recipient: 'the person (link, page or mail)',
+  system: 'the system',
+  import: 'an import',
+  'provider:sendgrid': 'SendGrid (bounce, complaint or unsubscribe)',
+  'provider:sms': 'a text message (STOP, START)',
+};
+
+/** Plain words for the ledger's event types. */
+const EVENT_LABELS: Record<string, string> = {
+  'contact.created': 'Contact created',
+  'contact.updated': 'Contact details changed',
+  'contact.erased': 'Contact erased',
+  'contact.merged': 'Contact merged',
+  'preference.changed': 'Preference changed',
+  'preference.feedback': 'Reason given for leaving',
+  'consent.granted': 'Consent given',
+  'consent.revoked': 'Consent withdrawn',
+  'suppression.added': 'Suppressed',
+  'suppression.removed': 'Suppression lifted',
+  'data_request.created': 'Data request made',
+  'data_request.confirmed': 'Deletion request confirmed',
+  'data_request.decided': 'Deletion request decided',
+};

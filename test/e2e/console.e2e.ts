@@ -94,7 +94,7 @@ describe('admin console in Chromium', () => {
       await keyboardActivate(page, page.getByRole('link', { name: mine.email }));
       await loaded;
       expect(await page.textContent('#history + .table-wrap, section[aria-labelledby="history"]')).to.include(
-        'contact.created',
+        'Contact created',
       );
       await expectAccessible(page, 'contact detail');
 
@@ -109,7 +109,7 @@ describe('admin console in Chromium', () => {
       const consents = await page.textContent('section[aria-labelledby="consents"]');
       expect(consents).to.include(phone);
       expect(consents).to.include('Phone call with Ann, ticket 123');
-      expect(await page.textContent('section[aria-labelledby="history"]')).to.include('consent.granted');
+      expect(await page.textContent('section[aria-labelledby="history"]')).to.include('Consent given');
       await expectAccessible(page, 'contact after consent');
       await shot(page, 'console-contact');
 

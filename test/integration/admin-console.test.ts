@@ -354,6 +354,28 @@ describe('admin console', () => {
   });
 
   describe('tenancy', () => {
+    it("shows a customer_admin the operator's people as 'staff', without their addresses or where they worked from", async () => {
+      const a = await account();
+      const c = await contact(a);
+      const owner = await signedIn('owner');
+      await owner.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .set('User-Agent', 'OperatorBrowser/1.0')
+        .type('form')
+        .send({ csrf: owner.csrf })
+        .expect(303);
+      const ownerEmail = (await t.db.knex('staff_users').where({ id: owner.id }).first()).email;
+      const asOwner = await owner.agent.get(`/admin/contacts/${c.id}`).expect(200);
+      expect(asOwner.text).to.include(`staff ${ownerEmail}`);
+      const admin = await signedIn('customer_admin', a);
+      const page = (await admin.agent.get(`/admin/contacts/${c.id}`).expect(200)).text;
+      const history = page.slice(page.indexOf('id="history"'));
+      expect(history).to.include('Suppressed');
+      expect(history).to.match(/<td>staff<\/td>/);
+      expect(history).not.to.include(ownerEmail);
+      expect(history).not.to.include('OperatorBrowser');
+    });
+
     it("keeps a customer_admin to its own account's contacts: search, detail, actions and exports", async () => {
       const a = await account();
       const b = await account();
@@ -425,9 +447,14 @@ describe('admin console', () => {
         ['voice', 'verbal', `staff:${s.id}`, 'Call with Zed, ticket 77'],
       ]);
       const page = await s.agent.get(`/admin/contacts/${c.id}`).expect(200);
-      expect(page.text).to.include('consent.granted');
-      expect(page.text).to.include('contact.created');
-      expect(page.text).to.include(`staff:${s.id}`);
+      // the history in plain words, newest first, the staff member by address
+      const history = page.text.slice(page.text.indexOf('id="history"'));
+      expect(history).to.include('Consent given');
+      expect(history).to.include('Contact created');
+      expect(history.indexOf('Consent given')).to.be.lessThan(history.indexOf('Contact created'));
+      const staffEmail = (await t.db.knex('staff_users').where({ id: s.id }).first()).email;
+      expect(history).to.include(`staff ${staffEmail}`);
+      expect(page.text).to.include(`staff:${s.id}`); // the consent's evidence keeps the actor as recorded
       expect(page.text).to.include('Call with Zed, ticket 77');
     });
 
