@@ -11,6 +11,7 @@ import { field, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { refuseBadBody, refuseBadUrl } from '../http/input.ts';
 import { isSameOrigin } from '../http/same-origin.ts';
+import { overdueDeletions } from '../requests/service.ts';
 import { contactPages } from './contact-pages.ts';
 import { importRoutes } from './import.ts';
 import { loginWait, recordLoginFailure, recordLoginSuccess, throttleKeys } from './login-throttle.ts';
@@ -152,6 +153,19 @@ export function adminRoutes(ctx: AppContext) {
     if (req.method === 'GET')
       return res.redirect(303, `/admin/login?next=${encodeURIComponent(req.originalUrl)}`);
     next(new DomainError('forbidden', 'Your session has ended. Sign in again.'));
+  });
+
+  // Deletion requests past their 45 days are flagged on every console page to whoever decides
+  // them (an owner or staff: all; a customer administrator: their account's).
+  r.use('/admin', async (req, res, next) => {
+    if (req.method !== 'GET') return next();
+    const staff = req.staff as StaffSession;
+    res.locals.overdueDeletions = await overdueDeletions(
+      ctx,
+      ctx.now(),
+      staff.role === 'customer_admin' ? (staff.accountId ?? null) : null,
+    ).catch(() => 0);
+    next();
   });
 
   // CSRF: every console POST carries the session's token, multipart forms included. The import

@@ -53,10 +53,9 @@ export function deletionQueue(q: Q, accountId: string | null) {
   return query;
 }
 
-export async function overdueCount(q: Q, now: Date) {
-  const [row] = await q('data_requests')
-    .where({ kind: 'deletion', status: 'pending' })
-    .where('due_at', '<', now)
-    .count({ n: '*' });
+export async function overdueCount(q: Q, now: Date, accountId: string | null) {
+  const query = q('data_requests').where({ kind: 'deletion', status: 'pending' }).where('due_at', '<', now);
+  if (accountId) query.where({ account_id: accountId });
+  const [row] = await query.count({ n: '*' });
   return Number(row.n);
 }

@@ -113,8 +113,9 @@ export function deletionRequests(core: Core, accountId: string | null) {
   return deletionQueue(core.db.knex, accountId);
 }
 
-export function overdueDeletions(core: Core, now: Date) {
-  return overdueCount(core.db.knex, now);
+/** Deletion requests past their 45 days (a customer administrator: their account's). */
+export function overdueDeletions(core: Core, now: Date, accountId: string | null) {
+  return overdueCount(core.db.knex, now, accountId);
 }
 
 /**

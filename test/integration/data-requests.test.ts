@@ -216,6 +216,13 @@ describe('data requests from the preference page', () => {
 
     // its own administrator declines, with a reason the person is told
     const own = await staffAgent('customer_admin', account);
+    // past its 45 days it is flagged on every console page of those who decide it, and no one else's
+    await t.db
+      .knex('data_requests')
+      .where({ id: req.id })
+      .update({ due_at: new Date(Date.now() - 1000) });
+    expect((await own.agent.get('/admin/contacts').expect(200)).text).to.include('past their 45 days');
+    expect((await other.agent.get('/admin/contacts').expect(200)).text).not.to.include('past their 45 days');
     expect((await own.agent.get('/admin/data-requests').expect(200)).text).to.include(c.email);
     await own.agent
       .post(`/admin/data-requests/${req.id}/decline`)
