@@ -3,7 +3,8 @@
 // unsubscribe by sending a message there. Each such address in the envelope unsubscribes its
 // topic, as a one-click does; while the database is away the opt-out goes to the durable spool.
 // The answer is 200 for anything this URL's secret lets in (SendGrid would retry a 5xx for days
-// over a message nobody can act on); a wrong secret is a 403.
+// over a message nobody can act on), 503 only when the database is away and an opt-out could be
+// neither applied nor spooled (SendGrid then retries); a wrong secret is a 403.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import busboy from 'busboy';
 import { type Request, type Response, Router } from 'express';
@@ -84,10 +85,11 @@ export function inboundEmailRoutes(ctx: AppContext) {
           applied++;
       } catch (err) {
         if (!isDatabaseUnavailable(err)) throw err;
-        // The topic list needs the database; without it the code is checked against every topic
-        // slug the spool can resolve later: keep the raw claims only if the code verifies.
+        // The topic list needs the database; without it the code is checked against the slugs
+        // this process last read. A code that cannot be read now is not dropped: the answer is a
+        // 503, and SendGrid posts the message again (applying a code twice changes nothing).
         claims ??= verifyMailtoCode(ctx.config.tokenKeys, code, knownTopicSlugs());
-        if (!claims) continue;
+        if (!claims) throw err;
         await ctx.spool.addOneClick(claims.contactId, claims.topic, origin, ctx.now());
         ctx.metrics.optOutsDeferred.inc({ path: 'mailto' });
         spooled++;

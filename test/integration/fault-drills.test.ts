@@ -12,7 +12,7 @@ import twilio from 'twilio';
 import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
-import { signToken } from '../../server/tokens/tokens.ts';
+import { mailtoCode, signToken } from '../../server/tokens/tokens.ts';
 import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { type DbProxy, proxiedDb } from '../support/proxy.ts';
 
@@ -28,6 +28,8 @@ if (process.env.DATABASE_URL) {
       SENDGRID_WEBHOOK_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
       TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
       WEBHOOK_DB_BUDGET_MS: '1500',
+      INBOUND_EMAIL_DOMAIN: 'unsub.drill.example',
+      INBOUND_EMAIL_TOKEN: 'drill-inbound-secret-0123456789',
     };
     let t: TestApp;
     let p: DbProxy;
@@ -249,6 +251,50 @@ if (process.env.DATABASE_URL) {
           }
         }
         expect(lost, 'one-click opt-outs lost of 10').to.equal(0);
+      });
+    }
+
+    for (const fault of ['cut', 'hang'] as const) {
+      it(`mailto: unsubscribes by mail during a database ${fault} are spooled or retried, and applied once (2 rounds of 5)`, async () => {
+        const mail = (to: string) =>
+          request(app)
+            .post('/webhooks/inbound-email/drill-inbound-secret-0123456789')
+            .field('to', to)
+            .field('envelope', JSON.stringify({ to: [to], from: 'someone@example.com' }));
+        let lost = 0;
+        for (let round = 0; round < 2; round++) {
+          const who = await people(5);
+          const addresses = who.map(
+            (w) => `u+${mailtoCode(t.ctx.config.tokenKeys, w.id, 'newsletter')}@unsub.drill.example`,
+          );
+          if (fault === 'cut') await p.cut();
+          else p.hang();
+          // What SendGrid gets during the fault: 200 (spooled) or 503 (it posts the message again).
+          const first = [];
+          for (const to of addresses) first.push((await mail(to)).status);
+          expect(
+            first.every((st) => st === 200 || st === 503),
+            String(first),
+          ).to.equal(true);
+          await p.restore();
+          for (const [i, to] of addresses.entries())
+            if (first[i] !== 200) expect((await mail(to)).status).to.equal(200);
+          let drained = await app.locals.ctx.spool.drain();
+          for (let i = 0; i < 20 && drained.left > 0; i++) {
+            await sleep(250);
+            drained = await app.locals.ctx.spool.drain();
+          }
+          for (const w of who) {
+            const rows = await t.db.knex('events').where({
+              contact_id: w.id,
+              type: 'preference.changed',
+              topic: 'newsletter',
+              new_value: 'unsubscribed',
+            });
+            if (rows.length !== 1) lost++;
+          }
+        }
+        expect(lost, 'mailto opt-outs lost (or applied twice) of 10').to.equal(0);
       });
     }
 
