@@ -2,11 +2,12 @@
 
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
-import { cleanEmail, parsePhone } from '../contacts/service.ts';
+import { parsePhone } from '../contacts/service.ts';
 import { PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { consentExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
 import { apiOrigin } from '../http/origin.ts';
+import { emailFromPath } from '../http/params.ts';
 import type { ApiRoute } from '../http/route-table.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant, parseWhole } from '../http/validate.ts';
 import {
@@ -29,14 +30,6 @@ const channelsField = body('channels')
   .withMessage('each channel is "sms" or "voice", at most once');
 
 export function consentApi(ctx: AppContext): ApiRoute[] {
-  const emailOf = (raw: unknown) => {
-    const e = cleanEmail(raw);
-    if (!e.ok)
-      throw new DomainError('validation_failed', `The address in the URL is not valid: ${e.reason}.`, [
-        { field: 'email', message: e.reason },
-      ]);
-    return e.email;
-  };
   const phoneOf = (raw: unknown) => {
     const p = parsePhone(raw, ctx.config.defaultPhoneRegion);
     if (!p.ok)
@@ -180,7 +173,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         const { granted, consents } = await grantConsentByEmail(
           ctx,
           apiOrigin(req),
-          emailOf(req.params.email),
+          emailFromPath(req.params.email),
           {
             phone,
             channels: b.channels,
@@ -255,7 +248,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
       handler: async (req, res) => {
         const b = req.body as { phone: string; channels: PhoneChannel[] };
         const phone = phoneOf(b.phone);
-        const email = emailOf(req.params.email);
+        const email = emailFromPath(req.params.email);
         const { revoked, consents } = await revokeConsentByEmail(
           ctx,
           apiOrigin(req),
@@ -285,7 +278,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        res.json({ consents: await consentsByEmail(ctx, emailOf(req.params.email)) });
+        res.json({ consents: await consentsByEmail(ctx, emailFromPath(req.params.email)) });
       },
     },
     {
@@ -313,7 +306,7 @@ export function consentApi(ctx: AppContext): ApiRoute[] {
         const id = String(req.params.id);
         if (!/^[0-9a-f-]{36}$/i.test(id))
           throw new DomainError('not_found', 'No consent with this id for this contact.');
-        res.json(await consentReceipt(ctx, emailOf(req.params.email), id));
+        res.json(await consentReceipt(ctx, emailFromPath(req.params.email), id));
       },
     },
   ];

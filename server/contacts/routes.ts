@@ -1,12 +1,12 @@
 // Contacts, accounts and topics API (scope `contacts`; topics readable with any key).
 
-import type { Request } from 'express';
 import { body } from 'express-validator';
 import type { AppContext } from '../app.ts';
 import { AGREEMENT_STATUSES, CHANNELS, type Channel, isChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { contactExample, emailParam, errorResponse, json, ref } from '../http/openapi.ts';
 import { apiOrigin } from '../http/origin.ts';
+import { emailFromPath } from '../http/params.ts';
 import type { ApiRoute } from '../http/route-table.ts';
 import { INSTANT_MESSAGE, onlyFields, parseInstant } from '../http/validate.ts';
 import { pauseProblem, topicList } from '../preferences/service.ts';
@@ -15,7 +15,6 @@ import {
   type AccountPatch,
   accountJson,
   type ContactPatch,
-  cleanEmail,
   cleanLocale,
   cleanRegion,
   isTimeZone,
@@ -29,15 +28,6 @@ const nullableText = (field: string, max: number) =>
     .optional({ values: 'undefined' })
     .custom((v) => v === null || (typeof v === 'string' && v.length <= max))
     .withMessage(`a string of at most ${max} characters, or null to clear`);
-
-export function emailFromPath(req: Request): string {
-  const r = cleanEmail(req.params.email);
-  if (!r.ok)
-    throw new DomainError('validation_failed', `The address in the URL is not valid: ${r.reason}.`, [
-      { field: 'email', message: r.reason },
-    ]);
-  return r.email;
-}
 
 export function contactApi(ctx: AppContext): ApiRoute[] {
   return [
@@ -214,7 +204,7 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        const email = emailFromPath(req);
+        const email = emailFromPath(req.params.email);
         const b = req.body;
         const patch: ContactPatch = {};
         if (b.name !== undefined) patch.name = b.name;
@@ -259,7 +249,7 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        res.json(await getContact(ctx, emailFromPath(req)));
+        res.json(await getContact(ctx, emailFromPath(req.params.email)));
       },
     },
     {
@@ -279,7 +269,7 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
         },
       },
       handler: async (req, res) => {
-        await eraseContact(ctx, apiOrigin(req), emailFromPath(req));
+        await eraseContact(ctx, apiOrigin(req), emailFromPath(req.params.email));
         res.status(204).end();
       },
     },
@@ -350,10 +340,15 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
       },
       handler: async (req, res) => {
         const { topic, channel } = (req.body ?? {}) as { topic?: string; channel?: Channel };
-        const { changes, view } = await unsubscribeContact(ctx, apiOrigin(req), emailFromPath(req), {
-          topic,
-          channel,
-        });
+        const { changes, view } = await unsubscribeContact(
+          ctx,
+          apiOrigin(req),
+          emailFromPath(req.params.email),
+          {
+            topic,
+            channel,
+          },
+        );
         res.json({
           changed: changes.map((c) => ({ channel: c.channel, topic: c.topic, from: c.from, to: c.status })),
           preferences: view.preferences,
@@ -378,7 +373,7 @@ export function contactApi(ctx: AppContext): ApiRoute[] {
       },
       handler: async (req, res) => {
         res.setHeader('Content-Disposition', 'attachment; filename="contact-export.json"');
-        res.json(await exportContact(ctx, emailFromPath(req)));
+        res.json(await exportContact(ctx, emailFromPath(req.params.email)));
       },
     },
   ];

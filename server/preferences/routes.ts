@@ -493,14 +493,6 @@ export function preferencePages(ctx: AppContext) {
             date: longDate(locale, c.capturedAt, contact.time_zone),
           }))
         : [],
-      consentGranted: signed
-        ? Object.fromEntries(
-            Object.entries(await phoneConsentState(ctx, contact.id, contact.phone)).map(([c, s]) => [
-              c,
-              s.status === 'granted',
-            ]),
-          )
-        : {},
       was: channels.flatMap((channel) => [
         encodeChange({
           channel,

@@ -455,6 +455,10 @@ export async function endDuePauses(core: Core, now: Date, limit = 500) {
 
 // ---- what an unsubscribe link's page shows, and its buttons -------------------------------
 
+/** Whether an email topic (null: all marketing) is turned off in these preference rows. */
+const emailOff = (rows: PreferenceRow[]) => (topic: string | null) =>
+  rows.some((p) => p.channel === 'email' && p.topic === topic && p.status === 'unsubscribed');
+
 export type LinkState = 'subscribed' | 'unsubscribed_topic' | 'unsubscribed_all' | 'paused' | 'suppressed';
 
 /** Where a contact stands for one email topic, in the order the check decides it. */
@@ -463,8 +467,7 @@ export function linkState(
   topic: string,
   now: Date,
 ): LinkState {
-  const off = (t: string | null) =>
-    contact.preferences.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+  const off = emailOff(contact.preferences);
   if (contact.suppressed) return 'suppressed';
   if (off(null)) return 'unsubscribed_all';
   if (off(topic)) return 'unsubscribed_topic';
@@ -474,8 +477,7 @@ export function linkState(
 
 /** The marketing email topics that still come to this contact (none while all marketing is off). */
 export function stillComing(contact: { preferences: PreferenceRow[] }, topics: Topic[]) {
-  const off = (t: string | null) =>
-    contact.preferences.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+  const off = emailOff(contact.preferences);
   if (off(null)) return [];
   return topics.filter((t) => t.kind === 'marketing' && t.channels.includes('email') && !off(t.slug));
 }
@@ -490,8 +492,7 @@ export function resubscribeByLink(core: Core, origin: Origin, contactId: string,
     await lockContact(trx, contactId);
     const topics = await listTopics(trx);
     const rows = (await preferenceRowsOf(trx, contactId)) as PreferenceRow[];
-    const off = (t: string | null) =>
-      rows.some((p) => p.channel === 'email' && p.topic === t && p.status === 'unsubscribed');
+    const off = emailOff(rows);
     const changes: PreferenceChange[] = [];
     if (off(null)) {
       changes.push({ channel: 'email', topic: null, status: 'subscribed' });
