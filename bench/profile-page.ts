@@ -90,6 +90,6 @@ const top = (m: Map<string, number>, k: number) =>
     .sort((a, b) => b[1] - a[1])
     .slice(0, k)
     .map(([name, h]) => `${((100 * h) / total).toFixed(1).padStart(5)}%  ${name}`);
-console.log('\nself time by module:\n' + top(byModule, 20).join('\n'));
-console.log('\nself time by function:\n' + top(byFn, 30).join('\n'));
+console.log(`\nself time by module:\n${top(byModule, 20).join('\n')}`);
+console.log(`\nself time by function:\n${top(byFn, 30).join('\n')}`);
 rmSync(dir, { recursive: true, force: true });

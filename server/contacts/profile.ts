@@ -176,7 +176,7 @@ export async function savePreferencePage(
   core: Core,
   origin: Origin,
   contactId: string,
-  input: { changes: PreferenceChange[]; details: ContactPatch; pause?: Date | null },
+  input: { changes: PreferenceChange[]; details: ContactPatch; pause?: Date | null; pauseShown?: boolean },
 ) {
   return core.db.knex.transaction(async (trx) => {
     const contact = await contactById(trx, contactId, { live: true });
@@ -189,7 +189,9 @@ export async function savePreferencePage(
       : { contact };
     const detailsChanged =
       after.name !== contact.name || after.locale !== contact.locale || after.time_zone !== contact.time_zone;
-    const paused = input.pause !== undefined && (await setPauseIn(core, trx, origin, contactId, input.pause));
+    const paused =
+      input.pause !== undefined &&
+      (await setPauseIn(core, trx, origin, contactId, input.pause, input.pauseShown));
     return applied.length + (detailsChanged ? 1 : 0) + (paused ? 1 : 0);
   });
 }

@@ -8,6 +8,8 @@ export interface Metrics {
   decisions: Counter<'channel' | 'reason'>;
   /** Opt-outs that reached us but could not be applied at once (answered 503, or spooled). */
   optOutsDeferred: Counter<'path'>;
+  /** Recipient page saves the database did not finish within budget (answered "unconfirmed"). */
+  pageSavesUnconfirmed: Counter;
   /** Inbound opt-outs waiting in the local spool for the database to come back. */
   spoolDepth: Gauge;
 }
@@ -47,6 +49,11 @@ export function createMetrics(): Metrics {
     labelNames: ['path'] as const,
     registers: [registry],
   });
+  const pageSavesUnconfirmed = new Counter({
+    name: 'page_saves_unconfirmed_total',
+    help: 'Recipient page saves not finished within WEBHOOK_DB_BUDGET_MS: the person was asked to send again',
+    registers: [registry],
+  });
   const spoolDepth = new Gauge({
     name: 'opt_out_spool_depth',
     help: 'Inbound opt-outs kept in the local spool, waiting for the database',
@@ -60,6 +67,7 @@ export function createMetrics(): Metrics {
     registry,
     decisions,
     optOutsDeferred,
+    pageSavesUnconfirmed,
     spoolDepth,
     middleware(req, res, next) {
       const start = process.hrtime.bigint();

@@ -211,6 +211,9 @@ export const en = {
   expiredFormTitle: 'Please try again',
   expiredFormText:
     'This form is too old or was not sent from our page. Reload the page and try again; nothing was changed.',
+  unconfirmedTitle: 'Not confirmed yet',
+  unconfirmedText:
+    'Our records are answering slowly, so we cannot confirm your changes were saved. Go back and send the form again: sending it twice is safe, it never applies anything twice.',
   rateLimitedTitle: 'Too many requests',
   rateLimitedText: 'Please wait a minute before trying again.',
   badFormTitle: 'Something is missing',

@@ -208,6 +208,9 @@ export const es: Partial<Strings> = {
   expiredFormTitle: 'Inténtelo de nuevo',
   expiredFormText:
     'Este formulario es antiguo o no se envió desde nuestra página. Recargue la página e inténtelo de nuevo; no se ha cambiado nada.',
+  unconfirmedTitle: 'Aún sin confirmar',
+  unconfirmedText:
+    'Nuestros registros responden con lentitud y no podemos confirmar que sus cambios se hayan guardado. Vuelva atrás y envíe el formulario de nuevo: enviarlo dos veces es seguro, nunca se aplica nada dos veces.',
   rateLimitedTitle: 'Demasiadas solicitudes',
   rateLimitedText: 'Espere un minuto antes de volver a intentarlo.',
   badFormTitle: 'Falta algo',

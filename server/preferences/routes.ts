@@ -209,6 +209,33 @@ export function preferencePages(ctx: AppContext) {
         onLimit: tooMany,
       })
     : (_req: Request, _res: Response, next: () => void) => next();
+  // A person waits on every form they send. If the database hangs (no error, no answer), the
+  // save is given WEBHOOK_DB_BUDGET_MS, then the person is told plainly that it is unconfirmed
+  // and that sending again is safe (every save applies only what the page changed, so twice is
+  // once). The work goes on; its late answer is dropped. One-click has its own budget and spool.
+  const answerInTime = (req: Request, res: Response, next: () => void) => {
+    if (oneClickValue(req) !== undefined) return next();
+    const timer = setTimeout(() => {
+      if (res.headersSent) return;
+      res.locals.answeredLate = true;
+      ctx.metrics.pageSavesUnconfirmed.inc();
+      ctx.logger.warn({ reqId: req.id, path: req.route?.path }, 'page save over budget: answered 503');
+      messagePage(res, 503, localeFor(req), 'unconfirmedTitle', 'unconfirmedText');
+      // The save's own answer, when it comes, goes nowhere. (Only render and redirect are
+      // replaced: rendering finishes later and sends through res.send; a late direct send
+      // throws "headers sent", which the error handler logs for an answered-late request.)
+      const dropped = () => {
+        ctx.logger.warn({ reqId: req.id }, 'page save finished after its answer');
+        return res;
+      };
+      Object.assign(res, { render: dropped, redirect: dropped });
+    }, ctx.config.webhookBudgetMs);
+    res.on('finish', () => clearTimeout(timer));
+    res.on('close', () => clearTimeout(timer));
+    next();
+  };
+  const postGuards = [formBody, pageLimit, answerInTime];
+
   // "Email me a link" sends mail, so it is held much tighter: per IP and per address.
   const linkByIp = limiter({
     windowMs: 15 * 60_000,
@@ -255,7 +282,7 @@ export function preferencePages(ctx: AppContext) {
     });
   });
 
-  r.post('/u/:token', formBody, pageLimit, async (req, res) => {
+  r.post('/u/:token', ...postGuards, async (req, res) => {
     const oneClick = oneClickValue(req);
 
     // RFC 8058: a mail client's POST, no cookie, no form token, no redirect. Mail clients do
@@ -361,8 +388,13 @@ export function preferencePages(ctx: AppContext) {
       if (!(PAUSE_DAYS as readonly number[]).includes(days)) {
         return messagePage(res, 400, locale, 'badFormTitle', 'expiredFormText');
       }
-      await pauseForDays(ctx, origin(req), contact.id, days as (typeof PAUSE_DAYS)[number], ctx.now());
-      const until = new Date(ctx.now().getTime() + days * 24 * 3600_000);
+      const until = await pauseForDays(
+        ctx,
+        origin(req),
+        contact.id,
+        days as (typeof PAUSE_DAYS)[number],
+        ctx.now(),
+      );
       return page(res, 'preferences/done', locale, 'pausedTitle', {
         ...common,
         state: 'paused',
@@ -410,7 +442,7 @@ export function preferencePages(ctx: AppContext) {
     });
   });
 
-  r.post('/preferences', formBody, pageLimit, async (req, res) => {
+  r.post('/preferences', ...postGuards, async (req, res) => {
     const locale = localeFor(req);
     if (!checkFormToken(keys, 'request-link', field(req, 'csrf'), ctx.now())) {
       return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');
@@ -518,7 +550,7 @@ export function preferencePages(ctx: AppContext) {
     });
   });
 
-  r.post('/preferences/:token', formBody, pageLimit, async (req, res) => {
+  r.post('/preferences/:token', ...postGuards, async (req, res) => {
     const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
     const { contact } = found;
@@ -576,7 +608,12 @@ export function preferencePages(ctx: AppContext) {
         pause = new Date(ctx.now().getTime() + days * 24 * 3600_000);
       }
     }
-    const done = await savePreferencePage(ctx, origin(req), contact.id, { changes, details, pause });
+    const done = await savePreferencePage(ctx, origin(req), contact.id, {
+      changes,
+      details,
+      pause,
+      pauseShown: field(req, 'was:pause') === 'keep',
+    });
     // Then the phone part of the same form: everything the person changed is kept either way.
     const next = await phoneStep(req, contact);
     const saved = next ?? `/preferences/${tokenOf(req)}?saved=${done}`;
@@ -632,7 +669,7 @@ export function preferencePages(ctx: AppContext) {
   }
 
   // Pages shown before the phone part joined the one form post here.
-  r.post('/preferences/:token/consent', formBody, pageLimit, async (req, res) => {
+  r.post('/preferences/:token/consent', ...postGuards, async (req, res) => {
     const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
     if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
@@ -669,7 +706,7 @@ export function preferencePages(ctx: AppContext) {
     await confirmPage(req, res, found.contact);
   });
 
-  r.post('/preferences/:token/confirm-phone/:id', formBody, pageLimit, async (req, res) => {
+  r.post('/preferences/:token/confirm-phone/:id', ...postGuards, async (req, res) => {
     const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
     const { contact } = found;
@@ -694,7 +731,7 @@ export function preferencePages(ctx: AppContext) {
     return back(result.reason === 'too_many_tries' ? 'too_many' : 'expired');
   });
 
-  r.post('/preferences/:token/consent/revoke', formBody, pageLimit, async (req, res) => {
+  r.post('/preferences/:token/consent/revoke', ...postGuards, async (req, res) => {
     const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
     if (!checkFormToken(keys, `p:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
@@ -722,7 +759,7 @@ export function preferencePages(ctx: AppContext) {
   // ---- data requests: a copy of one's data, or deletion ------------------------------------
 
   for (const kind of ['export', 'deletion'] as const) {
-    r.post(`/preferences/:token/data/${kind}`, formBody, pageLimit, async (req, res) => {
+    r.post(`/preferences/:token/data/${kind}`, ...postGuards, async (req, res) => {
       const found = await resolve(ctx, tokenOf(req), 'preferences');
       if (!found) return notFound(req, res);
       const locale = localeFor(req, found.contact);
@@ -776,7 +813,7 @@ export function preferencePages(ctx: AppContext) {
     });
   });
 
-  r.post('/data/:token', formBody, pageLimit, async (req, res) => {
+  r.post('/data/:token', ...postGuards, async (req, res) => {
     const locale = localeFor(req);
     if (!checkFormToken(keys, `d:${tokenOf(req)}`, field(req, 'csrf'), ctx.now())) {
       return messagePage(res, 403, locale, 'expiredFormTitle', 'expiredFormText');

@@ -384,6 +384,9 @@ export async function setPauseIn(
   origin: Origin,
   contactId: string,
   until: Date | null,
+  /** The stale-page rule: whether the page the person saw showed a pause. When the pause has
+   *  changed since (another tab, a resent form whose first send landed late), nothing changes. */
+  shownPaused?: boolean,
 ) {
   await lockContact(trx, contactId);
   const contact = await contactById(trx, contactId);
@@ -391,6 +394,7 @@ export async function setPauseIn(
   const before = contact.paused_until ? new Date(contact.paused_until) : null;
   const now = new Date();
   const wasPaused = before !== null && before.getTime() > now.getTime();
+  if (shownPaused !== undefined && shownPaused !== wasPaused) return false;
   if ((before?.getTime() ?? null) === (until?.getTime() ?? null)) return false;
   await setPausedUntil(trx, contactId, until);
   if (!wasPaused && until === null) return true; // a pause that had ended already: the sweep's event stands
@@ -406,7 +410,11 @@ export async function setPauseIn(
   return true;
 }
 
-/** The pages' pause: 30, 60 or 90 days from now. */
+/**
+ * The unsubscribe page's pause: 30, 60 or 90 days from now. Its buttons show only to someone
+ * not paused, so a second press (or a resent form) while a pause runs changes nothing.
+ * Answers the pause in force afterwards.
+ */
 export function pauseForDays(
   core: Core,
   origin: Origin,
@@ -415,7 +423,11 @@ export function pauseForDays(
   now: Date,
 ) {
   const until = new Date(now.getTime() + days * 24 * 3600_000);
-  return core.db.knex.transaction((trx) => setPauseIn(core, trx, origin, contactId, until));
+  return core.db.knex.transaction(async (trx) => {
+    await setPauseIn(core, trx, origin, contactId, until, false);
+    const after = await contactById(trx, contactId);
+    return after?.paused_until ? new Date(after.paused_until) : until;
+  });
 }
 
 export function endPause(core: Core, origin: Origin, contactId: string) {

@@ -625,6 +625,10 @@ describe('recipient pages', () => {
         29.9 * 86400_000,
         30 * 86400_000,
       );
+      // pressed twice (or the form resent): the pause in force stands, no second event
+      const twice = await post(token, { action: 'pause', days: '90' });
+      expect(twice.status).to.equal(200);
+      expect((await check(c.email, 'newsletter')).retryAfter).to.equal(decision.retryAfter);
       const again = await request(t.app).get(`/u/${token}`).expect(200);
       expect(again.text).to.match(/is paused until/);
       expect(again.text).not.to.include('Pause for 30 days');
@@ -743,6 +747,20 @@ describe('recipient pages', () => {
       await save(c.id, form).expect(303);
       expect((await t.db.knex('contacts').where({ id: c.id }).first()).name).to.equal('Ann Smith');
       expect((await check(c.email, 'offers')).reason).to.equal('unsubscribed_topic');
+    });
+
+    it('applies a pause once: an old page, or the same form sent twice, never pauses again', async () => {
+      const c = await contact();
+      const { form } = await load(c.id); // shows no pause
+      form.set('pause', '30');
+      await save(c.id, form).expect(303);
+      const until = (await t.db.knex('contacts').where({ id: c.id }).first()).paused_until;
+      form.set('pause', '90'); // the same old page, sent again with a longer pause
+      const res = await save(c.id, form).expect(303);
+      expect(res.headers.location).to.match(/saved=0$/);
+      expect((await t.db.knex('contacts').where({ id: c.id }).first()).paused_until).to.deep.equal(until);
+      const pauses = (await events(c.id)).filter((e) => e.new_value === 'paused');
+      expect(pauses).to.have.length(1);
     });
 
     it('refuses an unknown time zone with a page that says so, and changes nothing', async () => {
