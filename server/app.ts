@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ejs from 'ejs';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { type Logger, pino } from 'pino';
@@ -25,6 +24,7 @@ import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { requestLog } from './http/request-log.ts';
 import { mountApi } from './http/route-table.ts';
+import { viewEngine } from './http/views.ts';
 import { createJobs, type Jobs, QUEUES } from './jobs/jobs.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
 import { inboundEmailRoutes } from './mail/inbound-webhook.ts';
@@ -149,18 +149,10 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   app.set('trust proxy', deps.config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', path.join(root, 'views'));
-  // Includes are written from the views root ('/partials/head'): EJS then resolves them
-  // without a filesystem check on every render (a relative include costs an existsSync each).
-  const viewsRoot = path.join(root, 'views');
-  app.engine('ejs', (file, data, cb) => {
-    // The locals are the app's own (never a request's object), so EJS need not copy them per include.
-    ejs.renderFile(
-      file,
-      data as ejs.Data,
-      { root: viewsRoot, cache: app.enabled('view cache'), unsafePrototypeLocals: true } as ejs.Options,
-      cb,
-    );
-  });
+  app.engine(
+    'ejs',
+    viewEngine(path.join(root, 'views'), () => app.enabled('view cache')),
+  );
   app.set('query parser', 'simple');
 
   app.use(requestLog(logger));
@@ -274,10 +266,18 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     next(new DomainError('not_found', 'No such API route. See GET /api/openapi.json.')),
   );
 
-  app.use(adminRoutes(ctx));
-  app.use(sendgridWebhookRoutes(ctx));
-  app.use(inboundEmailRoutes(ctx));
-  app.use(smsWebhookRoutes(ctx));
+  // Each part's router declares whole paths; a request only walks the routers its first path
+  // segment can reach (a recipient page used to be matched against every console route first).
+  const under = (prefix: string, ...routers: express.RequestHandler[]) => {
+    const all = express.Router();
+    for (const r of routers) all.use(r);
+    const gate = (req: express.Request, res: express.Response, next: express.NextFunction) =>
+      req.path === prefix || req.path.startsWith(`${prefix}/`) ? all(req, res, next) : next();
+    // The routes stay readable from the app's router (tests walk it to cover every route).
+    return Object.assign(gate, { stack: all.stack });
+  };
+  app.use(under('/admin', adminRoutes(ctx)));
+  app.use(under('/webhooks', sendgridWebhookRoutes(ctx), inboundEmailRoutes(ctx), smsWebhookRoutes(ctx)));
   app.use(preferencePages(ctx));
 
   app.use((_req, _res, next) => next(new DomainError('not_found', 'There is nothing at this address.')));
