@@ -6,6 +6,7 @@ import { openDatabase, readConfig } from './boot.ts';
 import { currentBrand } from './brand/service.ts';
 import { ConfigError } from './config.ts';
 import { syncDisclosures } from './consent/service.ts';
+import { rollUpLedger } from './dashboard/service.ts';
 import { DatabaseLockedError } from './db.ts';
 import { settleStalePending } from './mail/service.ts';
 import { endDuePauses } from './preferences/service.ts';
@@ -47,8 +48,14 @@ async function main() {
     pruneDeliveries(db.knex, new Date()).catch((err) =>
       logger.warn({ err }, 'could not prune the webhook log'),
     );
+    // The dashboard's weekly counts take in the ledger's new events (several processes may
+    // run this: the roll-up's cursor lock lets one at a time through, each event counted once).
+    rollUpLedger(db.knex).catch((err) => logger.warn({ err }, 'could not roll up the dashboard'));
   }, 60_000);
   settle.unref();
+  // The dashboard's counts catch up with the ledger at start (a first start after this
+  // release rolls up the whole history, in batches), then every minute with the housekeeping.
+  rollUpLedger(db.knex).catch((err) => logger.warn({ err }, 'could not roll up the dashboard'));
   // A pause that runs out writes "marketing resumed" on the ledger within 15 s of its end (the
   // check allows from the instant itself).
   const pauses = setInterval(() => {

@@ -14,6 +14,7 @@ declare module 'express-serve-static-core' {
 }
 
 const NAV: { href: string; label: string; roles: Role[] }[] = [
+  { href: '/admin', label: 'Dashboard', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/contacts', label: 'Contacts', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/accounts', label: 'Accounts', roles: ['owner', 'staff'] },
   { href: '/admin/topics', label: 'Topics', roles: ['owner', 'staff'] },

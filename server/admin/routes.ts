@@ -13,6 +13,7 @@ import { refuseBadBody, refuseBadUrl } from '../http/input.ts';
 import { isSameOrigin } from '../http/same-origin.ts';
 import { overdueDeletions } from '../requests/service.ts';
 import { contactPages } from './contact-pages.ts';
+import { dashboardPage } from './dashboard-pages.ts';
 import { importRoutes } from './import.ts';
 import { loginWait, recordLoginFailure, recordLoginSuccess, throttleKeys } from './login-throttle.ts';
 import { recordPages } from './record-pages.ts';
@@ -82,17 +83,15 @@ export function adminRoutes(ctx: AppContext) {
       csrf: formToken(keys, `admin-login:${nonce}`, ctx.now()),
       error: null,
       email: '',
-      next: '/admin/contacts',
+      next: '/admin',
       ...locals,
     });
   };
   const safeNext = (v: unknown) =>
-    typeof v === 'string' && /^\/admin(\/[\w\-/.?=&%]*)?$/.test(v) && !v.startsWith('//')
-      ? v
-      : '/admin/contacts';
+    typeof v === 'string' && /^\/admin(\/[\w\-/.?=&%]*)?$/.test(v) && !v.startsWith('//') ? v : '/admin';
 
   r.get('/admin/login', (req, res) => {
-    if (req.staff) return res.redirect(303, '/admin/contacts');
+    if (req.staff) return res.redirect(303, '/admin');
     let nonce = loginNonce(req);
     if (!nonce) {
       nonce = randomBytes(24).toString('base64url');
@@ -193,8 +192,7 @@ export function adminRoutes(ctx: AppContext) {
     res.redirect(303, '/admin/login');
   });
 
-  r.get('/admin', (_req, res) => res.redirect(303, '/admin/contacts'));
-
+  r.use(dashboardPage(ctx));
   r.use(contactPages(ctx));
   r.use(setupPages(ctx));
   r.use(recordPages(ctx));

@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import { contactByEmail, suppressIn } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
+import { countDelivered } from '../dashboard/service.ts';
 import { isUuid } from '../ids.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type Topic } from '../preferences/service.ts';
@@ -59,7 +60,11 @@ interface MessageRef {
   id: string;
   topic: string;
   status: string;
+  account_id: string | null;
 }
+
+/** A message in one of these has reached the inbox (the complaint rate's denominator). */
+const DELIVERED = new Set(['delivered', 'opened', 'clicked', 'spam_reported', 'unsubscribed']);
 
 async function findMessage(trx: Knex.Transaction, ev: SendGridEvent): Promise<MessageRef | undefined> {
   if (isUuid(ev.message_id)) {
@@ -99,6 +104,12 @@ async function setStatus(
   ev?: SendGridEvent,
 ) {
   if (!message || (RANK[status] ?? 0) <= (RANK[message.status] ?? 0)) return;
+  // Counted once, on its first step into the inbox (statuses only move forward, and each
+  // provider event is applied once), for the dashboard's complaint rate.
+  if (DELIVERED.has(status) && !DELIVERED.has(message.status)) {
+    const topic = (await listTopics(trx)).find((t) => t.slug === message.topic);
+    if (topic?.kind === 'marketing') await countDelivered(trx, new Date(), message.account_id, topic.slug);
+  }
   const providerId =
     message.status === 'pending' && typeof ev?.sg_message_id === 'string'
       ? ev.sg_message_id.split('.')[0]

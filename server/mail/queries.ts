@@ -54,8 +54,12 @@ export function updateMessage(q: Q, id: string, fields: Record<string, unknown>)
 export function messageRef(
   q: Q,
   where: { id: string } | { provider_message_id: string },
-): Promise<{ id: string; topic: string; status: string } | undefined> {
-  return q('messages').where(where).first('id', 'topic', 'status');
+): Promise<{ id: string; topic: string; status: string; account_id: string | null } | undefined> {
+  const [column, value] = Object.entries(where)[0];
+  return q('messages as m')
+    .leftJoin('contacts as c', 'c.id', 'm.contact_id')
+    .where(`m.${column}`, value)
+    .first('m.id', 'm.topic', 'm.status', 'c.account_id');
 }
 
 export async function failPendingBefore(q: Q, before: Date, error: string, now: Date) {

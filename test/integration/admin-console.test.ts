@@ -71,7 +71,7 @@ describe('admin console', () => {
       const u = await user('staff');
       const { res, agent } = await login(u.email);
       expect(res.status).to.equal(303);
-      expect(res.headers.location).to.equal('/admin/contacts');
+      expect(res.headers.location).to.equal('/admin'); // the dashboard first (SPEC "Pages")
       const cookie = String(res.headers['set-cookie']);
       expect(cookie).to.match(/HttpOnly/i);
       expect(cookie).to.match(/SameSite=Lax/i);
