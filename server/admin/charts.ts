@@ -12,9 +12,10 @@ import { escapeHtml } from '../html.ts';
 /** Okabe–Ito, darkened where needed for 3:1 on white; grey last for "other". */
 export const PALETTE = ['#0b6fb0', '#c85a00', '#008060', '#b0328a', '#6b5b00', '#5b4bc4', '#6b6b6b'];
 
-const W = 640;
-const H = 220;
-const M = { top: 12, right: 12, bottom: 28, left: 44 };
+// A narrow drawing, so its 13-unit labels stay readable when a phone scales it down.
+const W = 480;
+const H = 240;
+const M = { top: 14, right: 10, bottom: 30, left: 56 };
 
 export interface Line {
   label: string;
@@ -40,7 +41,7 @@ function axes(
   const grid = ticks
     .map(
       (t) =>
-        `<line x1="${M.left}" x2="${W - M.right}" y1="${y(t)}" y2="${y(t)}" stroke="#d6d6d6"/><text x="${M.left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11" fill="#444">${escapeHtml(format(t))}</text>`,
+        `<line x1="${M.left}" x2="${W - M.right}" y1="${y(t)}" y2="${y(t)}" stroke="#d6d6d6"/><text x="${M.left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="13" fill="#444">${escapeHtml(format(t))}</text>`,
     )
     .join('');
   // Every other week labelled: twelve labels do not fit a phone.
@@ -48,7 +49,7 @@ function axes(
     .map((w, i) =>
       i % 2 === weeks.length % 2
         ? ''
-        : `<text x="${x(w)}" y="${H - 8}" text-anchor="middle" font-size="11" fill="#444">${escapeHtml(shortWeek(w))}</text>`,
+        : `<text x="${x(w)}" y="${H - 8}" text-anchor="middle" font-size="13" fill="#444">${escapeHtml(shortWeek(w))}</text>`,
     )
     .join('');
   return grid + labels;
@@ -106,7 +107,7 @@ export function lines(
   const refs = (opts.refs ?? [])
     .map(
       (r) =>
-        `<line x1="${M.left}" x2="${W - M.right}" y1="${y(r.value)}" y2="${y(r.value)}" stroke="#a4001d" stroke-dasharray="6 4"/><text x="${W - M.right}" y="${y(r.value) - 4}" text-anchor="end" font-size="11" fill="#a4001d">${escapeHtml(r.label)}</text>`,
+        `<line x1="${M.left}" x2="${W - M.right}" y1="${y(r.value)}" y2="${y(r.value)}" stroke="#a4001d" stroke-dasharray="6 4"/><text x="${W - M.right}" y="${y(r.value) - 4}" text-anchor="end" font-size="13" fill="#a4001d">${escapeHtml(r.label)}</text>`,
     )
     .join('');
   const paths = series

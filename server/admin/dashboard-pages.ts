@@ -172,6 +172,8 @@ export function dashboardPage(ctx: AppContext) {
         [{ label: 'Complaints ÷ delivered marketing mail', values: rates.map((r) => r.rate) }],
         {
           format: (x) => percent(x),
+          // The scale always reaches past the 0.3 % line, so a quiet week reads as quiet.
+          minTop: COMPLAINT_LINES.limit * 1.25,
           refs: [
             { label: '0.1 % aim', value: COMPLAINT_LINES.aim },
             { label: '0.3 % limit', value: COMPLAINT_LINES.limit },

@@ -4,8 +4,9 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { Browser, Page } from 'playwright-core';
 import { createStaffUser } from '../../server/admin/staff.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { recordFeedback, setPreferences } from '../../server/preferences/service.ts';
 import { uniqueEmail, uniquePhone } from '../support/app.ts';
-import { expectAccessible, keyboardActivate, launch, shot, startApp } from './support.ts';
+import { expectAccessible, keyboardActivate, launch, SHOTS, shot, startApp } from './support.ts';
 
 const system = { actor: 'system' as const };
 const PASSWORD = 'correct horse battery staple';
@@ -42,6 +43,22 @@ describe('admin console in Chromium', () => {
       accountExternalId: 'globex',
     });
     mine = { email: a.contact.email, id: a.contact.id };
+    // Something for the dashboard to draw: people leaving, and saying why.
+    for (let i = 0; i < 6; i++) {
+      const { contact } = await upsertContact(app.ctx, system, uniqueEmail('leaver'), {
+        accountExternalId: i % 2 ? 'acme' : 'globex',
+      });
+      await setPreferences(app.ctx, { actor: 'recipient' }, contact.id, [
+        { channel: 'email', topic: i % 3 ? 'newsletter' : null, status: 'unsubscribed' },
+      ]);
+      await recordFeedback(
+        app.ctx,
+        { actor: 'recipient' },
+        contact.id,
+        i % 2 ? 'too_many' : 'not_relevant',
+        'newsletter',
+      );
+    }
     theirs = { email: b.contact.email, id: b.contact.id };
     await createStaffUser(app.db.knex, app.ctx.ledger, system, {
       email: owner,
@@ -72,7 +89,7 @@ describe('admin console in Chromium', () => {
     const loaded = page.waitForEvent('load');
     await page.keyboard.press('Enter');
     await loaded;
-    expect(page.url()).to.match(/\/admin\/contacts$/);
+    expect(page.url()).to.match(/\/admin$/); // the dashboard first
   }
 
   it('owner: find a contact, read the history, record consent on behalf, export CSV; every page accessible', async () => {
@@ -84,8 +101,11 @@ describe('admin console in Chromium', () => {
     try {
       await signIn(page, owner);
       await shot(page, 'console-login-done');
-      await page.getByLabel(/^Email, name, phone/).fill(mine.email);
       let loaded = page.waitForEvent('load');
+      await keyboardActivate(page, page.getByRole('link', { name: 'Contacts' }));
+      await loaded;
+      await page.getByLabel(/^Email, name, phone/).fill(mine.email);
+      loaded = page.waitForEvent('load');
       await keyboardActivate(page, page.getByRole('button', { name: 'Search' }));
       await loaded;
       await expectAccessible(page, 'contacts search');
@@ -146,6 +166,51 @@ describe('admin console in Chromium', () => {
       await context.close();
     }
   });
+
+  for (const [mode, options] of [
+    ['desktop', { viewport: { width: 1280, height: 900 } }],
+    ['phone', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true }],
+    ['no-js', { viewport: { width: 360, height: 740 }, javaScriptEnabled: false }],
+  ] as const) {
+    it(`dashboard (${mode}): charts drawn without JavaScript, each with its table, no axe violations`, async () => {
+      const context = await browser.newContext(options);
+      const page = await context.newPage();
+      try {
+        if (mode === 'desktop') await signIn(page, owner);
+        else {
+          await page.goto(`${app.base}/admin/login`);
+          await page.getByLabel('Email').fill(owner);
+          await page.getByLabel('Password').fill(PASSWORD);
+          const loaded = page.waitForEvent('load');
+          await page.getByRole('button', { name: 'Sign in' }).click();
+          await loaded;
+        }
+        expect(page.url()).to.match(/\/admin$/);
+        const charts = page.locator('svg.chart');
+        expect(await charts.count()).to.equal(6);
+        // Drawn: the opt-out chart has bars, and each chart fits the page's width.
+        expect(await page.locator('#optouts-h ~ svg rect').count()).to.be.greaterThan(0);
+        const width = (await page.viewportSize())?.width ?? 0;
+        for (const box of await Promise.all((await charts.all()).map((c) => c.boundingBox())))
+          expect(box?.width ?? 0).to.be.within(100, width);
+        expect(
+          await page.getByRole('img', { name: 'Opt-outs per week, by topic and channel' }).count(),
+        ).to.equal(1);
+        // The table alternative opens without JavaScript (a details element).
+        await page.getByText('Table: reasons given for leaving').click();
+        expect(await page.getByRole('columnheader', { name: 'Too many emails' }).isVisible()).to.equal(true);
+        expect(await page.textContent('section[aria-labelledby="health-title"]')).to.include('Outbox');
+        if (mode !== 'no-js') await expectAccessible(page, `dashboard ${mode}`);
+        await shot(page, `console-dashboard-${mode}`);
+        // One chart close up, as the person sees it at this size.
+        await page
+          .locator('section[aria-labelledby="complaints-h"]')
+          .screenshot({ path: `${SHOTS}/console-dashboard-${mode}-complaints.png` });
+      } finally {
+        await context.close();
+      }
+    });
+  }
 
   it("customer_admin cannot reach another account's contact", async () => {
     const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
