@@ -5,7 +5,7 @@ import { DomainError } from '../errors.ts';
 import { INSTANT_MESSAGE, parseInstant } from '../http/validate.ts';
 import { isUuid } from '../ids.ts';
 import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
-import { messageById, messageJson, recentMessages } from '../mail/service.ts';
+import { messageById, messageJson, outboxMessages } from '../mail/service.ts';
 import { can, render } from './render.ts';
 import { listAccounts } from './service.ts';
 import type { StaffSession } from './sessions.ts';
@@ -15,10 +15,35 @@ const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 export function recordPages(ctx: AppContext) {
   const r = Router();
   // ---- outbox -----------------------------------------------------------------------------
+  // Paged newest first (a keyset place: "before" is the last row's time and id), searched by
+  // the start of the address.
   r.get('/admin/outbox', can('owner', 'staff'), async (req, res) => {
-    const rows = await recentMessages(ctx, 100);
+    const to = (str(req.query.to) ?? '').trim().slice(0, 320);
+    const place = /^(\d{4}-\d\d-\d\dT[\d:.]+Z)_([0-9a-f-]{36})$/.exec(str(req.query.before) ?? '');
+    if (req.query.before !== undefined && !place)
+      throw new DomainError('validation_failed', 'That page link is damaged: start from the first page.', [
+        { field: 'before', message: 'a place from the "Older" link' },
+      ]);
+    const { rows, next } = await outboxMessages(ctx, {
+      to: to || undefined,
+      before: place ? { at: new Date(place[1]), id: place[2] } : undefined,
+    });
+    const query = (extra: Record<string, string>) =>
+      `/admin/outbox?${new URLSearchParams({ ...(to ? { to } : {}), ...extra }).toString()}`;
     render(req, res, 'outbox', 'Outbox', {
-      messages: rows.map(messageJson),
+      messages: rows.map((m) => ({
+        id: m.id,
+        to: m.to_email,
+        topic: m.topic,
+        subject: m.subject,
+        status: m.status,
+        reason: m.reason,
+        createdAt: new Date(m.created_at).toISOString(),
+      })),
+      to,
+      paged: Boolean(place),
+      firstHref: query({}),
+      olderHref: next ? query({ before: `${next.at.toISOString()}_${next.id}` }) : null,
       transport: ctx.mailer.transport,
     });
   });
@@ -30,6 +55,24 @@ export function recordPages(ctx: AppContext) {
     const msg = messageJson(row);
     const link = /^<([^>]+)>$/.exec(msg.headers['List-Unsubscribe'] ?? '')?.[1] ?? null;
     render(req, res, 'message', msg.subject, { msg, unsubscribeLink: link });
+  });
+
+  // The message's HTML as a mail client would show it, for the frame on the message page. It is
+  // the sender's markup, so it runs in a sandbox (no script, no forms, an origin of its own) and
+  // may load nothing from elsewhere: no tracking pixel fires because staff looked at it.
+  r.get('/admin/outbox/:id/preview', can('owner', 'staff'), async (req, res) => {
+    const id = String(req.params.id);
+    const row = isUuid(id) ? await messageById(ctx, id) : undefined;
+    if (!row) throw new DomainError('not_found', 'No such message.');
+    res.setHeader(
+      'Content-Security-Policy',
+      "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'",
+    );
+    res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+    res.setHeader('Cache-Control', 'no-store');
+    res
+      .type('html')
+      .send(row.html ?? '<p style="font-family:sans-serif;color:#555">This message has no HTML part.</p>');
   });
 
   // ---- exports ----------------------------------------------------------------------------

@@ -34,6 +34,29 @@ export function newestMessages(q: Q, limit: number) {
   return q<MessageRow>('messages').orderBy('created_at', 'desc').limit(limit);
 }
 
+/**
+ * A page of the outbox, newest first: before a (created_at, id) place when given, and to
+ * addresses starting with `to` when given (both through an index).
+ */
+export function outboxPage(
+  q: Q,
+  opts: { before?: { at: Date; id: string }; to?: string; limit: number },
+): Promise<MessageRow[]> {
+  const query = q<MessageRow>('messages')
+    .select('id', 'to_email', 'topic', 'subject', 'status', 'reason', 'created_at')
+    .orderBy([
+      { column: 'created_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(opts.limit);
+  if (opts.to) {
+    const prefix = opts.to.toLowerCase().replace(/[\\%_]/g, (m) => `\\${m}`);
+    query.whereRaw('lower(to_email) like ?', [`${prefix}%`]);
+  }
+  if (opts.before) query.whereRaw('(created_at, id) < (?, ?)', [opts.before.at, opts.before.id]);
+  return query as unknown as Promise<MessageRow[]>;
+}
+
 /** What a request run again under its Idempotency-Key already stored for one of its messages. */
 export function messageUnderKey(q: Q, apiKeyId: string, key: string, index: number) {
   return q('messages')

@@ -19,6 +19,7 @@ import {
   messageRow,
   messageUnderKey,
   newestMessages,
+  outboxPage,
   updateMessage,
 } from './queries.ts';
 import { readMessage } from './rules.ts';
@@ -299,6 +300,16 @@ export async function settleStalePending(knex: Knex, now: Date, afterMs = 15 * 6
 
 export function recentMessages(from: Reader, limit: number) {
   return newestMessages(sql(from), limit);
+}
+
+/** The console's outbox: 50 a page, newest first, optionally to addresses starting with `to`. */
+export async function outboxMessages(from: Reader, opts: { before?: { at: Date; id: string }; to?: string }) {
+  const PAGE = 50;
+  const rows = await outboxPage(sql(from), { ...opts, limit: PAGE + 1 });
+  const more = rows.length > PAGE;
+  const page = rows.slice(0, PAGE);
+  const last = page[page.length - 1];
+  return { rows: page, next: more && last ? { at: new Date(last.created_at), id: last.id } : null };
 }
 
 /** Erasure, in the caller's transaction: stored messages lose their address and content. */

@@ -212,6 +212,54 @@ describe('admin console in Chromium', () => {
     });
   }
 
+  it('outbox: a message previews in a sandbox that runs no script and loads nothing remote', async () => {
+    const [row] = await app.db
+      .knex('messages')
+      .insert({
+        to_email: uniqueEmail('preview'),
+        from_email: 'news@example.com',
+        topic: 'newsletter',
+        subject: 'Preview me',
+        status: 'sent',
+        transport: 'outbox',
+        html: '<h1>Hello</h1><p id="state">not run</p><script>document.getElementById("state").textContent = "ran"</script><img alt="pixel" src="https://tracker.invalid/p.gif"><img alt="inline" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">',
+      })
+      .returning('id');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    // A request the CSP stops never leaves the browser (Chromium reports it failed, "csp");
+    // anything else to another host would be a leak.
+    const remote: string[] = [];
+    const blocked: string[] = [];
+    const elsewhere = (url: string) => !url.startsWith(app.base) && !url.startsWith('data:');
+    page.on('requestfinished', (r) => {
+      if (elsewhere(r.url())) remote.push(r.url());
+    });
+    page.on('requestfailed', (r) => {
+      if (elsewhere(r.url())) (r.failure()?.errorText === 'csp' ? blocked : remote).push(r.url());
+    });
+    try {
+      await signIn(page, owner);
+      await page.goto(`${app.base}/admin/outbox?to=preview`);
+      await expectAccessible(page, 'outbox search');
+      const loaded = page.waitForEvent('load');
+      await page.getByRole('link', { name: 'Preview me' }).click();
+      await loaded;
+      const frame = page.frameLocator('iframe.preview');
+      await frame.getByRole('heading', { name: 'Hello' }).waitFor();
+      // The page's script would have replaced this text.
+      await frame.getByText('not run', { exact: true }).waitFor({ timeout: 5000 });
+      expect(await frame.getByText('ran', { exact: true }).count()).to.equal(0);
+      expect(remote, 'nothing fetched from elsewhere').to.deep.equal([]);
+      expect(blocked).to.deep.equal(['https://tracker.invalid/p.gif']);
+      // The message's own markup is the sender's; the console around it is checked.
+      await expectAccessible(page, 'message preview', { skipFrame: 'iframe.preview' });
+      await shot(page, 'console-message-preview');
+    } finally {
+      await context.close();
+    }
+  });
+
   it("customer_admin cannot reach another account's contact", async () => {
     const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
     const page = await context.newPage();
