@@ -245,6 +245,7 @@ describe('admin console in Chromium', () => {
       const loaded = page.waitForEvent('load');
       await page.getByRole('link', { name: 'Preview me' }).click();
       await loaded;
+      expect(page.url()).to.equal(`${app.base}/admin/outbox/${row.id}`);
       const frame = page.frameLocator('iframe.preview');
       await frame.getByRole('heading', { name: 'Hello' }).waitFor();
       // The page's script would have replaced this text.
