@@ -1,6 +1,7 @@
 // Process entry: config → database → migrate → listen; graceful shutdown on SIGTERM/SIGINT.
 import type { Server } from 'node:http';
 import { seedDemo } from '../db/seeds/demo.ts';
+import { pruneCheckedUploads } from './admin/import.ts';
 import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
 import { currentBrand } from './brand/service.ts';
@@ -47,6 +48,9 @@ async function main() {
     );
     pruneDeliveries(db.knex, new Date()).catch((err) =>
       logger.warn({ err }, 'could not prune the webhook log'),
+    );
+    pruneCheckedUploads(db.knex, new Date()).catch((err) =>
+      logger.warn({ err }, 'could not prune checked imports'),
     );
     // The dashboard's weekly counts take in the ledger's new events (several processes may
     // run this: the roll-up's cursor lock lets one at a time through, each event counted once).

@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { parse } from 'csv-parse';
+import { stringify } from 'csv-stringify/sync';
 import { type Request, type Response, Router } from 'express';
 import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
@@ -27,6 +28,7 @@ import type { Core } from '../core.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { QUEUES } from '../jobs/jobs.ts';
+import { CSV_CAST } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type PreferenceChange } from '../preferences/service.ts';
 import { can, render } from './render.ts';
@@ -50,6 +52,37 @@ export const IMPORT_COLUMNS = [
   'suppressed',
 ];
 const SUPPRESSION_REASONS = ['bounce', 'spam_complaint', 'manual'];
+
+const PREVIEW_ROWS = 10;
+
+export interface ImportError {
+  line: number;
+  message: string;
+  /** The row as the file had it, for the failed rows' CSV. */
+  record?: Record<string, string>;
+}
+
+interface PreviewRow {
+  line: number;
+  email: string;
+  name: string;
+  phone: string;
+  account: string;
+  unsubscribed: string;
+  suppressed: string;
+}
+
+function previewOf(line: number, row: ImportRow): PreviewRow {
+  return {
+    line,
+    email: row.email,
+    name: row.patch.name ?? '',
+    phone: row.patch.phone ?? '',
+    account: row.patch.accountExternalId ?? '',
+    unsubscribed: row.unsubscribed.map((u) => `${u.channel}:${u.topic ?? '*'}`).join('; '),
+    suppressed: row.suppressed ?? '',
+  };
+}
 
 export interface ImportRow {
   email: string;
@@ -178,8 +211,15 @@ export async function runImportJob(core: Core, jobId: string) {
   const job = await knex('import_jobs').where({ id: jobId }).first();
   if (!job || job.status === 'done' || job.status === 'failed') return;
   const origin: Origin = { actor: `import:${jobId}` };
+  const checkOnly = Boolean(job.check_only);
   const stored = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
-  const errors: { line: number; message: string }[] = Array.isArray(stored) ? stored : [];
+  const errors: ImportError[] = Array.isArray(stored) ? stored : [];
+  const storedPreview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
+  const preview: PreviewRow[] = Array.isArray(storedPreview) ? storedPreview : [];
+  // Each address's first line: a later row for the same person is reported, not written (it
+  // used to overwrite the earlier one silently). Rebuilt from the file on a resumed run.
+  const firstLine = new Map<string, number>();
+  const accounts = new Set((await listAccounts(knex)).map((a) => a.external_id as string));
   const resumeAt = Number(job.resume_record) || 0;
   let processed = resumeAt;
   let imported = resumeAt ? Number(job.imported_rows) : 0;
@@ -194,13 +234,15 @@ export async function runImportJob(core: Core, jobId: string) {
         failed_rows: failed,
         resume_record: processed,
         errors: JSON.stringify(errors.sort((a, b) => a.line - b.line)),
+        preview: JSON.stringify(preview),
       });
-  const finish = async (status: 'done' | 'failed') => {
+  const finish = async (status: 'done' | 'failed' | 'checked') => {
     await knex.transaction(async (trx) => {
       await trx('import_jobs')
         .where({ id: jobId })
         .update({ status, finished_at: new Date(), total_rows: processed });
-      await trx('import_uploads').where({ import_id: jobId }).del();
+      // A checked file is kept for the import that may follow (pruned after a day).
+      if (status !== 'checked') await trx('import_uploads').where({ import_id: jobId }).del();
     });
   };
   await knex('import_jobs')
@@ -214,7 +256,7 @@ export async function runImportJob(core: Core, jobId: string) {
     for (const ch of canonicalEmail(email)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
     return h % lanes.length;
   };
-  const fail = (line: number, err: unknown) => {
+  const fail = (line: number, err: unknown, record?: Record<string, string>) => {
     if (isDatabaseUnavailable(err)) {
       transient ??= err; // not the row's fault: the run stops and is retried from the checkpoint
       return;
@@ -225,7 +267,7 @@ export async function runImportJob(core: Core, jobId: string) {
       err instanceof DomainError
         ? err.message + (err.details.length ? ` (${err.details.map((d) => d.message).join('; ')})` : '')
         : 'could not be saved (database error); nothing of this row was written';
-    if (errors.length < MAX_ERRORS_KEPT) errors.push({ line, message });
+    if (errors.length < MAX_ERRORS_KEPT) errors.push({ line, message, ...(record ? { record } : {}) });
   };
   try {
     const topics = await listTopics(knex);
@@ -252,17 +294,43 @@ export async function runImportJob(core: Core, jobId: string) {
             'The first line must name the columns, including "email".',
           );
       }
-      if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
-      processed++;
       const line = info.lines;
       const read = readImportRow(rec, {
         region: core.config.defaultPhoneRegion,
         topics,
         defaultAccount: job.default_account,
       });
+      const key = read.ok ? canonicalEmail(read.row.email) : null;
+      const earlier = key ? firstLine.get(key) : undefined;
+      if (key && earlier === undefined) firstLine.set(key, line);
+      if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
+      processed++;
+      const account = read.ok ? read.row.patch.accountExternalId : undefined;
       if (!read.ok) {
-        fail(line, new DomainError('validation_failed', read.errors.join('; ')));
+        fail(line, new DomainError('validation_failed', read.errors.join('; ')), rec);
+      } else if (earlier !== undefined) {
+        fail(
+          line,
+          new DomainError(
+            'validation_failed',
+            `email: the same address as line ${earlier}; only the first row for a person is imported`,
+          ),
+          rec,
+        );
+      } else if (account && !accounts.has(account)) {
+        fail(
+          line,
+          new DomainError(
+            'validation_failed',
+            `account: no account "${account}" yet; create it on the Accounts page (/admin/accounts), then import this row again`,
+          ),
+          rec,
+        );
+      } else if (checkOnly) {
+        imported++; // would be imported
+        if (preview.length < PREVIEW_ROWS) preview.push(previewOf(line, read.row));
       } else {
+        if (preview.length < PREVIEW_ROWS) preview.push(previewOf(line, read.row));
         // Rows run on a few lanes at once; a row's lane follows its address, so two rows for
         // one person keep their file order.
         const lane = laneOf(read.row.email);
@@ -271,7 +339,7 @@ export async function runImportJob(core: Core, jobId: string) {
             () => {
               imported++;
             },
-            (err) => fail(line, err),
+            (err) => fail(line, err, rec),
           ),
         );
       }
@@ -284,7 +352,7 @@ export async function runImportJob(core: Core, jobId: string) {
     await Promise.all(lanes);
     if (transient) throw transient;
     await checkpoint();
-    await finish('done');
+    await finish(checkOnly ? 'checked' : 'done');
   } catch (err) {
     if (isDatabaseUnavailable(err)) throw err; // the queue retries; the checkpoint holds
     const message =
@@ -395,6 +463,7 @@ export async function createImportJob(
     accountId: string | null;
     defaultAccount: string | null;
     filename: string;
+    checkOnly?: boolean;
   },
 ) {
   const [row] = await knex('import_jobs')
@@ -404,6 +473,7 @@ export async function createImportJob(
       default_account: job.defaultAccount,
       filename: job.filename,
       status: 'pending',
+      check_only: job.checkOnly ?? false,
     })
     .returning('id');
   let part = 0;
@@ -420,6 +490,44 @@ export async function createImportJob(
         .then(() => {}),
   };
 }
+
+/** A checked file not imported within a day is dropped (the check's report stays). */
+export async function pruneCheckedUploads(knex: Knex, now: Date) {
+  await knex('import_uploads')
+    .whereIn(
+      'import_id',
+      knex('import_jobs')
+        .select('id')
+        .where({ status: 'checked' })
+        .where('finished_at', '<', new Date(now.getTime() - 24 * 3600_000)),
+    )
+    .del();
+}
+
+/** Turns a checked job into the import itself, once (a second press finds it no longer checked). */
+async function importChecked(knex: Knex, id: string) {
+  return knex.transaction(async (trx) => {
+    const job = await trx('import_jobs').where({ id }).forUpdate().first('status');
+    if (job?.status !== 'checked') return 'not_checked' as const;
+    const kept = await trx('import_uploads').where({ import_id: id }).first('part');
+    if (!kept) return 'gone' as const;
+    const moved = await trx('import_jobs').where({ id, status: 'checked' }).update({
+      status: 'pending',
+      check_only: false,
+      processed_rows: 0,
+      imported_rows: 0,
+      failed_rows: 0,
+      resume_record: 0,
+      total_rows: 0,
+      errors: '[]',
+      preview: '[]',
+      started_at: null,
+      finished_at: null,
+    });
+    return affected(moved) ? ('queued' as const) : ('not_checked' as const);
+  });
+}
+const affected = (n: unknown) => (typeof n === 'number' ? n : Array.isArray(n) ? n.length : 0);
 
 export function importRoutes(ctx: AppContext) {
   const r = Router();
@@ -446,6 +554,7 @@ export function importRoutes(ctx: AppContext) {
         accountId,
         defaultAccount: account,
         filename,
+        checkOnly: fields.check_only === 'yes',
       });
       importId = job.id;
       return job;
@@ -459,12 +568,58 @@ export function importRoutes(ctx: AppContext) {
     const id = String(req.params.id);
     const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
     if (!job) throw new DomainError('not_found', 'No such import.');
-    const errors = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
-    render(req, res, 'import-job', `Import of ${job.filename ?? 'a file'}`, {
+    const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+    const preview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
+    const kept =
+      job.status === 'checked' &&
+      Boolean(await ctx.db.knex('import_uploads').where({ import_id: id }).first('part'));
+    render(req, res, 'import-job', `${job.check_only ? 'Check' : 'Import'} of ${job.filename ?? 'a file'}`, {
       job,
       errors,
+      preview,
+      kept,
+      unknownAccount: errors.some((e) => e.message.startsWith('account: no account')),
       running: job.status === 'pending' || job.status === 'running',
     });
+  });
+
+  // After a check: import the same file (the stored upload), from its first row.
+  r.post('/admin/import/:id/run', can('owner', 'staff'), async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    if (!isUuid(id) || !(await importJob(ctx.db.knex, id)))
+      throw new DomainError('not_found', 'No such import.');
+    const outcome = await importChecked(ctx.db.knex, id);
+    if (outcome === 'gone')
+      throw new DomainError(
+        'conflict',
+        'The checked file is no longer kept (a day has passed): upload it again.',
+      );
+    if (outcome === 'queued')
+      await ctx.jobs.send(QUEUES.importRun, { importId: id }, { singletonKey: `${id}:run` });
+    res.redirect(303, `/admin/import/${id}`);
+  });
+
+  // The rows that were not imported, as the file had them, with the problem and line first: fix
+  // them in a spreadsheet and import this file.
+  r.get('/admin/import/:id/failed.csv', can('owner', 'staff'), async (req: Request, res: Response) => {
+    const id = String(req.params.id);
+    const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
+    if (!job) throw new DomainError('not_found', 'No such import.');
+    const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+    const extra = new Set<string>();
+    for (const e of errors)
+      for (const k of Object.keys(e.record ?? {})) if (!IMPORT_COLUMNS.includes(k)) extra.add(k);
+    const columns = ['line', 'problem', ...IMPORT_COLUMNS, ...extra];
+    res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+    res.setHeader('Content-Disposition', `attachment; filename="failed-rows-${id.slice(0, 8)}.csv"`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(
+      stringify(
+        errors.map((e) => ({ line: e.line || '', problem: e.message, ...(e.record ?? {}) })),
+        // a cell that starts like a formula is quoted (CSV injection)
+        { header: true, columns, ...CSV_CAST },
+      ),
+    );
   });
 
   return r;

@@ -22,7 +22,7 @@ export interface EventFilter {
 const CHUNK = 5000;
 
 // A cell starting with = + - @ is a formula to a spreadsheet (CSV injection): prefix a quote.
-const CAST = { cast: { string: (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v) } };
+export const CSV_CAST = { cast: { string: (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v) } };
 
 /** Opaque to consumers: they hand back the cursor of the last event they received. */
 export function encodeCursor(seq: number): string {
@@ -162,7 +162,7 @@ export async function writeEventsNdjson(from: Reader, f: EventFilter, out: Writa
 
 export async function writeEventsCsv(from: Reader, f: EventFilter, out: Writable) {
   const knex = sql(from);
-  const csv = stringify({ header: true, columns: EVENT_COLUMNS, ...CAST });
+  const csv = stringify({ header: true, columns: EVENT_COLUMNS, ...CSV_CAST });
   csv.pipe(out);
   await pump(
     eventRows(knex, f),
@@ -208,7 +208,7 @@ export async function writePreferencesCsv(from: Reader, accountId: string | unde
   const csv = stringify({
     header: true,
     columns: ['email', 'account', 'channel', 'topic', 'status', 'updatedAt'],
-    ...CAST,
+    ...CSV_CAST,
   });
   csv.pipe(out);
   await pump(

@@ -568,22 +568,63 @@ describe('admin console', () => {
     // the rows are written by a background job: this app works its jobs here
     before(() => t.ctx.jobs.start({ work: true }));
     after(() => t.ctx.jobs.stop());
-    async function upload(s: Awaited<ReturnType<typeof signedIn>>, csv: string) {
-      const res = await s.agent
-        .post('/admin/import')
-        .field('csrf', s.csrf)
-        .field('account', '')
+    async function upload(s: Awaited<ReturnType<typeof signedIn>>, csv: string, checkOnly = false) {
+      let post = s.agent.post('/admin/import').field('csrf', s.csrf).field('account', '');
+      if (checkOnly) post = post.field('check_only', 'yes');
+      const res = await post
         .attach('file', Buffer.from(csv), { filename: 'contacts.csv', contentType: 'text/csv' })
         .expect(303);
-      const id = res.headers.location.split('/').pop() as string;
+      return finished(s, res.headers.location.split('/').pop() as string);
+    }
+    async function finished(s: Awaited<ReturnType<typeof signedIn>>, id: string) {
       for (let i = 0; i < 200; i++) {
         const job = await t.db.knex('import_jobs').where({ id }).first();
-        if (job.status === 'done' || job.status === 'failed')
-          return { job, page: await s.agent.get(res.headers.location).expect(200) };
+        if (job.status === 'done' || job.status === 'failed' || job.status === 'checked')
+          return { job, page: await s.agent.get(`/admin/import/${id}`).expect(200) };
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error('import did not finish');
     }
+
+    it('checks a file first: shows the first rows and every problem, writes nothing, then imports it on request', async () => {
+      const s = await signedIn('staff');
+      const a = await account();
+      const first = uniqueEmail('chk');
+      const csv = [
+        'email,name,account,unsubscribed',
+        `${first},First,${a},newsletter`,
+        `${uniqueEmail('chk')},Second,,`,
+        `${first.toUpperCase()},Same Person Again,,*`,
+        `${uniqueEmail('chk')},Nowhere,no-such-account-${a},`,
+        'broken,Bad,,',
+      ].join('\n');
+      const before = await t.db.knex('events').count({ n: '*' });
+      const { job, page } = await upload(s, csv, true);
+      expect(job).to.include({ status: 'checked', processed_rows: 5, imported_rows: 2, failed_rows: 3 });
+      expect(await t.db.knex('events').count({ n: '*' }), 'a check writes nothing').to.deep.equal(before);
+      expect(await t.db.knex('contacts').whereRaw('lower(email) = ?', [first])).to.deep.equal([]);
+      expect(page.text).to.include('Checked: nothing was written.');
+      expect(page.text).to.include(`<td>${first}</td>`); // the first rows, as read
+      expect(page.text).to.include('the same address as line 2');
+      expect(page.text).to.include('Create it on the <a href="/admin/accounts">Accounts page</a>');
+      // the failed rows, as the file had them, with line and problem, ready to fix
+      const failedCsv = await s.agent.get(`/admin/import/${job.id}/failed.csv`).expect(200);
+      expect(failedCsv.headers['content-type']).to.match(/^text\/csv/);
+      const lines = failedCsv.text.trim().split('\n');
+      expect(lines[0]).to.match(/^line,problem,email,name,phone,account,/);
+      expect(lines).to.have.length(4);
+      expect(lines[1]).to.match(/^4,"?email: the same address as line 2/);
+      expect(lines[1]).to.include('Same Person Again');
+      // Import it: the same file, from the first row; the good rows land, once.
+      await s.agent.post(`/admin/import/${job.id}/run`).type('form').send({ csrf: s.csrf }).expect(303);
+      const done = await finished(s, job.id);
+      expect(done.job).to.include({ status: 'done', imported_rows: 2, failed_rows: 3 });
+      const row = await t.db.knex('contacts').whereRaw('lower(email) = ?', [first]).first();
+      expect(row.name).to.equal('First'); // the later row for the same person did not overwrite it
+      // pressed again: nothing more happens
+      await s.agent.post(`/admin/import/${job.id}/run`).type('form').send({ csrf: s.csrf }).expect(303);
+      expect(await t.db.knex('import_jobs').where({ id: job.id }).first()).to.include({ status: 'done' });
+    });
 
     it('imports good rows, reports bad ones by line number, and writes nothing of a failed row', async () => {
       const s = await signedIn('staff');
