@@ -1,8 +1,18 @@
 import { type Response, Router } from 'express';
 import type { AppContext } from '../app.ts';
 import { type ConsentMethod, grantConsent, revokeConsent, STAFF_METHODS } from '../consent/service.ts';
-import { eraseContact } from '../contacts/profile.ts';
-import { parsePhone } from '../contacts/service.ts';
+import { eraseContact, saveContact } from '../contacts/profile.ts';
+import {
+  accountById,
+  type ContactPatch,
+  cleanEmail,
+  cleanLocale,
+  cleanRegion,
+  contactByEmail,
+  isTimeZone,
+  MAX_NAME,
+  parsePhone,
+} from '../contacts/service.ts';
 import { CHANNELS, isChannel, PHONE_CHANNELS, type PhoneChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { field, fieldValues } from '../http/form-body.ts';
@@ -13,6 +23,7 @@ import { can, originOf, render } from './render.ts';
 import {
   contactPageFacts,
   liftSuppression,
+  listAccounts,
   requireContactForStaff,
   STATUS_FILTERS,
   type Staff,
@@ -42,6 +53,110 @@ export function contactPages(ctx: AppContext) {
       ctx.config.defaultPhoneRegion,
     );
     render(req, res, 'contacts', 'Contacts', { q, account, status: status ?? '', ...result });
+  });
+
+  // ---- create and edit: the API's rules, the API's ledger events ------------------------------
+  /** The form's fields as a patch (empty clears), or every problem with the field it belongs to. */
+  const readForm = (req: Parameters<typeof field>[0], staff: Staff) => {
+    const details: { field: string; message: string }[] = [];
+    // A field the form did not send stays as it is; one sent empty is cleared.
+    const sent = (name: string) => field(req, name) !== undefined;
+    const text = (name: string) => (field(req, name) ?? '').trim();
+    const patch: ContactPatch = {};
+    if (sent('name')) {
+      const name = text('name');
+      if (name.length > MAX_NAME) details.push({ field: 'name', message: `at most ${MAX_NAME} characters` });
+      patch.name = name || null;
+    }
+    if (sent('phone')) {
+      const phone = text('phone');
+      const p = phone ? parsePhone(phone, ctx.config.defaultPhoneRegion) : null;
+      if (p && !p.ok) details.push({ field: 'phone', message: p.reason });
+      patch.phone = p?.ok ? p.e164 : null;
+    }
+    if (sent('locale')) {
+      const locale = text('locale');
+      if (locale && !cleanLocale(locale))
+        details.push({ field: 'locale', message: 'a language tag such as en or es-MX' });
+      patch.locale = locale ? cleanLocale(locale) : null;
+    }
+    if (sent('timeZone')) {
+      const zone = text('timeZone');
+      if (zone && !isTimeZone(zone))
+        details.push({ field: 'timeZone', message: 'an IANA time zone such as America/New_York' });
+      patch.timeZone = zone || null;
+    }
+    if (sent('region')) {
+      const region = text('region');
+      if (region && !cleanRegion(region))
+        details.push({
+          field: 'region',
+          message: 'an ISO 3166-2 region such as US-FL (the state the person lives in)',
+        });
+      patch.region = region ? cleanRegion(region) : null;
+    }
+    // A customer administrator's contacts stay in their account, whatever the form says.
+    if (staff.role !== 'customer_admin' && sent('account')) patch.accountExternalId = text('account') || null;
+    return { patch, details };
+  };
+  const formPage = async (req: Parameters<typeof field>[0], res: Response, locals: object) => {
+    const staff = req.staff as Staff;
+    const accounts = staff.role === 'customer_admin' ? [] : await listAccounts(ctx);
+    render(req, res, 'contact-form', 'title' in locals ? String(locals.title) : 'Contact', {
+      accounts,
+      ...locals,
+    });
+  };
+
+  r.get('/admin/contacts/new', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    await formPage(req, res, { title: 'New contact', contact: null, values: {} });
+  });
+
+  r.post('/admin/contacts', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const staff = req.staff as Staff;
+    const email = cleanEmail(field(req, 'email') ?? '');
+    const { patch, details } = readForm(req, staff);
+    if (!email.ok) details.unshift({ field: 'email', message: email.reason });
+    if (details.length) throw new DomainError('validation_failed', 'The contact was not created.', details);
+    const address = (email as { email: string }).email;
+    if (await contactByEmail(ctx.db.knex, address))
+      throw new DomainError(
+        'conflict',
+        `A contact with the address ${address} exists already: find it on the Contacts page and edit it there.`,
+      );
+    if (staff.role === 'customer_admin') {
+      const own = staff.accountId ? await accountById(ctx.db.knex, staff.accountId) : undefined;
+      if (!own) throw new DomainError('forbidden', 'Your user has no account to add contacts to.');
+      patch.accountExternalId = own.external_id;
+    }
+    await saveContact(ctx, originOf(req), address, patch);
+    const created = await contactByEmail(ctx.db.knex, address);
+    res.redirect(303, `/admin/contacts/${created?.id}?done=created`);
+  });
+
+  r.get('/admin/contacts/:id/edit', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
+    await formPage(req, res, {
+      title: `Edit ${contact.email}`,
+      contact,
+      values: {
+        name: contact.name ?? '',
+        phone: contact.phone ?? '',
+        locale: contact.locale ?? '',
+        timeZone: contact.time_zone ?? '',
+        region: contact.region ?? '',
+        account: contact.account_external_id ?? '',
+      },
+    });
+  });
+
+  r.post('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const staff = req.staff as Staff;
+    const contact = await requireContactForStaff(ctx, staff, String(req.params.id));
+    const { patch, details } = readForm(req, staff);
+    if (details.length) throw new DomainError('validation_failed', 'The contact was not saved.', details);
+    await saveContact(ctx, originOf(req), contact.email, patch);
+    back(res, contact.id, 'details');
   });
 
   r.get('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {

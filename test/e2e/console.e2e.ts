@@ -134,6 +134,8 @@ describe('admin console in Chromium', () => {
       await shot(page, 'console-contact');
 
       for (const [path, name] of [
+        ['/admin/contacts/new', 'contact-new'],
+        [`/admin/contacts/${mine.id}/edit`, 'contact-edit'],
         ['/admin/accounts', 'accounts'],
         ['/admin/topics', 'topics'],
         ['/admin/outbox', 'outbox'],

@@ -313,7 +313,9 @@ describe('admin console', () => {
 
   describe('roles', () => {
     const pages = [
+      '/admin',
       '/admin/contacts',
+      '/admin/contacts/new',
       '/admin/accounts',
       '/admin/topics',
       '/admin/outbox',
@@ -325,14 +327,16 @@ describe('admin console', () => {
     const allowed: Record<string, string[]> = {
       owner: pages,
       staff: [
+        '/admin',
         '/admin/contacts',
+        '/admin/contacts/new',
         '/admin/accounts',
         '/admin/topics',
         '/admin/outbox',
         '/admin/import',
         '/admin/exports',
       ],
-      customer_admin: ['/admin/contacts', '/admin/exports'],
+      customer_admin: ['/admin', '/admin/contacts', '/admin/contacts/new', '/admin/exports'],
     };
     for (const role of ['owner', 'staff', 'customer_admin'] as const) {
       it(`${role}: reaches exactly its pages`, async () => {
@@ -344,6 +348,13 @@ describe('admin console', () => {
         const c = await contact();
         const detail = await s.agent.get(`/admin/contacts/${c.id}`);
         expect(detail.status).to.equal(role === 'customer_admin' ? 404 : 200);
+        const edit = await s.agent.get(`/admin/contacts/${c.id}/edit`);
+        expect(edit.status).to.equal(role === 'customer_admin' ? 404 : 200);
+        const save = await s.agent
+          .post(`/admin/contacts/${c.id}`)
+          .type('form')
+          .send({ csrf: s.csrf, name: 'Not yours' });
+        expect(save.status).to.equal(role === 'customer_admin' ? 404 : 303);
         const erase = await s.agent
           .post(`/admin/contacts/${c.id}/erase`)
           .type('form')
@@ -417,6 +428,92 @@ describe('admin console', () => {
       const prefs = await s.agent.get('/admin/exports/preferences.csv').expect(200);
       expect(prefs.text).to.include(mine.email);
       expect(prefs.text).not.to.include(theirs.email);
+    });
+  });
+
+  describe('creating and editing contacts', () => {
+    it('creates a contact with the API rules, on the ledger as the staff member, and refuses a second with that address', async () => {
+      const s = await signedIn('staff');
+      const a = await account();
+      const email = uniqueEmail('new');
+      const res = await s.agent
+        .post('/admin/contacts')
+        .type('form')
+        .send({
+          csrf: s.csrf,
+          email: `  ${email.toUpperCase()} `,
+          name: 'Nora New',
+          phone: '(415) 555-0199',
+          locale: 'es',
+          timeZone: 'America/Chicago',
+          region: 'us-fl',
+          account: a,
+        })
+        .expect(303);
+      const row = await t.db.knex('contacts').whereRaw('lower(email) = ?', [email]).first();
+      expect(res.headers.location).to.equal(`/admin/contacts/${row.id}?done=created`);
+      expect(row).to.include({
+        name: 'Nora New',
+        phone: '+14155550199',
+        locale: 'es',
+        time_zone: 'America/Chicago',
+        region: 'US-FL',
+      });
+      const created = await t.db
+        .knex('events')
+        .where({ contact_id: row.id, type: 'contact.created' })
+        .first();
+      expect(created.actor).to.equal(`staff:${s.id}`);
+      const again = await s.agent
+        .post('/admin/contacts')
+        .type('form')
+        .send({ csrf: s.csrf, email })
+        .expect(409);
+      expect(again.text).to.include('exists already');
+    });
+
+    it('refuses bad fields with every problem named, and writes nothing', async () => {
+      const s = await signedIn('staff');
+      const email = uniqueEmail('bad');
+      const res = await s.agent
+        .post('/admin/contacts')
+        .type('form')
+        .send({ csrf: s.csrf, email, phone: '12', timeZone: 'Mars/Base', region: 'XX', locale: '!!' })
+        .expect(400);
+      for (const f of ['phone', 'timeZone', 'region', 'locale']) expect(res.text).to.include(f);
+      expect(await t.db.knex('contacts').whereRaw('lower(email) = ?', [email])).to.deep.equal([]);
+      const noEmail = await s.agent
+        .post('/admin/contacts')
+        .type('form')
+        .send({ csrf: s.csrf, email: 'nope' })
+        .expect(400);
+      expect(noEmail.text).to.include('email');
+    });
+
+    it('edits details (empty clears), and a customer administrator creates only in their own account', async () => {
+      const a = await account();
+      const s = await signedIn('customer_admin', a);
+      const email = uniqueEmail('mine');
+      await s.agent
+        .post('/admin/contacts')
+        .type('form')
+        .send({ csrf: s.csrf, email, name: 'Mia', locale: 'en', account: 'someone-elses-account' })
+        .expect(303);
+      const row = await t.db.knex('contacts').whereRaw('lower(email) = ?', [email]).first();
+      const acct = await t.db.knex('accounts').where({ external_id: a }).first();
+      expect(row.account_id).to.equal(acct.id);
+      const form = await s.agent.get(`/admin/contacts/${row.id}/edit`).expect(200);
+      expect(form.text).to.include('value="Mia"');
+      await s.agent
+        .post(`/admin/contacts/${row.id}`)
+        .type('form')
+        .send({ csrf: s.csrf, name: 'Mia Moss', phone: '' })
+        .expect(303);
+      const after = await t.db.knex('contacts').where({ id: row.id }).first();
+      // phone sent empty: cleared; locale not sent: kept
+      expect(after).to.include({ name: 'Mia Moss', phone: null, locale: 'en', account_id: acct.id });
+      const updated = await t.db.knex('events').where({ contact_id: row.id, type: 'contact.updated' });
+      expect(updated).to.have.length(1);
     });
   });
 
