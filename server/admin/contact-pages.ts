@@ -233,6 +233,21 @@ export function contactPages(ctx: AppContext) {
       details.push({ field: 'phone', message: phone && !phone.ok ? phone.reason : 'not valid' });
     if (!typed && !contact.phone)
       details.push({ field: 'phone', message: 'the contact has no number: enter one' });
+    // The day the person agreed (a paper form signed last week), not the day it is typed in.
+    const givenOn = (field(req, 'givenOn') ?? '').trim();
+    let capturedAt: Date | undefined;
+    if (givenOn) {
+      const day = /^\d{4}-\d{2}-\d{2}$/.test(givenOn) ? new Date(`${givenOn}T12:00:00Z`) : null;
+      const now = ctx.now().getTime();
+      if (!day || Number.isNaN(day.getTime()) || day.getTime() > now + 14 * 3600_000)
+        details.push({ field: 'givenOn', message: 'a date, today or before' });
+      else if (day.getTime() < now - 2 * 366 * 24 * 3600_000)
+        details.push({
+          field: 'givenOn',
+          message: 'within the last two years (older consent needs fresh consent)',
+        });
+      else if (givenOn !== ctx.now().toISOString().slice(0, 10)) capturedAt = day;
+    }
     const version = parseWhole(field(req, 'disclosureVersion'), 1, 1_000_000) ?? 0;
     if (version < 1)
       details.push({ field: 'disclosureVersion', message: 'the version read to or signed by the person' });
@@ -246,9 +261,22 @@ export function contactPages(ctx: AppContext) {
       note,
       ip: null,
       userAgent: null,
+      ...(capturedAt ? { capturedAt } : {}),
     });
     back(res, contact.id, 'consents');
   });
+
+  /** The reason staff give for a revocation, a suppression or lifting one: kept on the ledger. */
+  const reasonOf = (req: Parameters<typeof field>[0], what: string) => {
+    const reason = (field(req, 'reason') ?? '').trim();
+    if (reason.length < 3 || reason.length > 500)
+      throw new DomainError(
+        'validation_failed',
+        `Say why (kept on the contact's history) before you ${what}.`,
+        [{ field: 'reason', message: 'required, 3 to 500 characters' }],
+      );
+    return reason;
+  };
 
   r.post('/admin/contacts/:id/consents/revoke', can('owner', 'staff', 'customer_admin'), async (req, res) => {
     const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
@@ -257,14 +285,17 @@ export function contactPages(ctx: AppContext) {
     if (!(PHONE_CHANNELS as readonly string[]).includes(channel) || !phone) {
       throw new DomainError('validation_failed', 'Choose the number and channel to revoke.');
     }
-    await revokeConsent(ctx, originOf(req), contact.id, phone, [channel], 'staff');
+    const reason = reasonOf(req, 'revoke a consent');
+    await revokeConsent(ctx, originOf(req), contact.id, phone, [channel], 'staff', reason);
     back(res, contact.id, 'consents');
   });
 
   r.post('/admin/contacts/:id/suppress', can('owner', 'staff', 'customer_admin'), async (req, res) => {
     const contact = await requireContactForStaff(ctx, req.staff as Staff, String(req.params.id));
-    if (field(req, 'lift') === 'yes') await liftSuppression(ctx, originOf(req), contact.id, contact.email);
-    else await suppressContact(ctx, originOf(req), contact.id, contact.email);
+    const lift = field(req, 'lift') === 'yes';
+    const reason = reasonOf(req, lift ? 'lift a suppression' : 'suppress an address');
+    if (lift) await liftSuppression(ctx, originOf(req), contact.id, contact.email, reason);
+    else await suppressContact(ctx, originOf(req), contact.id, contact.email, reason);
     back(res, contact.id, 'suppression');
   });
 

@@ -47,13 +47,25 @@ export function contactHistory(from: Reader, contactId: string) {
   return eventsOfContact(sql(from), contactId, 5000);
 }
 
-export async function suppressContact(core: Core, origin: Origin, contactId: string, email: string) {
+export async function suppressContact(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  email: string,
+  note: string,
+) {
   return core.db.knex.transaction((trx) =>
-    suppressIn(core, trx, origin, { email, contactId, reason: 'manual' }),
+    suppressIn(core, trx, origin, { email, contactId, reason: 'manual', data: { note } }),
   );
 }
 
-export async function liftSuppression(core: Core, origin: Origin, contactId: string, email: string) {
+export async function liftSuppression(
+  core: Core,
+  origin: Origin,
+  contactId: string,
+  email: string,
+  note: string,
+) {
   return core.db.knex.transaction(async (trx) => {
     const emailHash = keyedHash(core.config.hashSecret, 'email', email);
     const row = await suppressionByHash(trx, emailHash);
@@ -65,7 +77,7 @@ export async function liftSuppression(core: Core, origin: Origin, contactId: str
       contactId,
       channel: 'email',
       oldValue: 'manual',
-      data: { emailHash },
+      data: { emailHash, note },
     });
     return true;
   });

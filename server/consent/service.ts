@@ -245,6 +245,8 @@ export async function revokeConsent(
   phone: string,
   channels: PhoneChannel[],
   method: string,
+  /** Why (staff give a reason; it is kept on the ledger event). */
+  note?: string,
 ) {
   return core.db.knex.transaction(async (trx) => {
     await lockContact(trx, contactId);
@@ -252,7 +254,7 @@ export async function revokeConsent(
     for (const channel of channels) {
       const row = await latestConsent(trx, contactId, phone, channel);
       if (row?.status !== 'granted') continue;
-      await revokeRow(core, trx, origin, row, method);
+      await revokeRow(core, trx, origin, row, method, note ? { note } : {});
       changed.push(channel);
     }
     return changed;

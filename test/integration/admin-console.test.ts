@@ -6,6 +6,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import request from 'supertest';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createStaffUser } from '../../server/admin/staff.ts';
+import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
@@ -223,7 +224,11 @@ describe('admin console', () => {
       await s.agent.post(`/admin/contacts/${c.id}/suppress`).type('form').send({ csrf: 'wrong' }).expect(403);
       const hash = keyedHash(t.ctx.config.hashSecret, 'email', c.email);
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
-      await s.agent.post(`/admin/contacts/${c.id}/suppress`).type('form').send({ csrf: s.csrf }).expect(303);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .type('form')
+        .send({ csrf: s.csrf, reason: 'asked on the phone' })
+        .expect(303);
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.have.length(1);
     });
 
@@ -279,7 +284,11 @@ describe('admin console', () => {
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
       expect(await t.db.knex('api_keys').where({ id: key.id }).first()).to.include({ revoked_at: null });
       // the right token in a multipart body is accepted
-      await s.agent.post(`/admin/contacts/${c.id}/suppress`).field('csrf', s.csrf).expect(303);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .field('csrf', s.csrf)
+        .field('reason', 'asked on the phone')
+        .expect(303);
       expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.have.length(1);
     });
 
@@ -306,7 +315,7 @@ describe('admin console', () => {
         .set('Origin', 'null')
         .set('Sec-Fetch-Site', 'same-origin')
         .type('form')
-        .send({ csrf: s.csrf })
+        .send({ csrf: s.csrf, reason: 'asked on the phone' })
         .expect(303);
     });
   });
@@ -373,7 +382,7 @@ describe('admin console', () => {
         .post(`/admin/contacts/${c.id}/suppress`)
         .set('User-Agent', 'OperatorBrowser/1.0')
         .type('form')
-        .send({ csrf: owner.csrf })
+        .send({ csrf: owner.csrf, reason: 'asked on the phone' })
         .expect(303);
       const ownerEmail = (await t.db.knex('staff_users').where({ id: owner.id }).first()).email;
       const asOwner = await owner.agent.get(`/admin/contacts/${c.id}`).expect(200);
@@ -518,6 +527,49 @@ describe('admin console', () => {
   });
 
   describe('contact actions', () => {
+    it('asks why before suppressing, lifting or revoking, and keeps the reason on the history', async () => {
+      const a = await account();
+      const c = await contact(a);
+      const s = await signedIn('staff');
+      const page = await s.agent.get(`/admin/contacts/${c.id}`).expect(200);
+      expect(page.text).to.match(/<summary>Suppress all marketing email…<\/summary>/);
+      const none = await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .type('form')
+        .send({ csrf: s.csrf })
+        .expect(400);
+      expect(none.text).to.include('Say why');
+      const hash = keyedHash(t.ctx.config.hashSecret, 'email', c.email);
+      expect(await t.db.knex('suppressions').where({ email_hash: hash })).to.deep.equal([]);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .type('form')
+        .send({ csrf: s.csrf, reason: 'Caller asked: no more email, ticket 42' })
+        .expect(303);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/suppress`)
+        .type('form')
+        .send({ csrf: s.csrf, lift: 'yes', reason: 'Suppressed the wrong person' })
+        .expect(303);
+      const after = await s.agent.get(`/admin/contacts/${c.id}`).expect(200);
+      expect(after.text).to.include('Reason: Caller asked: no more email, ticket 42');
+      expect(after.text).to.include('Reason: Suppressed the wrong person');
+      const phone = uniquePhone();
+      await grantConsent(t.ctx, system, c.id, { phone, channels: ['sms'], method: 'api' });
+      await s.agent
+        .post(`/admin/contacts/${c.id}/consents/revoke`)
+        .type('form')
+        .send({ csrf: s.csrf, phone, channel: 'sms' })
+        .expect(400);
+      await s.agent
+        .post(`/admin/contacts/${c.id}/consents/revoke`)
+        .type('form')
+        .send({ csrf: s.csrf, phone, channel: 'sms', reason: 'Said stop on a call' })
+        .expect(303);
+      const revoked = await t.db.knex('events').where({ contact_id: c.id, type: 'consent.revoked' }).first();
+      expect(revoked.data.note).to.equal('Said stop on a call');
+    });
+
     it('shows the full history and records consent on behalf only with a note', async () => {
       const a = await account();
       const c = await contact(a);
@@ -553,6 +605,30 @@ describe('admin console', () => {
       expect(history).to.include(`staff ${staffEmail}`);
       expect(page.text).to.include(`staff:${s.id}`); // the consent's evidence keeps the actor as recorded
       expect(page.text).to.include('Call with Zed, ticket 77');
+    });
+
+    it('records a consent given on paper on the day it was given, never in the future', async () => {
+      const a = await account();
+      const c = await contact(a);
+      const s = await signedIn('staff');
+      const phone = uniquePhone();
+      const send = (givenOn: string) =>
+        s.agent.post(`/admin/contacts/${c.id}/consents`).type('form').send({
+          csrf: s.csrf,
+          phone,
+          channels: 'sms',
+          method: 'written_agreement',
+          disclosureVersion: '1',
+          note: 'Paper form, box 3',
+          givenOn,
+        });
+      const tomorrow = new Date(Date.now() + 2 * 86400_000).toISOString().slice(0, 10);
+      expect((await send(tomorrow).expect(400)).text).to.include('today or before');
+      expect((await send('2019-01-01').expect(400)).text).to.include('within the last two years');
+      const lastWeek = new Date(Date.now() - 7 * 86400_000).toISOString().slice(0, 10);
+      await send(lastWeek).expect(303);
+      const row = await t.db.knex('consents').where({ contact_id: c.id }).first();
+      expect(new Date(row.captured_at).toISOString()).to.equal(`${lastWeek}T12:00:00.000Z`);
     });
 
     it('erases (owner, typed confirmation) and leaves a keyed-hash suppression', async () => {
