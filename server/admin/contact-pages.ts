@@ -22,6 +22,7 @@ import { preferencesUrl } from '../tokens/tokens.ts';
 import { can, originOf, render } from './render.ts';
 import {
   contactPageFacts,
+  createContactForStaff,
   liftSuppression,
   listAccounts,
   requireContactForStaff,
@@ -118,20 +119,14 @@ export function contactPages(ctx: AppContext) {
     const { patch, details } = readForm(req, staff);
     if (!email.ok) details.unshift({ field: 'email', message: email.reason });
     if (details.length) throw new DomainError('validation_failed', 'The contact was not created.', details);
-    const address = (email as { email: string }).email;
-    if (await contactByEmail(ctx.db.knex, address))
-      throw new DomainError(
-        'conflict',
-        `A contact with the address ${address} exists already: find it on the Contacts page and edit it there.`,
-      );
-    if (staff.role === 'customer_admin') {
-      const own = staff.accountId ? await accountById(ctx.db.knex, staff.accountId) : undefined;
-      if (!own) throw new DomainError('forbidden', 'Your user has no account to add contacts to.');
-      patch.accountExternalId = own.external_id;
-    }
-    await saveContact(ctx, originOf(req), address, patch);
-    const created = await contactByEmail(ctx.db.knex, address);
-    res.redirect(303, `/admin/contacts/${created?.id}?done=created`);
+    const id = await createContactForStaff(
+      ctx,
+      originOf(req),
+      staff,
+      (email as { email: string }).email,
+      patch,
+    );
+    res.redirect(303, `/admin/contacts/${id}?done=created`);
   });
 
   r.get('/admin/contacts/:id/edit', can('owner', 'staff', 'customer_admin'), async (req, res) => {

@@ -4,7 +4,15 @@
 
 import { type BrandInput, saveBrand } from '../brand/service.ts';
 import { consentHistory, currentDisclosure, syncDisclosures } from '../consent/service.ts';
-import { deleteSuppression, suppressIn, suppressionByHash } from '../contacts/service.ts';
+import { saveContact } from '../contacts/profile.ts';
+import {
+  accountById,
+  type ContactPatch,
+  contactByEmail,
+  deleteSuppression,
+  suppressIn,
+  suppressionByHash,
+} from '../contacts/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
@@ -45,6 +53,32 @@ export async function requireContactForStaff(from: Reader, staff: Staff, id: str
 /** Every ledger event of a contact, in order: who, what, old → new, from where. */
 export function contactHistory(from: Reader, contactId: string) {
   return eventsOfContact(sql(from), contactId, 5000);
+}
+
+/**
+ * A new contact from the console: refused when the address has one already (the console edits
+ * that one instead); a customer administrator's goes into their own account. Answers its id.
+ */
+export async function createContactForStaff(
+  core: Core,
+  origin: Origin,
+  staff: Staff,
+  email: string,
+  patch: ContactPatch,
+): Promise<string> {
+  const knex = core.db.knex;
+  if (await contactByEmail(knex, email))
+    throw new DomainError(
+      'conflict',
+      `A contact with the address ${email} exists already: find it on the Contacts page and edit it there.`,
+    );
+  if (staff.role === 'customer_admin') {
+    const own = staff.accountId ? await accountById(knex, staff.accountId) : undefined;
+    if (!own) throw new DomainError('forbidden', 'Your user has no account to add contacts to.');
+    patch.accountExternalId = own.external_id;
+  }
+  await saveContact(core, origin, email, patch);
+  return (await contactByEmail(knex, email))?.id as string;
 }
 
 export async function suppressContact(
