@@ -3,12 +3,10 @@ import type { AppContext } from '../app.ts';
 import { type ConsentMethod, grantConsent, revokeConsent, STAFF_METHODS } from '../consent/service.ts';
 import { eraseContact, saveContact } from '../contacts/profile.ts';
 import {
-  accountById,
   type ContactPatch,
   cleanEmail,
   cleanLocale,
   cleanRegion,
-  contactByEmail,
   isTimeZone,
   MAX_NAME,
   parsePhone,
