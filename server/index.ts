@@ -2,6 +2,7 @@
 import type { Server } from 'node:http';
 import { seedDemo } from '../db/seeds/demo.ts';
 import { pruneCheckedUploads } from './admin/import.ts';
+import { firstOwnerLink } from './admin/staff.ts';
 import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
 import { currentBrand } from './brand/service.ts';
@@ -26,6 +27,14 @@ async function main() {
     const demo = await seedDemo(app.locals.ctx);
     if (demo) process.stdout.write(demo);
   }
+  // No console user yet (a new database): a one-time link that creates the first owner, so the
+  // console is reachable without stopping the server to run the CLI. Printed at each start
+  // until an owner exists; each link works once, for 24 hours.
+  const firstOwner = await firstOwnerLink(app.locals.ctx, new Date());
+  if (firstOwner)
+    process.stdout.write(
+      `\nConsole: no user yet. Create the first owner (one-time link, 24 h):\n  ${config.baseUrl}/admin/welcome/${firstOwner}\n\n`,
+    );
   // The consent disclosures name the brand: a first start (or BRAND_NAME changed) publishes them
   // as new versions; earlier versions stay as evidence.
   const published = await syncDisclosures(app.locals.ctx, (await currentBrand(app.locals.ctx)).name);

@@ -5,7 +5,7 @@
 import { canonicalEmail } from './contacts/rules.ts';
 import { hmacSha256 } from './hmac.ts';
 
-export type HashKind = 'email' | 'phone' | 'login' | 'login-ip';
+export type HashKind = 'email' | 'phone' | 'login' | 'login-ip' | 'login-address';
 
 export function keyedHash(secret: Buffer, kind: HashKind, value: string): string {
   const v = kind === 'email' ? canonicalEmail(value) : value;

@@ -19,13 +19,26 @@ export const IP_WINDOW_MS = 15 * 60_000;
 export interface ThrottleKeys {
   pair: string;
   ip: string;
+  /** The address alone, so an owner can clear every wait on one user's address. */
+  address: string;
 }
+
+const addressKey = (hashSecret: Buffer, email: string) =>
+  keyedHash(hashSecret, 'login-address', email.trim().toLowerCase());
 
 export function throttleKeys(hashSecret: Buffer, email: string, ip: string): ThrottleKeys {
   return {
     pair: keyedHash(hashSecret, 'login', `${email.trim().toLowerCase()}|${ip}`),
     ip: keyedHash(hashSecret, 'login-ip', ip),
+    address: addressKey(hashSecret, email),
   };
+}
+
+/** An owner's "unlock": the waits on this address, from every IP, end now. */
+export async function clearAddressWaits(from: Reader, hashSecret: Buffer, email: string) {
+  return sql(from)('login_throttle')
+    .where({ address: addressKey(hashSecret, email) })
+    .del();
 }
 
 /** Seconds the caller must still wait, or 0. */
@@ -47,15 +60,15 @@ export async function recordLoginFailure(from: Reader, keys: ThrottleKeys, now: 
   const knex = sql(from);
   // One statement each, so concurrent failures all count.
   await knex.raw(
-    `insert into login_throttle (key, failures, window_start, blocked_until, updated_at)
-     values (?, 1, ?, null, ?)
+    `insert into login_throttle (key, failures, window_start, blocked_until, updated_at, address)
+     values (?, 1, ?, null, ?, ?)
      on conflict (key) do update set
        failures = login_throttle.failures + 1,
        blocked_until = case when login_throttle.failures + 1 >= ?::int
          then ?::timestamptz + least(?::int * power(2, login_throttle.failures + 1 - ?::int), ?::int) * interval '1 second'
          end,
        updated_at = excluded.updated_at`,
-    [keys.pair, now, now, FREE_FAILURES, now, FIRST_WAIT_S, FREE_FAILURES, MAX_WAIT_S],
+    [keys.pair, now, now, keys.address, FREE_FAILURES, now, FIRST_WAIT_S, FREE_FAILURES, MAX_WAIT_S],
   );
   await knex.raw(
     `insert into login_throttle (key, failures, window_start, updated_at)

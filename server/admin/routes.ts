@@ -27,6 +27,7 @@ import {
   type StaffSession,
 } from './sessions.ts';
 import { setupPages } from './setup-pages.ts';
+import { publicUserPages, userPages } from './user-pages.ts';
 import { webhookConsoleRoutes } from './webhooks.ts';
 
 export const SESSION_COOKIE = 'pc_admin';
@@ -75,7 +76,7 @@ export function adminRoutes(ctx: AppContext) {
     res: Response,
     status: number,
     nonce: string,
-    locals: { error?: string; email?: string; next?: string },
+    locals: { error?: string; email?: string; next?: string; passwordSet?: boolean },
   ) => {
     res.status(status).setHeader('Cache-Control', 'no-store');
     res.render('admin/login', {
@@ -106,7 +107,12 @@ export function adminRoutes(ctx: AppContext) {
         }),
       );
     }
-    loginPage(res, 200, nonce, { next: safeNext(req.query.next) });
+    const email = typeof req.query.email === 'string' ? req.query.email.slice(0, 320) : '';
+    loginPage(res, 200, nonce, {
+      next: safeNext(req.query.next),
+      email,
+      passwordSet: req.query.done === 'password_set',
+    });
   });
 
   r.post('/admin/login', formBody, async (req, res) => {
@@ -145,6 +151,9 @@ export function adminRoutes(ctx: AppContext) {
     res.setHeader('Set-Cookie', cookie(id, 12 * 60 * 60));
     res.redirect(303, next);
   });
+
+  // "Forgot password" and the one-time links of console users: no session needed.
+  r.use(publicUserPages(ctx));
 
   // Everything below needs a signed-in user.
   r.use('/admin', (req, res, next) => {
@@ -197,6 +206,7 @@ export function adminRoutes(ctx: AppContext) {
   r.use(setupPages(ctx));
   r.use(recordPages(ctx));
   r.use(requestPages(ctx));
+  r.use(userPages(ctx));
   r.use(importRoutes(ctx));
   r.use(webhookConsoleRoutes(ctx));
 

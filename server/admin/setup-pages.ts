@@ -135,20 +135,5 @@ export function setupPages(ctx: AppContext) {
     res.redirect(303, '/admin/api-keys?done=revoked');
   });
 
-  r.get('/admin/staff', can('owner'), async (req, res) => {
-    const users = await listStaffUsers(ctx);
-    render(req, res, 'staff', 'Console users', { users, roles: ROLES });
-  });
-
-  r.post('/admin/staff', can('owner'), async (req, res) => {
-    await createStaffUser(ctx, ctx.ledger, originOf(req), {
-      email: field(req, 'email') ?? '',
-      password: field(req, 'password') ?? '',
-      role: field(req, 'role') ?? '',
-      name: (field(req, 'name') ?? '').trim() || undefined,
-      accountExternalId: (field(req, 'account') ?? '').trim() || undefined,
-    });
-    res.redirect(303, '/admin/staff?done=created');
-  });
   return r;
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { Browser, Page } from 'playwright-core';
+import { hashPassword } from '../../server/admin/passwords.ts';
 import { createStaffUser } from '../../server/admin/staff.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { recordFeedback, setPreferences } from '../../server/preferences/service.ts';
@@ -258,6 +259,51 @@ describe('admin console in Chromium', () => {
       // The message's own markup is the sender's; the console around it is checked.
       await expectAccessible(page, 'message preview', { skipFrame: 'iframe.preview' });
       await shot(page, 'console-message-preview');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('console users: forgot password and the one-time link page, on a phone, accessible', async () => {
+    const context = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${app.base}/admin/login`);
+      const loaded = page.waitForEvent('load');
+      await page.getByRole('link', { name: 'Forgot your password?' }).click();
+      await loaded;
+      await expectAccessible(page, 'forgot');
+      await page.getByLabel('Email').fill(owner);
+      await page.getByRole('button', { name: 'Email me a link' }).click();
+      await page.getByText('a link to choose a new password is on its way').waitFor();
+      await expectAccessible(page, 'forgot sent');
+      await shot(page, 'console-forgot-sent');
+      const msg = await app.db
+        .knex('messages')
+        .where({ to_email: owner })
+        .orderBy('created_at', 'desc')
+        .first();
+      const path = new URL(/https?:\/\/\S+\/admin\/welcome\/\S+/.exec(msg.text)?.[0] as string).pathname;
+      await page.goto(`${app.base}${path}`);
+      await expectAccessible(page, 'welcome');
+      await shot(page, 'console-welcome');
+      await page.getByLabel('Password', { exact: true }).fill('a new and long passphrase');
+      await page.getByLabel('The same password again').fill('a new and long passphrase');
+      const set = page.waitForEvent('load');
+      await page.getByRole('button', { name: 'Set my password' }).click();
+      await set;
+      expect(page.url()).to.include('/admin/login?done=password_set');
+      expect(await page.getByText('Your password is set').isVisible()).to.equal(true);
+      await expectAccessible(page, 'login after reset');
+      // put the owner's password back for the other tests
+      await app.db
+        .knex('staff_users')
+        .where({ email: owner })
+        .update({ password_hash: await hashPassword(PASSWORD) });
     } finally {
       await context.close();
     }
