@@ -4,7 +4,7 @@ import { accountByExternalId } from '../contacts/service.ts';
 import { DomainError } from '../errors.ts';
 import { INSTANT_MESSAGE, parseInstant } from '../http/validate.ts';
 import { isUuid } from '../ids.ts';
-import { writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
+import { writeContactsCsv, writeEventsCsv, writePreferencesCsv } from '../ledger/export.ts';
 import { messageById, messageJson, outboxMessages } from '../mail/service.ts';
 import { can, render } from './render.ts';
 import { listAccounts } from './service.ts';
@@ -126,6 +126,12 @@ export function recordPages(ctx: AppContext) {
     const accountId = await exportAccount(req);
     csvHeaders(res, 'preferences');
     await writePreferencesCsv(ctx, accountId, res);
+  });
+
+  r.get('/admin/exports/contacts.csv', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const accountId = await exportAccount(req);
+    csvHeaders(res, 'contacts');
+    await writeContactsCsv(ctx, accountId, res, ctx.now());
   });
   return r;
 }

@@ -440,6 +440,55 @@ describe('admin console', () => {
     });
   });
 
+  describe('the contacts export', () => {
+    it('lists every contact as it stands: marketing state, topics left, pause, suppression, consent; one account for a customer administrator', async () => {
+      const a = await account();
+      const b = await account();
+      const plain = await contact(a, 'Plain');
+      const left = await contact(a, 'Left');
+      const paused = await contact(a, 'Paused');
+      const gone = await contact(a, 'Gone');
+      const other = await contact(b, 'Other');
+      const owner = await signedIn('owner');
+      const send = (id: string, path: string, form: Record<string, string>) =>
+        owner.agent
+          .post(`/admin/contacts/${id}${path}`)
+          .type('form')
+          .send({ csrf: owner.csrf, ...form })
+          .expect(303);
+      await send(left.id, '/preferences', { channel: 'email', topic: 'offers', status: 'unsubscribed' });
+      await send(left.id, '/preferences', { channel: 'email', topic: 'newsletter', status: 'unsubscribed' });
+      await send(gone.id, '/suppress', { reason: 'asked on the phone' });
+      await t.db
+        .knex('contacts')
+        .where({ id: paused.id })
+        .update({ paused_until: new Date(Date.now() + 86400_000) });
+      await grantConsent(t.ctx, system, plain.id, { phone: uniquePhone(), channels: ['sms'], method: 'api' });
+      const s = await signedIn('customer_admin', a);
+      const res = await s.agent.get('/admin/exports/contacts.csv').expect(200);
+      expect(res.headers['content-disposition']).to.match(/contacts-\d{4}-\d{2}-\d{2}\.csv/);
+      const rows = parseCsv(res.text, { columns: true }) as Record<string, string>[];
+      const by = (email: string) => rows.find((r) => r.email === email) as Record<string, string>;
+      expect(rows.map((r) => r.email).sort()).to.deep.equal(
+        [plain, left, paused, gone].map((c) => c.email).sort(),
+      );
+      expect(by(plain.email)).to.include({
+        name: 'Plain',
+        account: a,
+        marketingEmail: 'subscribed',
+        suppressed: '',
+      });
+      expect(by(plain.email).smsConsentSince).to.match(/^\d{4}-/);
+      expect(by(left.email)).to.include({
+        marketingEmail: 'subscribed',
+        emailTopicsOff: 'newsletter;offers',
+      });
+      expect(by(paused.email).marketingEmail).to.equal('paused');
+      expect(by(gone.email)).to.include({ marketingEmail: 'suppressed', suppressed: 'manual' });
+      expect(res.text).not.to.include(other.email);
+    });
+  });
+
   describe('creating and editing contacts', () => {
     it('creates a contact with the API rules, on the ledger as the staff member, and refuses a second with that address', async () => {
       const s = await signedIn('staff');
