@@ -22,6 +22,7 @@ import { topicList } from '../preferences/service.ts';
 import { webhookLag } from '../webhooks/service.ts';
 import { lines, PALETTE, stackedBars } from './charts.ts';
 import { can, render } from './render.ts';
+import { ownAccount } from './service.ts';
 
 const CHANNEL = { email: 'email', sms: 'texts', voice: 'calls' } as Record<string, string>;
 const REASONS: Record<string, string> = {
@@ -310,7 +311,10 @@ export function dashboardPage(ctx: AppContext) {
         href: '/admin/data-requests',
       });
 
+    // A customer administrator sees their own account and its agreement first.
+    const account = accountId ? await ownAccount(ctx, accountId) : null;
     render(req, res, 'dashboard', 'Dashboard', {
+      account,
       charts,
       healthRows,
       warnings,

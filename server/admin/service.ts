@@ -55,6 +55,20 @@ export function contactHistory(from: Reader, contactId: string) {
   return eventsOfContact(sql(from), contactId, 5000);
 }
 
+/** A customer administrator's own account, with its agreement (the dashboard shows it). */
+export async function ownAccount(core: Core, accountId: string) {
+  const a = await accountById(core.db.knex, accountId);
+  return a
+    ? {
+        externalId: a.external_id,
+        name: a.name,
+        agreement: a.agreement_status,
+        signedAt: a.agreement_signed_at ? new Date(a.agreement_signed_at).toISOString().slice(0, 10) : null,
+        reference: a.agreement_reference,
+      }
+    : null;
+}
+
 /**
  * A new contact from the console: refused when the address has one already (the console edits
  * that one instead); a customer administrator's goes into their own account. Answers its id.

@@ -112,6 +112,9 @@ describe('console dashboard', function () {
     const page = await s.agent.get('/admin').expect(200);
     const html = page.text;
     expect(html).to.include('Figures for your account');
+    // their own account and its agreement, first
+    expect(html).to.include('Your account: Dash A');
+    expect(html).to.include('Agreement: <strong>signed</strong> on 2026-01-02, reference MSA-D.');
     const optOuts = tableAfter(html, 'Opt-outs per week, by topic and channel');
     const thisWeek = optOuts.body.length - 1;
     expect(column(optOuts, 'Newsletter by email')?.[thisWeek]).to.equal('3');
