@@ -13,11 +13,13 @@ import type { Knex } from 'knex';
 import type { AppContext } from '../app.ts';
 import {
   accountByExternalId,
+  accountById,
   type ContactPatch,
   canonicalEmail,
   cleanEmail,
   cleanLocale,
   cleanRegion,
+  contactByEmail,
   isTimeZone,
   MAX_NAME,
   parsePhone,
@@ -170,8 +172,17 @@ export function readImportRow(
   return { ok: true, row: { email: (email as { email: string }).email, patch, unsubscribed, suppressed } };
 }
 
-async function importRow(core: Core, origin: Origin, row: ImportRow) {
+async function importRow(core: Core, origin: Origin, row: ImportRow, onlyAccountId: string | null) {
   await core.db.knex.transaction(async (trx) => {
+    if (onlyAccountId) {
+      // A customer administrator's import never moves someone else's contact into their account.
+      const existing = await contactByEmail(trx, row.email);
+      if (existing && existing.account_id !== onlyAccountId)
+        throw new DomainError(
+          'validation_failed',
+          'email: this address is a contact of another account; not imported',
+        );
+    }
     const { contact } = await upsertContactIn(core, trx, origin, row.email, row.patch);
     if (row.unsubscribed.length) {
       await applyPreferenceChanges(core, trx, origin, contact.id, row.unsubscribed, { via: 'import' });
@@ -317,6 +328,15 @@ export async function runImportJob(core: Core, jobId: string) {
           ),
           rec,
         );
+      } else if (job.account_only && account !== job.default_account) {
+        fail(
+          line,
+          new DomainError(
+            'validation_failed',
+            `account: this import is for account "${job.default_account}" only; leave the column empty or name it`,
+          ),
+          rec,
+        );
       } else if (account && !accounts.has(account)) {
         fail(
           line,
@@ -335,7 +355,7 @@ export async function runImportJob(core: Core, jobId: string) {
         // one person keep their file order.
         const lane = laneOf(read.row.email);
         lanes[lane] = lanes[lane].then(() =>
-          importRow(core, origin, read.row).then(
+          importRow(core, origin, read.row, job.account_only ? job.account_id : null).then(
             () => {
               imported++;
             },
@@ -447,8 +467,10 @@ function receive(
   });
 }
 
-export function recentImports(knex: Knex) {
-  return knex('import_jobs').orderBy('created_at', 'desc').limit(20);
+export function recentImports(knex: Knex, accountId?: string | null) {
+  const q = knex('import_jobs').orderBy('created_at', 'desc').limit(20);
+  if (accountId !== undefined) q.where({ account_id: accountId, account_only: true });
+  return q;
 }
 
 export function importJob(knex: Knex, id: string) {
@@ -464,6 +486,7 @@ export async function createImportJob(
     defaultAccount: string | null;
     filename: string;
     checkOnly?: boolean;
+    accountOnly?: boolean;
   },
 ) {
   const [row] = await knex('import_jobs')
@@ -474,6 +497,7 @@ export async function createImportJob(
       filename: job.filename,
       status: 'pending',
       check_only: job.checkOnly ?? false,
+      account_only: job.accountOnly ?? false,
     })
     .returning('id');
   let part = 0;
@@ -532,21 +556,48 @@ const affected = (n: unknown) => (typeof n === 'number' ? n : Array.isArray(n) ?
 export function importRoutes(ctx: AppContext) {
   const r = Router();
 
-  r.get('/admin/import', can('owner', 'staff'), async (req: Request, res: Response) => {
-    const [jobs, accounts] = await Promise.all([recentImports(ctx.db.knex), listAccounts(ctx.db.knex)]);
+  // A customer administrator imports into their own account only, and sees only those imports.
+  const ownAccount = (req: Request) => {
+    const staff = req.staff as StaffSession;
+    return staff.role === 'customer_admin' ? (staff.accountId ?? null) : undefined;
+  };
+  const jobFor = async (req: Request, id: string) => {
+    const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
+    const own = ownAccount(req);
+    if (!job || (own !== undefined && (job.account_id !== own || !job.account_only)))
+      throw new DomainError('not_found', 'No such import.');
+    return job;
+  };
+
+  r.get('/admin/import', can('owner', 'staff', 'customer_admin'), async (req: Request, res: Response) => {
+    const own = ownAccount(req);
+    const [jobs, accounts] = await Promise.all([
+      recentImports(ctx.db.knex, own),
+      own === undefined ? listAccounts(ctx.db.knex) : Promise.resolve([]),
+    ]);
     render(req, res, 'import', 'Import contacts', { jobs, accounts, columns: IMPORT_COLUMNS });
   });
 
-  r.post('/admin/import', can('owner', 'staff'), async (req: Request, res: Response) => {
+  r.post('/admin/import', can('owner', 'staff', 'customer_admin'), async (req: Request, res: Response) => {
     const staff = req.staff as StaffSession;
+    const own = ownAccount(req);
     let importId = '';
     await receive(req, staff.csrf, async (fields, filename) => {
       // The account field comes before the file: a wrong one stores no byte of the upload.
-      const account = (fields.account ?? '').trim() || null;
+      let account = (fields.account ?? '').trim() || null;
       let accountId: string | null = null;
-      if (account) {
+      if (own !== undefined) {
+        const mine = own ? await accountById(ctx.db.knex, own) : undefined;
+        if (!mine) throw new DomainError('forbidden', 'Your user has no account to import into.');
+        account = mine.external_id;
+        accountId = mine.id;
+      } else if (account) {
         const a = await accountByExternalId(ctx.db.knex, account);
-        if (!a) throw new DomainError('validation_failed', `No account "${account}".`);
+        if (!a)
+          throw new DomainError(
+            'validation_failed',
+            `No account "${account}": create it on the Accounts page (/admin/accounts) first.`,
+          );
         accountId = a.id;
       }
       const job = await createImportJob(ctx.db.knex, {
@@ -555,6 +606,7 @@ export function importRoutes(ctx: AppContext) {
         defaultAccount: account,
         filename,
         checkOnly: fields.check_only === 'yes',
+        accountOnly: own !== undefined,
       });
       importId = job.id;
       return job;
@@ -564,10 +616,9 @@ export function importRoutes(ctx: AppContext) {
     res.redirect(303, `/admin/import/${importId}`);
   });
 
-  r.get('/admin/import/:id', can('owner', 'staff'), async (req: Request, res: Response) => {
+  r.get('/admin/import/:id', can('owner', 'staff', 'customer_admin'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
-    const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
-    if (!job) throw new DomainError('not_found', 'No such import.');
+    const job = await jobFor(req, id);
     const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
     const preview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
     const kept =
@@ -584,43 +635,49 @@ export function importRoutes(ctx: AppContext) {
   });
 
   // After a check: import the same file (the stored upload), from its first row.
-  r.post('/admin/import/:id/run', can('owner', 'staff'), async (req: Request, res: Response) => {
-    const id = String(req.params.id);
-    if (!isUuid(id) || !(await importJob(ctx.db.knex, id)))
-      throw new DomainError('not_found', 'No such import.');
-    const outcome = await importChecked(ctx.db.knex, id);
-    if (outcome === 'gone')
-      throw new DomainError(
-        'conflict',
-        'The checked file is no longer kept (a day has passed): upload it again.',
-      );
-    if (outcome === 'queued')
-      await ctx.jobs.send(QUEUES.importRun, { importId: id }, { singletonKey: `${id}:run` });
-    res.redirect(303, `/admin/import/${id}`);
-  });
+  r.post(
+    '/admin/import/:id/run',
+    can('owner', 'staff', 'customer_admin'),
+    async (req: Request, res: Response) => {
+      const id = String(req.params.id);
+      await jobFor(req, id);
+      const outcome = await importChecked(ctx.db.knex, id);
+      if (outcome === 'gone')
+        throw new DomainError(
+          'conflict',
+          'The checked file is no longer kept (a day has passed): upload it again.',
+        );
+      if (outcome === 'queued')
+        await ctx.jobs.send(QUEUES.importRun, { importId: id }, { singletonKey: `${id}:run` });
+      res.redirect(303, `/admin/import/${id}`);
+    },
+  );
 
   // The rows that were not imported, as the file had them, with the problem and line first: fix
   // them in a spreadsheet and import this file.
-  r.get('/admin/import/:id/failed.csv', can('owner', 'staff'), async (req: Request, res: Response) => {
-    const id = String(req.params.id);
-    const job = isUuid(id) ? await importJob(ctx.db.knex, id) : undefined;
-    if (!job) throw new DomainError('not_found', 'No such import.');
-    const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
-    const extra = new Set<string>();
-    for (const e of errors)
-      for (const k of Object.keys(e.record ?? {})) if (!IMPORT_COLUMNS.includes(k)) extra.add(k);
-    const columns = ['line', 'problem', ...IMPORT_COLUMNS, ...extra];
-    res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-    res.setHeader('Content-Disposition', `attachment; filename="failed-rows-${id.slice(0, 8)}.csv"`);
-    res.setHeader('Cache-Control', 'no-store');
-    res.send(
-      stringify(
-        errors.map((e) => ({ line: e.line || '', problem: e.message, ...(e.record ?? {}) })),
-        // a cell that starts like a formula is quoted (CSV injection)
-        { header: true, columns, ...CSV_CAST },
-      ),
-    );
-  });
+  r.get(
+    '/admin/import/:id/failed.csv',
+    can('owner', 'staff', 'customer_admin'),
+    async (req: Request, res: Response) => {
+      const id = String(req.params.id);
+      const job = await jobFor(req, id);
+      const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+      const extra = new Set<string>();
+      for (const e of errors)
+        for (const k of Object.keys(e.record ?? {})) if (!IMPORT_COLUMNS.includes(k)) extra.add(k);
+      const columns = ['line', 'problem', ...IMPORT_COLUMNS, ...extra];
+      res.setHeader('Content-Type', 'text/csv; charset=utf-8');
+      res.setHeader('Content-Disposition', `attachment; filename="failed-rows-${id.slice(0, 8)}.csv"`);
+      res.setHeader('Cache-Control', 'no-store');
+      res.send(
+        stringify(
+          errors.map((e) => ({ line: e.line || '', problem: e.message, ...(e.record ?? {}) })),
+          // a cell that starts like a formula is quoted (CSV injection)
+          { header: true, columns, ...CSV_CAST },
+        ),
+      );
+    },
+  );
 
   return r;
 }

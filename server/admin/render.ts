@@ -19,7 +19,7 @@ const NAV: { href: string; label: string; roles: Role[] }[] = [
   { href: '/admin/accounts', label: 'Accounts', roles: ['owner', 'staff'] },
   { href: '/admin/topics', label: 'Topics', roles: ['owner', 'staff'] },
   { href: '/admin/outbox', label: 'Outbox', roles: ['owner', 'staff'] },
-  { href: '/admin/import', label: 'Import', roles: ['owner', 'staff'] },
+  { href: '/admin/import', label: 'Import', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/exports', label: 'Exports', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/data-requests', label: 'Data requests', roles: ['owner', 'staff', 'customer_admin'] },
   { href: '/admin/webhooks', label: 'Webhooks', roles: ['owner'] },

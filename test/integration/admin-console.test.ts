@@ -345,7 +345,7 @@ describe('admin console', () => {
         '/admin/import',
         '/admin/exports',
       ],
-      customer_admin: ['/admin', '/admin/contacts', '/admin/contacts/new', '/admin/exports'],
+      customer_admin: ['/admin', '/admin/contacts', '/admin/contacts/new', '/admin/import', '/admin/exports'],
     };
     for (const role of ['owner', 'staff', 'customer_admin'] as const) {
       it(`${role}: reaches exactly its pages`, async () => {
@@ -882,6 +882,42 @@ describe('admin console', () => {
       expect(bob.suppressed).to.equal(true);
       // the stored upload is gone once the import ended
       expect(await t.db.knex('import_uploads').where({ import_id: job.id })).to.deep.equal([]);
+    });
+
+    it("lets a customer administrator import into their own account only, never taking another account's contact", async () => {
+      const mineAcct = await account();
+      const otherAcct = await account();
+      const theirs = await contact(otherAcct, 'Theirs');
+      const s = await signedIn('customer_admin', mineAcct);
+      const page = await s.agent.get('/admin/import').expect(200);
+      expect(page.text).to.include('Every row goes into your account');
+      expect(page.text).not.to.include('name="account"');
+      const fresh = uniqueEmail('own');
+      const csv = [
+        'email,name,account',
+        `${fresh},Fresh,`,
+        `${uniqueEmail('own')},Elsewhere,${otherAcct}`,
+        `${theirs.email},Taken Over,`,
+      ].join('\n');
+      const { job, page: result } = await upload(s, csv);
+      expect(job).to.include({ status: 'done', imported_rows: 1, failed_rows: 2, account_only: true });
+      expect(result.text).to.include(`this import is for account &#34;${mineAcct}&#34; only`);
+      expect(result.text).to.include('a contact of another account');
+      const mineId = (await t.db.knex('accounts').where({ external_id: mineAcct }).first()).id;
+      expect((await t.db.knex('contacts').whereRaw('lower(email) = ?', [fresh]).first()).account_id).to.equal(
+        mineId,
+      );
+      const still = await t.db.knex('contacts').where({ id: theirs.id }).first();
+      expect(still).to.include({ name: 'Theirs' });
+      expect(still.account_id).to.not.equal(mineId);
+      // another account's import is not theirs to see
+      const staff = await signedIn('staff');
+      const other = await upload(staff, `email\n${uniqueEmail('x')}\n`);
+      await s.agent.get(`/admin/import/${other.job.id}`).expect(404);
+      await s.agent.get(`/admin/import/${other.job.id}/failed.csv`).expect(404);
+      const list = await s.agent.get('/admin/import').expect(200);
+      expect(list.text).to.include(`/admin/import/${job.id}`);
+      expect(list.text).not.to.include(`/admin/import/${other.job.id}`);
     });
 
     it('refuses an upload without the CSRF field', async () => {
