@@ -10,7 +10,6 @@ import { listTopics, saveTopic } from '../preferences/service.ts';
 import { createApiKey, listApiKeys, parseScopes, revokeApiKey, SCOPES } from './api-keys.ts';
 import { can, originOf, render } from './render.ts';
 import { listAccounts, saveBrandEverywhere } from './service.ts';
-import { createStaffUser, listStaffUsers, ROLES } from './staff.ts';
 
 export function setupPages(ctx: AppContext) {
   const r = Router();
