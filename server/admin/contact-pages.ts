@@ -153,19 +153,21 @@ export function contactPages(ctx: AppContext) {
   });
 
   r.get('/admin/contacts/:id', can('owner', 'staff', 'customer_admin'), async (req, res) => {
+    const before = parseWhole(str(req.query.before), 1, Number.MAX_SAFE_INTEGER) ?? undefined;
     const {
       contact,
       topics,
       prefs,
       consents,
       history,
+      historyOlderThan,
       suppression,
       sms,
       voice,
       actorName,
       showOrigin,
       eventLabel,
-    } = await contactPageFacts(ctx, req.staff as Staff, String(req.params.id));
+    } = await contactPageFacts(ctx, req.staff as Staff, String(req.params.id), before);
     render(req, res, 'contact', contact.email, {
       actorName,
       showOrigin,
@@ -176,6 +178,8 @@ export function contactPages(ctx: AppContext) {
       channels: CHANNELS,
       consents,
       history,
+      historyOlderThan,
+      historyPaged: Boolean(before),
       suppression,
       disclosures: { sms, voice },
       methods: STAFF_METHODS,

@@ -17,7 +17,7 @@ import { type Core, type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { keyedHash } from '../keyed-hash.ts';
-import { eventsOfContact } from '../ledger/export.ts';
+import { contactEventsNewest } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { listTopics, preferenceRows } from '../preferences/service.ts';
 import { apiKeyNames } from './api-keys.ts';
@@ -50,9 +50,13 @@ export async function requireContactForStaff(from: Reader, staff: Staff, id: str
   return c;
 }
 
-/** Every ledger event of a contact, in order: who, what, old → new, from where. */
-export function contactHistory(from: Reader, contactId: string) {
-  return eventsOfContact(sql(from), contactId, 5000);
+export const HISTORY_PAGE = 50;
+
+/** A page of a contact's ledger events, newest first: who, what, old → new, from where. */
+export async function contactHistory(from: Reader, contactId: string, beforeId?: number) {
+  const rows = await contactEventsNewest(sql(from), contactId, HISTORY_PAGE + 1, beforeId);
+  const page = rows.slice(0, HISTORY_PAGE);
+  return { rows: page, olderThan: rows.length > HISTORY_PAGE ? Number(page[page.length - 1].id) : null };
 }
 
 /** A customer administrator's own account, with its agreement (the dashboard shows it). */
@@ -132,24 +136,26 @@ export async function liftSuppression(
 }
 
 /** What a contact's console page shows, gathered at once: records, history and who acted. */
-export async function contactPageFacts(core: Core, staff: Staff, id: string) {
+export async function contactPageFacts(core: Core, staff: Staff, id: string, historyBefore?: number) {
   const knex = core.db.knex;
   const contact = await requireContactForStaff(knex, staff, id);
-  const [topics, prefs, consents, history, suppression, sms, voice] = await Promise.all([
+  const [topics, prefs, consents, { rows: history, olderThan }, suppression, sms, voice] = await Promise.all([
     listTopics(knex),
     preferenceRows(knex, contact.id),
     consentHistory(knex, contact.id),
-    contactHistory(knex, contact.id),
+    contactHistory(knex, contact.id, historyBefore),
     suppressionByHash(knex, keyedHash(core.config.hashSecret, 'email', contact.email)),
     currentDisclosure(knex, 'sms', contact.locale),
     currentDisclosure(knex, 'voice', contact.locale),
   ]);
   // Who acted, in words: staff by address (a customer administrator sees only "staff", never the
   // operator's people or where they worked from), API keys by name, the rest plainly.
+  const actors = [
+    ...history.map((e) => e.actor as string),
+    ...consents.flatMap((k) => [k.capturedBy, k.revokedBy].filter((a): a is string => typeof a === 'string')),
+  ];
   const idsOf = (prefix: string) =>
-    [
-      ...new Set(history.map((e) => new RegExp(`^${prefix}:(.+)$`).exec(e.actor)?.[1]).filter(Boolean)),
-    ] as string[];
+    [...new Set(actors.map((a) => new RegExp(`^${prefix}:(.+)$`).exec(a)?.[1]).filter(Boolean))] as string[];
   const [people, keys] = await Promise.all([
     staff.role === 'customer_admin' ? [] : staffEmails(knex, idsOf('staff')),
     apiKeyNames(knex, idsOf('apikey').filter(isUuid)),
@@ -164,14 +170,14 @@ export async function contactPageFacts(core: Core, staff: Staff, id: string) {
     return ACTORS[actor] ?? ACTORS[kind] ?? actor;
   };
   const showOrigin = (actor: string) => !(staff.role === 'customer_admin' && actor.startsWith('staff:'));
-  // Newest first: what a support agent wants to see is what just happened.
-  const newestFirst = [...history].reverse();
+  // Newest first: what a support agent wants to see is what just happened; 50 a page.
   return {
     contact,
     topics,
     prefs,
     consents,
-    history: newestFirst,
+    history,
+    historyOlderThan: olderThan,
     suppression,
     sms,
     voice,

@@ -232,6 +232,18 @@ export function eventsOfContact(knex: Knex, contactId: string, limit: number) {
     .select('e.*', 'f.seq');
 }
 
+/** A page of a contact's events, newest first, before an event id when given (the console). */
+export function contactEventsNewest(knex: Knex, contactId: string, limit: number, beforeId?: number) {
+  const q = knex('events as e')
+    .join('event_feed as f', 'f.event_id', 'e.id')
+    .where('e.contact_id', contactId)
+    .orderBy('e.id', 'desc')
+    .limit(limit)
+    .select('e.*', 'f.seq');
+  if (beforeId) q.where('e.id', '<', beforeId);
+  return q;
+}
+
 /**
  * Every live contact as it stands, a chunk at a time (keyset on id): details, account, what
  * marketing email they get, the email topics they left, pause, suppression and phone consent.

@@ -9,6 +9,7 @@ import { createStaffUser } from '../../server/admin/staff.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
+import { setPreferences } from '../../server/preferences/service.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { signedInStaff } from '../support/console.ts';
 import { freshDb } from '../support/db.ts';
@@ -654,6 +655,31 @@ describe('admin console', () => {
       expect(history).to.include(`staff ${staffEmail}`);
       expect(page.text).to.include(`staff:${s.id}`); // the consent's evidence keeps the actor as recorded
       expect(page.text).to.include('Call with Zed, ticket 77');
+    });
+
+    it('pages a long history, 50 at a time, newest first, every event once', async () => {
+      const c = await contact();
+      for (let i = 0; i < 35; i++)
+        for (const status of ['unsubscribed', 'subscribed'] as const)
+          await setPreferences(t.ctx, system, c.id, [{ channel: 'email', topic: 'newsletter', status }]);
+      const all = await t.db.knex('events').where({ contact_id: c.id }).orderBy('id', 'desc').select('id');
+      expect(all.length).to.equal(71);
+      const s = await signedIn('staff');
+      const times: string[] = [];
+      let href: string | null = `/admin/contacts/${c.id}`;
+      let pages = 0;
+      while (href) {
+        const page: { text: string } = await s.agent.get(href).expect(200);
+        const history = page.text.slice(page.text.indexOf('id="history"'));
+        const rows = history.match(/<time datetime="[^"]+">/g) ?? [];
+        expect(rows.length).to.be.at.most(50);
+        times.push(...rows);
+        const older: string | undefined = /<a href="([^"]+)">Older events<\/a>/.exec(history)?.[1];
+        href = older ?? null;
+        pages++;
+      }
+      expect(pages).to.equal(2);
+      expect(times.length).to.equal(71);
     });
 
     it('records a consent given on paper on the day it was given, never in the future', async () => {
