@@ -4,6 +4,7 @@ import { type ConsentMethod, grantConsent, revokeConsent, STAFF_METHODS } from '
 import { eraseContact, saveContact } from '../contacts/profile.ts';
 import {
   type ContactPatch,
+  changeContactEmail,
   cleanEmail,
   cleanLocale,
   cleanRegion,
@@ -147,8 +148,14 @@ export function contactPages(ctx: AppContext) {
     const staff = req.staff as Staff;
     const contact = await requireContactForStaff(ctx, staff, String(req.params.id));
     const { patch, details } = readForm(req, staff);
+    // A new address: the person keeps their preferences, consents and history.
+    const typed = field(req, 'email');
+    const email = typed === undefined ? null : cleanEmail(typed);
+    if (email && !email.ok) details.unshift({ field: 'email', message: email.reason });
     if (details.length) throw new DomainError('validation_failed', 'The contact was not saved.', details);
-    await saveContact(ctx, originOf(req), contact.email, patch);
+    const address = email?.ok ? email.email : contact.email;
+    if (address !== contact.email) await changeContactEmail(ctx, originOf(req), contact.id, address);
+    await saveContact(ctx, originOf(req), address, patch);
     back(res, contact.id, 'details');
   });
 

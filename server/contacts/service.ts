@@ -11,10 +11,12 @@ import {
   accountByExternalId,
   type ContactRow,
   contactByEmail,
+  contactById,
   contactByPhone,
   insertAccount,
   insertContact,
   insertSuppression,
+  lockContact,
   updateAccount,
   updateContact,
 } from './queries.ts';
@@ -295,4 +297,32 @@ export async function suppressIn(
     data: { emailHash, ...s.data },
   });
   return true;
+}
+
+/**
+ * A contact's new address (the console's edit): the person keeps their preferences, consents
+ * and history; the new address takes any suppression already held for it. Refused when another
+ * contact has the address. On the ledger as `contact.updated` with both keyed hashes.
+ */
+export async function changeContactEmail(core: Core, origin: Origin, contactId: string, email: string) {
+  return core.db.knex.transaction(async (trx) => {
+    await lockContact(trx, contactId);
+    const contact = await contactById(trx, contactId, { live: true });
+    if (!contact) throw notFound('No such contact.');
+    if (email === contact.email) return false;
+    const other = await contactByEmail(trx, email);
+    if (other && other.id !== contactId)
+      throw conflict('This address belongs to another contact: open that one instead.');
+    const hash = keyedHash(core.config.hashSecret, 'email', email);
+    await trx('contacts')
+      .where({ id: contactId })
+      .update({ email, email_key: canonicalEmail(email), email_hash: hash, updated_at: new Date() });
+    await core.ledger.append(trx, origin, {
+      type: 'contact.updated',
+      contactId,
+      accountId: contact.account_id,
+      data: { fields: ['email'], emailHashBefore: contact.email_hash, emailHash: hash },
+    });
+    return true;
+  });
 }

@@ -531,6 +531,39 @@ describe('admin console', () => {
       expect(again.text).to.include('exists already');
     });
 
+    it("changes a contact's address: the person keeps their opt-outs and history; another contact's address is refused", async () => {
+      const s = await signedIn('staff');
+      const c = await contact();
+      await setPreferences(t.ctx, system, c.id, [
+        { channel: 'email', topic: 'newsletter', status: 'unsubscribed' },
+      ]);
+      const taken = await contact();
+      const clash = await s.agent
+        .post(`/admin/contacts/${c.id}`)
+        .type('form')
+        .send({ csrf: s.csrf, email: taken.email.toUpperCase() })
+        .expect(409);
+      expect(clash.text).to.include('belongs to another contact');
+      const next = uniqueEmail('moved');
+      await s.agent
+        .post(`/admin/contacts/${c.id}`)
+        .type('form')
+        .send({ csrf: s.csrf, email: next })
+        .expect(303);
+      const row = await t.db.knex('contacts').where({ id: c.id }).first();
+      expect(row.email).to.equal(next);
+      expect(row.email_hash).to.equal(keyedHash(t.ctx.config.hashSecret, 'email', next));
+      const key = await apiKeyFor(t, ['check']);
+      const check = await request(t.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', key.auth)
+        .send({ recipient: next, topic: 'newsletter', channel: 'email' })
+        .expect(200);
+      expect(check.body.reason, 'the opt-out followed the person').to.equal('unsubscribed_topic');
+      const moved = await t.db.knex('events').where({ contact_id: c.id, type: 'contact.updated' });
+      expect(moved.map((e) => e.data.fields)).to.deep.include(['email']);
+    });
+
     it('refuses bad fields with every problem named, and writes nothing', async () => {
       const s = await signedIn('staff');
       const email = uniqueEmail('bad');
