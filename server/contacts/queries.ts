@@ -156,3 +156,14 @@ export async function clearEndedPause(trx: Knex.Transaction, id: string, until: 
   const n = await trx('contacts').where({ id, paused_until: until }).update({ paused_until: null });
   return affectedRows(n) === 1;
 }
+
+/** A contact's address and the keys derived from it, together. */
+export function setContactEmail(
+  trx: Knex.Transaction,
+  id: string,
+  row: { email: string; email_key: string; email_hash: string },
+) {
+  return trx('contacts')
+    .where({ id })
+    .update({ ...row, updated_at: new Date() });
+}

@@ -17,6 +17,7 @@ import {
   insertContact,
   insertSuppression,
   lockContact,
+  setContactEmail,
   updateAccount,
   updateContact,
 } from './queries.ts';
@@ -314,9 +315,7 @@ export async function changeContactEmail(core: Core, origin: Origin, contactId: 
     if (other && other.id !== contactId)
       throw conflict('This address belongs to another contact: open that one instead.');
     const hash = keyedHash(core.config.hashSecret, 'email', email);
-    await trx('contacts')
-      .where({ id: contactId })
-      .update({ email, email_key: canonicalEmail(email), email_hash: hash, updated_at: new Date() });
+    await setContactEmail(trx, contactId, { email, email_key: canonicalEmail(email), email_hash: hash });
     await core.ledger.append(trx, origin, {
       type: 'contact.updated',
       contactId,
