@@ -54,7 +54,10 @@ async function optOuts(mode: 'async' | 'remote_apply', rounds = 200) {
     const want = i % 2 ? '{}' : '{email:*}';
     const t0 = performance.now();
     await primary.query('begin');
-    await primary.query('update contacts set optouts = $1::text[] where email_key = $2 and erased_at is null', [want, email]);
+    await primary.query(
+      'update contacts set optouts = $1::text[] where email_key = $2 and erased_at is null',
+      [want, email],
+    );
     await primary.query('commit');
     commits.push(performance.now() - t0);
     const { rows } = await replica.query({
@@ -65,7 +68,9 @@ async function optOuts(mode: 'async' | 'remote_apply', rounds = 200) {
     const seen = (rows[0].optouts as string[]).includes('email:*') ? '{email:*}' : '{}';
     if (seen !== want) stale++;
   }
-  await primary.query("update contacts set optouts = '{}' where email_key = $1 and erased_at is null", [email]);
+  await primary.query("update contacts set optouts = '{}' where email_key = $1 and erased_at is null", [
+    email,
+  ]);
   await primary.end();
   await replica.end();
   commits.sort((a, b) => a - b);
