@@ -10,7 +10,6 @@
 // other text is answered 503 for Twilio to retry.
 
 import express, { type Request, type Response, Router } from 'express';
-import twilio from 'twilio';
 import type { AppContext } from '../app.ts';
 import { knownBrand } from '../brand/service.ts';
 import { parsePhone } from '../contacts/service.ts';
@@ -20,8 +19,10 @@ import { cleanProviderForm } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
 import { smsIntent } from './rules.ts';
 import { applyInboundText, type InboundText } from './service.ts';
+import { twilioSdk } from './twilio-sdk.ts';
 
-function twiml(res: Response, message?: string) {
+async function twiml(res: Response, message?: string) {
+  const twilio = await twilioSdk();
   const reply = new twilio.twiml.MessagingResponse();
   if (message) reply.message(message);
   res.type('text/xml').send(reply.toString());
@@ -45,6 +46,7 @@ export function smsWebhookRoutes(ctx: AppContext) {
       const params = (req.body ?? {}) as Record<string, string>;
       const url = `${ctx.config.baseUrl}${req.originalUrl}`;
       // The signature covers the fields exactly as sent; they are cleaned only after it verifies.
+      const twilio = await twilioSdk();
       if (!signature || !twilio.validateRequest(token, signature, url, params)) {
         throw new DomainError('forbidden', 'The Twilio signature does not verify.');
       }

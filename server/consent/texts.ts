@@ -3,10 +3,11 @@
 // Twilio's REST API with the twilio client when TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and
 // TWILIO_FROM are set, else kept in the local outbox (text_messages). Sent as a durable job that
 // holds the consent's id, never the number.
-import twilio from 'twilio';
+
 import { currentBrand } from '../brand/service.ts';
 import type { Core } from '../core.ts';
 import { consentById, insertText } from './queries.ts';
+import { twilioSdk } from './twilio-sdk.ts';
 
 /** Twilio: the number has opted out at the carrier (replied STOP to our sender). Never retried. */
 const OPTED_OUT = 21610;
@@ -26,13 +27,21 @@ export interface Texter {
 
 export function createTexter(core: Core): Texter {
   const { twilioAccountSid: sid, twilioAuthToken: token, twilioFrom: from, twilioApiUrl } = core.config;
-  const client = sid && token && from ? twilio(sid, token) : null;
-  if (client) client.api.baseUrl = twilioApiUrl; // SendGrid's pattern: a local fake in tests
+  const configured = Boolean(sid && token && from);
+  let client: ReturnType<Awaited<ReturnType<typeof twilioSdk>>> | null = null;
+  const clientNow = async () => {
+    if (!client && configured) {
+      client = (await twilioSdk())(sid as string, token as string);
+      client.api.baseUrl = twilioApiUrl; // SendGrid's pattern: a local fake in tests
+    }
+    return client;
+  };
   const record = (row: Record<string, unknown>) => insertText(core.db.knex, row);
   return {
-    transport: client ? 'twilio' : 'outbox',
+    transport: configured ? 'twilio' : 'outbox',
     async send(t) {
       const base = { contact_id: t.contactId, to_phone: t.to, kind: t.kind, body: t.body };
+      const client = await clientNow();
       if (!client || !from) {
         await record({ ...base, transport: 'outbox', status: 'sent' });
         return { ok: true };

@@ -36,6 +36,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+// Servers a test started and did not see exit: killed with the test process (mocha --exit
+// does not wait for them; a server left running holds its memory, port and data directory).
+const spawned = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of spawned) {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+  }
+});
+
 export interface Running {
   child: ChildProcess;
   port: number;
@@ -49,11 +60,16 @@ export interface Running {
  */
 export function startServer(env: NodeJS.ProcessEnv, opts: { npm?: boolean } = {}): Promise<Running> {
   const [command, args] = opts.npm ? ['npm', ['start', '--silent']] : [NODE, ['server/index.ts']];
+  // Its own process group, so whatever a test leaves running (npm's node child included) can be
+  // ended as a whole when the test process exits.
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  spawned.add(child);
+  child.on('exit', () => spawned.delete(child));
   let out = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
