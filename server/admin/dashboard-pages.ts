@@ -103,16 +103,14 @@ export function dashboardPage(ctx: AppContext) {
 
   r.get('/admin', can('owner', 'staff', 'customer_admin'), async (req, res) => {
     const staff = req.staff as NonNullable<typeof req.staff>;
-    const accountId = staff.role === 'customer_admin' ? (staff.accountId ?? null) : null;
     const operator = staff.role !== 'customer_admin';
+    // A customer administrator always has an account (the database holds them to one).
+    const accountId = operator ? null : (staff.accountId as string);
     const now = ctx.now();
-    // A customer administrator without an account sees nothing rather than everyone's.
-    const scope =
-      staff.role === 'customer_admin' && !accountId ? '00000000-0000-0000-0000-000000000001' : accountId;
     const [figures, topics, health] = await Promise.all([
-      dashboardFigures(ctx, scope, now),
+      dashboardFigures(ctx, accountId, now),
       topicList(ctx),
-      dashboardHealth(ctx, scope, now),
+      dashboardHealth(ctx, accountId, now),
     ]);
     const { weeks, counts } = figures;
     const topicName = (slug: string) =>
@@ -131,20 +129,16 @@ export function dashboardPage(ctx: AppContext) {
       ),
       PALETTE.length - 1,
     );
-    const reasons = seriesOf(
-      counts,
-      weeks,
-      'reason',
-      (c) => c.reason,
-      (k) => REASONS[k] ?? k,
-    );
-    const suppressions = seriesOf(
-      counts,
-      weeks,
-      'suppression',
-      (c) => c.reason,
-      (k) => REASONS[k] ?? k,
-    );
+    const byReason = (metric: string) =>
+      seriesOf(
+        counts,
+        weeks,
+        metric,
+        (c) => c.reason,
+        (k) => REASONS[k] ?? k,
+      );
+    const reasons = byReason('reason');
+    const suppressions = byReason('suppression');
     const rates = complaintRates(counts, weeks);
     const perWeek = (metric: string) =>
       weeks.map((w) =>

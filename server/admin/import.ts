@@ -27,6 +27,7 @@ import {
   upsertContactIn,
 } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
+import { affectedRows } from '../db.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { isUuid } from '../ids.ts';
 import { QUEUES } from '../jobs/jobs.ts';
@@ -548,10 +549,9 @@ async function importChecked(knex: Knex, id: string) {
       started_at: null,
       finished_at: null,
     });
-    return affected(moved) ? ('queued' as const) : ('not_checked' as const);
+    return affectedRows(moved) ? ('queued' as const) : ('not_checked' as const);
   });
 }
-const affected = (n: unknown) => (typeof n === 'number' ? n : Array.isArray(n) ? n.length : 0);
 
 export function importRoutes(ctx: AppContext) {
   const r = Router();

@@ -212,6 +212,12 @@ export async function inviteStaffUser(
   });
 }
 
+export function staffUserByEmail(from: Reader, email: string) {
+  return sql(from)('staff_users')
+    .whereRaw('lower(email) = lower(?)', [email.trim()])
+    .first('id', 'email', 'role', 'account_id', 'disabled_at');
+}
+
 export async function staffUserById(from: Reader, id: string) {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
   return sql(from)('staff_users').where({ id }).first('id', 'email', 'role', 'account_id', 'disabled_at');

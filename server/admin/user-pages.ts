@@ -22,6 +22,7 @@ import {
   ROLES,
   setStaffDisabled,
   staffLinkFor,
+  staffUserByEmail,
   staffUserById,
   useStaffLink,
 } from './staff.ts';
@@ -95,8 +96,7 @@ export function publicUserPages(ctx: AppContext) {
     if (!checkFormToken(keys, 'admin-forgot', field(req, 'csrf'), ctx.now()))
       throw new DomainError('forbidden', 'This form expired. Reload the page and try again.');
     const email = (field(req, 'email') ?? '').trim().slice(0, 320);
-    const users = await listStaffUsers(ctx);
-    const user = users.find((u) => u.email.toLowerCase() === email.toLowerCase());
+    const user = email ? await staffUserByEmail(ctx, email) : undefined;
     // The same answer either way; a disabled user gets no link.
     if (user && !user.disabled_at) {
       const token = await issueStaffLink(ctx, 'reset', user.id, ctx.now());

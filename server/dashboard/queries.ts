@@ -1,6 +1,7 @@
 // The dashboard part's SQL: rolling the ledger up into weekly counts (dashboard_weekly, see its
 // migration for why that stays exact), the tally of delivered marketing mail, and the reads.
 import type { Knex } from 'knex';
+import type { Count } from './rules.ts';
 
 type Q = Knex | Knex.Transaction;
 
@@ -83,14 +84,8 @@ export function tallyDelivered(trx: Knex.Transaction, week: string, accountId: s
   );
 }
 
-export interface WeeklyRow {
-  week: string;
-  metric: string;
-  channel: string;
-  topic: string;
-  reason: string;
-  n: number;
-}
+/** A weekly count as the reads return it (the rules' Count). */
+export type WeeklyRow = Count;
 
 /**
  * Weekly counts since `since` (a Monday): the rolled-up rows plus the events past the cursor,

@@ -65,19 +65,18 @@ export function toDomainError(err: unknown): DomainError {
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const appErr = toDomainError(err);
-    if (res.locals.answeredLate) {
-      // A page save that ran past its budget was already answered ("unconfirmed, send again");
-      // whatever it ended with (done, failed, or trying to answer twice) is only logged.
-      logger.warn({ err, reqId: req.id }, 'page save ended after its answer');
+    if (res.writableEnded) {
+      // Answered already (a page save past its budget was told "unconfirmed, send again"):
+      // whatever the work ended with is only logged, and the connection is left alone.
+      logger.warn({ err, reqId: req.id }, 'request failed after its answer');
       return;
     }
     if (appErr.code === 'internal' || appErr.code === 'unavailable') {
       logger.error({ err, code: appErr.code, reqId: req.id }, 'request failed');
     }
     if (res.headersSent) {
-      // Half an answer is worse than none: cut it so the client sees a failure. A finished
-      // answer is left alone (the connection may carry the next request).
-      if (!res.writableEnded) res.destroy();
+      // Half an answer is worse than none: cut it so the client sees a failure.
+      res.destroy();
       return;
     }
     if (appErr.code === 'rate_limited') res.setHeader('Retry-After', '60');

@@ -217,7 +217,6 @@ export function preferencePages(ctx: AppContext) {
     if (oneClickValue(req) !== undefined) return next();
     const timer = setTimeout(() => {
       if (res.headersSent) return;
-      res.locals.answeredLate = true;
       ctx.metrics.pageSavesUnconfirmed.inc();
       ctx.logger.warn({ reqId: req.id, path: req.route?.path }, 'page save over budget: answered 503');
       messagePage(res, 503, localeFor(req), 'unconfirmedTitle', 'unconfirmedText');
