@@ -9,6 +9,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import twilio from 'twilio';
+import { createImportJob, runImportJob } from '../../server/admin/import.ts';
 import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
@@ -332,6 +333,51 @@ if (process.env.DATABASE_URL) {
         expect(changed.map((e) => e.new_value).sort()).to.deep.equal(['paused', 'unsubscribed']);
       });
     }
+
+    it('import: a run whose connection is cut mid-file fails for the queue to retry; the retry applies every opt-out once, and still reports a repeat of a row before the cut', async () => {
+      const tag = uniqueId('imp');
+      const emails = Array.from({ length: 1500 }, (_, i) => `${tag}-${i}@drill.example`);
+      const csv = ['email,unsubscribed', ...emails.map((e) => `${e},newsletter`), `${emails[5]},*`].join(
+        '\n',
+      );
+      const ctx = app.locals.ctx;
+      const job = await createImportJob(t.db.knex, {
+        createdBy: null,
+        accountId: null,
+        defaultAccount: null,
+        filename: 'drill.csv',
+      });
+      await job.append(Buffer.from(csv));
+      const run = runImportJob(ctx, job.id);
+      // the worst moment: after the first checkpoint, with rows in flight
+      for (let i = 0; i < 400; i++) {
+        const row = await t.db.knex('import_jobs').where({ id: job.id }).first('processed_rows');
+        if (Number(row.processed_rows) >= 500) break;
+        await sleep(25);
+      }
+      await p.cut();
+      let failed: unknown = null;
+      await run.catch((err) => {
+        failed = err;
+      });
+      expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
+      await p.restore();
+      await runImportJob(ctx, job.id); // what the queue's retry does
+      const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
+      expect(done).to.include({ status: 'done', processed_rows: 1501, imported_rows: 1500, failed_rows: 1 });
+      const errors = typeof done.errors === 'string' ? JSON.parse(done.errors) : done.errors;
+      expect(errors.map((e: { message: string }) => e.message)).to.deep.equal([
+        'email: the same address as line 7; only the first row for a person is imported',
+      ]);
+      const optOuts = await t.db
+        .knex('events as e')
+        .join('contacts as c', 'c.id', 'e.contact_id')
+        .where('c.email', 'like', `${tag}-%`)
+        .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
+        .select('c.email');
+      expect(optOuts.length, 'one opt-out per person, none lost, none twice').to.equal(1500);
+      expect(new Set(optOuts.map((r) => r.email)).size).to.equal(1500);
+    });
 
     it('SMS: a text whose transaction failed is applied on the retry with the same MessageSid', async () => {
       const c = await consenting();
