@@ -135,6 +135,7 @@ describe('admin console in Chromium', () => {
       await shot(page, 'console-contact');
 
       for (const [path, name] of [
+        ['/admin/forgot', 'forgot'],
         ['/admin/contacts/new', 'contact-new'],
         [`/admin/contacts/${mine.id}/edit`, 'contact-edit'],
         ['/admin/accounts', 'accounts'],
@@ -304,6 +305,40 @@ describe('admin console in Chromium', () => {
         .knex('staff_users')
         .where({ email: owner })
         .update({ password_hash: await hashPassword(PASSWORD) });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('console pages changed this session, on a phone: accessible, nothing wider than the screen', async () => {
+    const context = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(`${app.base}/admin/login`);
+      await page.getByLabel('Email').fill(owner);
+      await page.getByLabel('Password').fill(PASSWORD);
+      const loaded = page.waitForEvent('load');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await loaded;
+      for (const [path, name] of [
+        ['/admin/contacts/new', 'contact-new'],
+        [`/admin/contacts/${mine.id}`, 'contact'],
+        [`/admin/contacts/${mine.id}/edit`, 'contact-edit'],
+        ['/admin/staff', 'staff'],
+        ['/admin/import', 'import'],
+        ['/admin/outbox', 'outbox'],
+        ['/admin/exports', 'exports'],
+      ]) {
+        await page.goto(`${app.base}${path}`);
+        await expectAccessible(page, `${name} on a phone`);
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(wide, `${name} fits 360 px`).to.be.at.most(360);
+        await shot(page, `console-${name}-phone`);
+      }
     } finally {
       await context.close();
     }
