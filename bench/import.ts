@@ -42,15 +42,20 @@ const job = await createImportJob(db.knex, {
 for (let at = 0; at < csv.length; at += 1024 * 1024) await job.append(csv.subarray(at, at + 1024 * 1024));
 let peak = 0;
 const sampler = setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage().rss);
+  const m = process.memoryUsage();
+  if (m.rss > peak) { peak = m.rss; if (process.env.MEMLOG) console.log(JSON.stringify(m)); }
 }, 100);
 const t0 = Date.now();
+if (process.env.SNAP) setTimeout(async () => { (await import("node:v8")).writeHeapSnapshot("/tmp/imp.heapsnapshot"); }, Number(process.env.SNAP));
+const cpu0 = process.cpuUsage();
 await runImportJob(core, job.id);
+const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 const s = (Date.now() - t0) / 1000;
 const done = await db.knex('import_jobs').where({ id: job.id }).first();
 console.log(
   `${done.status}: ${done.imported_rows} imported, ${done.failed_rows} failed of ${done.processed_rows} rows in ${s.toFixed(1)} s ` +
-    `(${Math.round(done.processed_rows / s)} rows/s); peak RSS ${(peak / 1024 / 1024).toFixed(0)} MB`,
+    `(${Math.round(done.processed_rows / s)} rows/s); peak RSS ${(peak / 1024 / 1024).toFixed(0)} MB; ` +
+    `this process's CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s`,
 );
 await db.close();

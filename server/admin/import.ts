@@ -4,7 +4,7 @@
 // suppression land together or not at all; a bad row is reported with its line number and
 // changes nothing. Every change is on the ledger with actor `import:<job id>`.
 
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import busboy from 'busboy';
 import { parse } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
@@ -30,19 +30,22 @@ import type { Core } from '../core.ts';
 import { affectedRows } from '../db.ts';
 import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import { isUuid } from '../ids.ts';
+import { importBatch, SeenAddresses } from '../imports/service.ts';
 import { QUEUES } from '../jobs/jobs.ts';
 import { CSV_CAST } from '../ledger/export.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type PreferenceChange } from '../preferences/service.ts';
 import { can, render } from './render.ts';
-import { listAccounts } from './service.ts';
+import { accountIdsByExternalId, listAccounts } from './service.ts';
 import { csrfMatches, type StaffSession } from './sessions.ts';
 
 const MAX_FILE_BYTES = 100 * 1024 * 1024;
 const MAX_ERRORS_KEPT = 1000;
-const PROGRESS_EVERY = 500;
-/** Concurrent row transactions on PostgreSQL (PGlite has one connection: one lane). */
-const IMPORT_LANES = 6;
+/** Rows per batch transaction: large enough to amortise round trips, small enough that the
+ * feed's commit lock (one advisory lock while a commit's events are numbered) is held briefly. */
+const BATCH_ROWS = 2000;
+/** Batches written at once on PostgreSQL (PGlite has one connection: one). */
+const IMPORT_LANES = 2;
 export const IMPORT_COLUMNS = [
   'email',
   'name',
@@ -210,13 +213,71 @@ async function* uploadParts(knex: Knex, importId: string) {
 }
 
 /**
- * The import job: reads the stored upload and writes its rows, checkpointing every
- * PROGRESS_EVERY records. Resumable: a run after a crash (pg-boss retries the job when the dead
- * process stops its heartbeat) skips the records before the checkpoint and re-applies the few
+ * The upload as text. Spreadsheets save CSV as UTF-8, UTF-16 (Excel's "Unicode text") or
+ * Windows-1252/Latin-1 ("CSV" on older Excel): the encoding is told from the first part (a
+ * byte-order mark, the zero bytes of UTF-16, or bytes that are not UTF-8) and the file is
+ * converted. A file that turns out not to be UTF-8 after a first part that was is refused with
+ * the line, rather than read wrongly.
+ */
+export async function* decodedParts(parts: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  let decoder: TextDecoder | null = null;
+  let lines = 1;
+  for await (const part of parts) {
+    decoder ??= new TextDecoder(encodingOf(part), { fatal: true });
+    let text: string;
+    try {
+      text = decoder.decode(part, { stream: true });
+    } catch {
+      throw new DomainError(
+        'validation_failed',
+        `The file is not UTF-8 throughout (near line ${lines}): save it as "CSV UTF-8" and upload it again.`,
+      );
+    }
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
+    yield text;
+  }
+  const rest = decoder?.decode();
+  if (rest) yield rest;
+}
+
+export function encodingOf(head: Buffer): string {
+  if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  // UTF-16 without a mark: ASCII text has a zero byte beside every character
+  if (head.length >= 2 && head[0] !== 0 && head[1] === 0) return 'utf-16le';
+  if (head.length >= 2 && head[0] === 0 && head[1] !== 0) return 'utf-16be';
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, lastWholeChar(head)));
+    return 'utf-8';
+  } catch {
+    return 'windows-1252';
+  }
+}
+
+/** Where the last complete UTF-8 character of a part ends (a part may cut one in two). */
+function lastWholeChar(buf: Buffer) {
+  const i = buf.length;
+  for (let k = 1; k <= 3 && i - k >= 0; k++) {
+    const b = buf[i - k];
+    if ((b & 0xc0) === 0x80) continue; // continuation byte
+    if (b >= 0xc0) return i - k; // a lead byte whose character may be cut
+    break;
+  }
+  return i;
+}
+
+/**
+ * The import job: reads the stored upload and writes its rows in batches of BATCH_ROWS, each
+ * batch one transaction (importBatch: set-based, every change on the ledger), a checkpoint
+ * after each. Resumable: a run after a crash (pg-boss retries the job when the dead process
+ * stops its heartbeat) skips the records before the checkpoint and re-applies the batch or two
  * after it, which writes nothing twice (an upsert that changes nothing, an opt-out already
  * there and a suppression already held write no row and no ledger event) and counts them once
- * (the counts restart from the checkpoint's). A database that goes away fails the run, for the
- * queue to retry; a bad file ends it. Either way the upload is deleted once the import ends.
+ * (the counts restart from the checkpoint's). A batch that meets something it did not foresee
+ * is rolled back and its rows are written one at a time, so a bad row is reported by line and
+ * changes nothing. A database that goes away fails the run, for the queue to retry; a bad
+ * file ends it. Either way the upload is deleted once the import ends.
  */
 export async function runImportJob(core: Core, jobId: string) {
   const knex = core.db.knex;
@@ -230,13 +291,15 @@ export async function runImportJob(core: Core, jobId: string) {
   const preview: PreviewRow[] = Array.isArray(storedPreview) ? storedPreview : [];
   // Each address's first line: a later row for the same person is reported, not written (it
   // used to overwrite the earlier one silently). Rebuilt from the file on a resumed run.
-  const firstLine = new Map<string, number>();
-  const accounts = new Set((await listAccounts(knex)).map((a) => a.external_id as string));
+  const firstLine = new SeenAddresses();
+  const accounts = await accountIdsByExternalId(knex);
   const resumeAt = Number(job.resume_record) || 0;
   let processed = resumeAt;
   let imported = resumeAt ? Number(job.imported_rows) : 0;
   let failed = resumeAt ? Number(job.failed_rows) : 0;
-  let transient: unknown = null;
+  const keep = (e: ImportError) => {
+    if (errors.length < MAX_ERRORS_KEPT) errors.push(e);
+  };
   const checkpoint = () =>
     knex('import_jobs')
       .where({ id: jobId })
@@ -260,38 +323,69 @@ export async function runImportJob(core: Core, jobId: string) {
   await knex('import_jobs')
     .where({ id: jobId })
     .update({ status: 'running', started_at: job.started_at ?? new Date() });
-  const lanes: Promise<void>[] = Array.from({ length: core.db.kind === 'pg' ? IMPORT_LANES : 1 }, () =>
-    Promise.resolve(),
-  );
-  const laneOf = (email: string) => {
-    let h = 0;
-    for (const ch of canonicalEmail(email)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-    return h % lanes.length;
-  };
-  const fail = (line: number, err: unknown, record?: Record<string, string>) => {
-    if (isDatabaseUnavailable(err)) {
-      transient ??= err; // not the row's fault: the run stops and is retried from the checkpoint
-      return;
+
+  const onlyAccountId = job.account_only ? (job.account_id as string) : null;
+  /** Writes a batch's good rows; a refused row becomes an error with its line and record. */
+  const write = async (batch: Batch): Promise<{ imported: number; errors: ImportError[] }> => {
+    if (checkOnly || !batch.rows.length) return { imported: batch.rows.length, errors: [] };
+    try {
+      const done = await importBatch(core, origin, batch.rows, { accounts, onlyAccountId });
+      const byLine = new Map(batch.rows.map((r) => [r.line, r.record]));
+      return {
+        imported: done.imported,
+        errors: done.refused.map((e) => ({ ...e, record: byLine.get(e.line) })),
+      };
+    } catch (err) {
+      if (isDatabaseUnavailable(err)) throw err; // not the rows' fault: the run is retried
+      // Something the batch did not foresee: each row on its own, to find the one at fault.
+      const out = { imported: 0, errors: [] as ImportError[] };
+      for (const r of batch.rows) {
+        try {
+          await importRow(core, origin, r, onlyAccountId);
+          out.imported++;
+        } catch (rowErr) {
+          if (isDatabaseUnavailable(rowErr)) throw rowErr;
+          out.errors.push({ line: r.line, message: rowProblem(rowErr), record: r.record });
+        }
+      }
+      return out;
     }
-    failed++;
-    // Our own refusals say why; anything else is reported without internals.
-    const message =
-      err instanceof DomainError
-        ? err.message + (err.details.length ? ` (${err.details.map((d) => d.message).join('; ')})` : '')
-        : 'could not be saved (database error); nothing of this row was written';
-    if (errors.length < MAX_ERRORS_KEPT) errors.push({ line, message, ...(record ? { record } : {}) });
   };
+  // Batches in flight, oldest first: a few at once on PostgreSQL (rows of one person never
+  // repeat, so batches touch different contacts), one on PGlite. They are settled in order, so
+  // the checkpoint never passes a batch that has not committed.
+  const inFlight: { batch: Batch; result: Promise<{ imported: number; errors: ImportError[] }> }[] = [];
+  const lanes = core.db.kind === 'pg' ? IMPORT_LANES : 1;
+  const settleOldest = async () => {
+    const head = inFlight.shift();
+    if (!head) return;
+    const result = await head.result;
+    processed += head.batch.records;
+    imported += result.imported;
+    failed += head.batch.errors.length + result.errors.length;
+    for (const e of head.batch.errors) keep(e);
+    for (const e of result.errors) keep(e);
+    await checkpoint();
+  };
+  const dispatch = async (batch: Batch) => {
+    const result = write(batch);
+    result.catch(() => {}); // awaited in order by settleOldest; this keeps a failure from going unhandled
+    inFlight.push({ batch, result });
+    if (inFlight.length >= lanes) await settleOldest();
+  };
+  let batch = newBatch();
   try {
     const topics = await listTopics(knex);
-    const parser = Readable.from(uploadParts(knex, jobId)).pipe(
-      parse({
-        columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
-        bom: true,
-        skip_empty_lines: true,
-        info: true,
-        relax_quotes: false,
-      }),
-    );
+    const parser = parse({
+      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+      bom: true,
+      skip_empty_lines: true,
+      info: true,
+      relax_quotes: false,
+    });
+    // pipeline, not pipe: a failure reading the upload (the database, the encoding) reaches
+    // the loop below instead of going unhandled
+    pipeline(Readable.from(decodedParts(uploadParts(knex, jobId))), parser, () => {});
     let headerChecked = false;
     let record = 0;
     for await (const { record: rec, info } of parser as AsyncIterable<{
@@ -312,70 +406,43 @@ export async function runImportJob(core: Core, jobId: string) {
         topics,
         defaultAccount: job.default_account,
       });
-      const key = read.ok ? canonicalEmail(read.row.email) : null;
-      const earlier = key ? firstLine.get(key) : undefined;
-      if (key && earlier === undefined) firstLine.set(key, line);
+      const earlier = read.ok ? firstLine.firstOr(canonicalEmail(read.row.email), line) : undefined;
       if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
-      processed++;
+      batch.records++;
       const account = read.ok ? read.row.patch.accountExternalId : undefined;
-      if (!read.ok) {
-        fail(line, new DomainError('validation_failed', read.errors.join('; ')), rec);
-      } else if (earlier !== undefined) {
-        fail(
-          line,
-          new DomainError(
-            'validation_failed',
-            `email: the same address as line ${earlier}; only the first row for a person is imported`,
-          ),
-          rec,
-        );
-      } else if (job.account_only && account !== job.default_account) {
-        fail(
-          line,
-          new DomainError(
-            'validation_failed',
-            `account: this import is for account "${job.default_account}" only; leave the column empty or name it`,
-          ),
-          rec,
-        );
-      } else if (account && !accounts.has(account)) {
-        fail(
-          line,
-          new DomainError(
-            'validation_failed',
-            `account: no account "${account}" yet; create it on the Accounts page (/admin/accounts), then import this row again`,
-          ),
-          rec,
-        );
-      } else if (checkOnly) {
-        imported++; // would be imported
-        if (preview.length < PREVIEW_ROWS) preview.push(previewOf(line, read.row));
+      const problem = !read.ok
+        ? read.errors.join('; ')
+        : earlier !== undefined
+          ? `email: the same address as line ${earlier}; only the first row for a person is imported`
+          : job.account_only && account !== job.default_account
+            ? `account: this import is for account "${job.default_account}" only; leave the column empty or name it`
+            : account && !accounts.has(account)
+              ? `account: no account "${account}" yet; create it on the Accounts page (/admin/accounts), then import this row again`
+              : null;
+      if (problem || !read.ok) {
+        batch.errors.push({ line, message: problem ?? '', record: rec });
       } else {
         if (preview.length < PREVIEW_ROWS) preview.push(previewOf(line, read.row));
-        // Rows run on a few lanes at once; a row's lane follows its address, so two rows for
-        // one person keep their file order.
-        const lane = laneOf(read.row.email);
-        lanes[lane] = lanes[lane].then(() =>
-          importRow(core, origin, read.row, job.account_only ? job.account_id : null).then(
-            () => {
-              imported++;
-            },
-            (err) => fail(line, err, rec),
-          ),
-        );
+        batch.rows.push({ ...read.row, line, record: rec });
       }
-      if (processed % PROGRESS_EVERY === 0) {
-        await Promise.all(lanes); // bounded memory: at most PROGRESS_EVERY rows queued
-        if (transient) throw transient;
-        await checkpoint();
+      if (batch.records >= BATCH_ROWS) {
+        await dispatch(batch);
+        batch = newBatch();
       }
     }
-    await Promise.all(lanes);
-    if (transient) throw transient;
+    if (batch.records) await dispatch(batch);
+    while (inFlight.length) await settleOldest();
     await checkpoint();
     await finish(checkOnly ? 'checked' : 'done');
   } catch (err) {
-    if (isDatabaseUnavailable(err)) throw err; // the queue retries; the checkpoint holds
+    if (isDatabaseUnavailable(err)) {
+      await Promise.allSettled(inFlight.map((f) => f.result));
+      throw err; // the queue retries; the checkpoint holds
+    }
+    // The file went bad part way (a stray quote, a wrong encoding): the batches already sent
+    // are settled and counted, so the job's counts are what was written; the rows read since
+    // the last batch, and the rest of the file, are not written.
+    while (inFlight.length) await settleOldest();
     const message =
       err instanceof DomainError
         ? err.message
@@ -384,6 +451,23 @@ export async function runImportJob(core: Core, jobId: string) {
     await checkpoint();
     await finish('failed');
   }
+}
+
+interface Batch {
+  /** Records read into this batch (good and bad): what the checkpoint moves past once it commits. */
+  records: number;
+  rows: (ImportRow & { line: number; record: Record<string, string> })[];
+  /** Rows refused before writing (bad values, duplicates, unknown accounts). */
+  errors: ImportError[];
+}
+
+const newBatch = (): Batch => ({ records: 0, rows: [], errors: [] });
+
+/** What a row's failure says: our own refusals say why; anything else without internals. */
+function rowProblem(err: unknown) {
+  return err instanceof DomainError
+    ? err.message + (err.details.length ? ` (${err.details.map((d) => d.message).join('; ')})` : '')
+    : 'could not be saved (database error); nothing of this row was written';
 }
 
 /**

@@ -25,6 +25,7 @@ import { contactForStaff, type Staff } from './queries.ts';
 import { staffEmails } from './staff.ts';
 
 export {
+  accountIdsByExternalId,
   listAccounts,
   PAGE_SIZE,
   STATUS_FILTERS,

@@ -134,6 +134,12 @@ const MAX_UA = 500;
 
 export interface Ledger {
   append(trx: Knex.Transaction, origin: Origin, input: EventInput): Promise<EventRow>;
+  /**
+   * Many events in one statement (a bulk import), chained exactly as one append each would
+   * chain them, in the order given. The caller holds the row lock of every contact named (or
+   * created them in this transaction): this does not lock. Contact chains only.
+   */
+  appendMany(trx: Knex.Transaction, origin: Origin, inputs: EventInput[]): Promise<number>;
   verify(knex: Knex, onProgress?: (checked: number) => void): Promise<VerifyResult>;
 }
 
@@ -177,6 +183,64 @@ export function createLedger(secret: Buffer): Ledger {
       const full = { ...row, hash: rowHash(secret, row) };
       await trx('events').insert({ ...full, data: JSON.stringify(full.data) });
       return full;
+    },
+
+    async appendMany(trx, origin, inputs) {
+      if (!trx.isTransaction) throw new Error('ledger append must run inside the transaction of the change');
+      if (!inputs.length) return 0;
+      if (inputs.some((i) => !i.contactId)) throw new Error('appendMany writes contact chains only');
+      const chains = [...new Set(inputs.map(chainOf))];
+      // each chain's last hash: one index probe per chain (events_chain is (chain, id))
+      const { rows: heads } = await trx.raw(
+        `select c.chain, (select e.hash from events e where e.chain = c.chain order by e.id desc limit 1) as hash
+           from json_array_elements_text(?::json) as c(chain)`,
+        [JSON.stringify(chains)],
+      );
+      const last = new Map<string, string | null>(
+        (heads as { chain: string; hash: string | null }[]).map((h) => [h.chain, h.hash]),
+      );
+      const { rows: idRows } = await trx.raw(
+        "select nextval('events_id_seq') as id from generate_series(1, ?::int)",
+        [inputs.length],
+      );
+      const ids = (idRows as { id: string | number }[]).map((r) => Number(r.id)).sort((a, b) => a - b);
+      const occurredAt = new Date();
+      const userAgent = origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null;
+      const rows = inputs.map((input, i) => {
+        const chain = chainOf(input);
+        const row: Omit<EventRow, 'hash'> = {
+          id: ids[i],
+          occurred_at: occurredAt,
+          chain,
+          contact_id: input.contactId ?? null,
+          account_id: input.accountId ?? null,
+          type: input.type,
+          channel: input.channel ?? null,
+          topic: input.topic ?? null,
+          old_value: input.oldValue ?? null,
+          new_value: input.newValue ?? null,
+          data: input.data ?? {},
+          actor: origin.actor,
+          ip: origin.ip ?? null,
+          user_agent: userAgent,
+          prev_hash: last.get(chain) ?? null,
+        };
+        const hash = rowHash(secret, row);
+        last.set(chain, hash);
+        return { ...row, hash };
+      });
+      await trx.raw(
+        `insert into events (id, occurred_at, chain, contact_id, account_id, type, channel, topic,
+                             old_value, new_value, data, actor, ip, user_agent, prev_hash, hash)
+         select id, occurred_at, chain, contact_id, account_id, type, channel, topic,
+                old_value, new_value, data, actor, ip, user_agent, prev_hash, hash
+           from jsonb_to_recordset(?::jsonb) as v(id bigint, occurred_at timestamptz, chain text,
+                contact_id uuid, account_id uuid, type text, channel text, topic text, old_value text,
+                new_value text, data jsonb, actor text, ip text, user_agent text, prev_hash text, hash text)
+          order by id`,
+        [JSON.stringify(rows)],
+      );
+      return rows.length;
     },
 
     async verify(knex, onProgress) {

@@ -336,7 +336,8 @@ if (process.env.DATABASE_URL) {
 
     it('import: a run whose connection is cut mid-file fails for the queue to retry; the retry applies every opt-out once, and still reports a repeat of a row before the cut', async () => {
       const tag = uniqueId('imp');
-      const emails = Array.from({ length: 1500 }, (_, i) => `${tag}-${i}@drill.example`);
+      // batches of 2,000 rows: enough of them that the cut lands with batches in flight
+      const emails = Array.from({ length: 20_000 }, (_, i) => `${tag}-${i}@drill.example`);
       const csv = ['email,unsubscribed', ...emails.map((e) => `${e},newsletter`), `${emails[5]},*`].join(
         '\n',
       );
@@ -352,8 +353,8 @@ if (process.env.DATABASE_URL) {
       // the worst moment: after the first checkpoint, with rows in flight
       for (let i = 0; i < 400; i++) {
         const row = await t.db.knex('import_jobs').where({ id: job.id }).first('processed_rows');
-        if (Number(row.processed_rows) >= 500) break;
-        await sleep(25);
+        if (Number(row.processed_rows) >= 2000) break;
+        await sleep(10);
       }
       await p.cut();
       let failed: unknown = null;
@@ -364,7 +365,7 @@ if (process.env.DATABASE_URL) {
       await p.restore();
       await runImportJob(ctx, job.id); // what the queue's retry does
       const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
-      expect(done).to.include({ status: 'done', processed_rows: 1501, imported_rows: 1500, failed_rows: 1 });
+      expect(done).to.include({ status: 'done', processed_rows: 20_001, imported_rows: 20_000, failed_rows: 1 });
       const errors = typeof done.errors === 'string' ? JSON.parse(done.errors) : done.errors;
       expect(errors.map((e: { message: string }) => e.message)).to.deep.equal([
         'email: the same address as line 7; only the first row for a person is imported',
@@ -375,8 +376,8 @@ if (process.env.DATABASE_URL) {
         .where('c.email', 'like', `${tag}-%`)
         .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
         .select('c.email');
-      expect(optOuts.length, 'one opt-out per person, none lost, none twice').to.equal(1500);
-      expect(new Set(optOuts.map((r) => r.email)).size).to.equal(1500);
+      expect(optOuts.length, 'one opt-out per person, none lost, none twice').to.equal(20_000);
+      expect(new Set(optOuts.map((r) => r.email)).size).to.equal(20_000);
     });
 
     it('SMS: a text whose transaction failed is applied on the retry with the same MessageSid', async () => {
