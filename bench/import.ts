@@ -42,11 +42,9 @@ const job = await createImportJob(db.knex, {
 for (let at = 0; at < csv.length; at += 1024 * 1024) await job.append(csv.subarray(at, at + 1024 * 1024));
 let peak = 0;
 const sampler = setInterval(() => {
-  const m = process.memoryUsage();
-  if (m.rss > peak) { peak = m.rss; if (process.env.MEMLOG) console.log(JSON.stringify(m)); }
+  peak = Math.max(peak, process.memoryUsage().rss);
 }, 100);
 const t0 = Date.now();
-if (process.env.SNAP) setTimeout(async () => { (await import("node:v8")).writeHeapSnapshot("/tmp/imp.heapsnapshot"); }, Number(process.env.SNAP));
 const cpu0 = process.cpuUsage();
 await runImportJob(core, job.id);
 const cpu = process.cpuUsage(cpu0);

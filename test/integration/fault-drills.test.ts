@@ -365,7 +365,12 @@ if (process.env.DATABASE_URL) {
       await p.restore();
       await runImportJob(ctx, job.id); // what the queue's retry does
       const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
-      expect(done).to.include({ status: 'done', processed_rows: 20_001, imported_rows: 20_000, failed_rows: 1 });
+      expect(done).to.include({
+        status: 'done',
+        processed_rows: 20_001,
+        imported_rows: 20_000,
+        failed_rows: 1,
+      });
       const errors = typeof done.errors === 'string' ? JSON.parse(done.errors) : done.errors;
       expect(errors.map((e: { message: string }) => e.message)).to.deep.equal([
         'email: the same address as line 7; only the first row for a person is imported',
