@@ -43,9 +43,9 @@ const MAX_FILE_BYTES = 100 * 1024 * 1024;
 const MAX_ERRORS_KEPT = 1000;
 /** Rows per batch transaction: large enough to amortise round trips, small enough that the
  * feed's commit lock (one advisory lock while a commit's events are numbered) is held briefly. */
-const BATCH_ROWS = Number(process.env.PC_BATCH ?? 2000);
+const BATCH_ROWS = 2000;
 /** Batches written at once on PostgreSQL (PGlite has one connection: one). */
-const IMPORT_LANES = Number(process.env.PC_LANES ?? 2);
+const IMPORT_LANES = 2;
 export const IMPORT_COLUMNS = [
   'email',
   'name',
