@@ -92,4 +92,5 @@ const top = (m: Map<string, number>, k: number) =>
     .map(([name, h]) => `${((100 * h) / total).toFixed(1).padStart(5)}%  ${name}`);
 console.log(`\nself time by module:\n${top(byModule, 20).join('\n')}`);
 console.log(`\nself time by function:\n${top(byFn, 30).join('\n')}`);
-rmSync(dir, { recursive: true, force: true });
+if (process.env.KEEP_PROFILE) console.log(`profile kept in ${dir}`);
+else rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import ejs from 'ejs';
 
+/** Templates of the recipient pages (not the console's). */
+const RECIPIENT = /^(preferences\/|error\.ejs$)/;
+
 const PLAIN_INCLUDE = /<%-\s*include\(\s*'([^']+)'\s*\)\s*%>/g;
 
 // Names a template may be handed as plain variables (not reserved words; EJS's own are kept).
@@ -45,6 +48,9 @@ export function viewEngine(viewsRoot: string, cache: () => boolean) {
         // The locals are the app's own object for this render (never a request's), so EJS
         // need not copy them.
         unsafePrototypeLocals: true,
+        // Recipient pages drop their templates' indentation and blank lines (a tenth of the
+        // bytes of every page sent; the console keeps its <pre> blocks as written).
+        rmWhitespace: RECIPIENT.test(path.relative(viewsRoot, file)),
       } as ejs.Options) as ejs.TemplateFunction;
       if (cache()) compiled.set(key, fn);
     }

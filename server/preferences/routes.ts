@@ -159,16 +159,16 @@ function notFound(req: Request, res: Response) {
   messagePage(res, 404, localeFor(req), 'notFoundTitle', 'notFoundText', { askNewLink: true });
 }
 
-async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose, withPreferences = false) {
+async function resolve(ctx: AppContext, token: string, purpose: TokenPurpose) {
   const claims = verifyToken(ctx.config.tokenKeys, token, purpose);
   if (!claims) return null;
-  const contact = await linkContact(ctx, claims.contactId, withPreferences);
+  const contact = await linkContact(ctx, claims.contactId);
   return contact ? { claims, contact } : null;
 }
 
 /** An unsubscribe link's contact and topic (and the topic list the page shows), or null. */
 async function resolveUnsubscribe(ctx: AppContext, token: string) {
-  const found = await resolve(ctx, token, 'unsubscribe', true);
+  const found = await resolve(ctx, token, 'unsubscribe');
   if (!found) return null;
   let topics = await cachedTopics(ctx);
   let topic = topics.find((t) => t.slug === found.claims.topic);
@@ -339,7 +339,7 @@ export function preferencePages(ctx: AppContext) {
     };
     /** After a change: what still comes, each with its own button to leave it too. */
     const withStill = async () => {
-      const now = await linkContact(ctx, contact.id, true);
+      const now = await linkContact(ctx, contact.id);
       return {
         ...common,
         still: now ? stillComing(now, topics).map((t) => ({ slug: t.slug, ...topicText(locale, t) })) : [],
@@ -473,7 +473,7 @@ export function preferencePages(ctx: AppContext) {
   // ---- /preferences/{token} --------------------------------------------------------------
 
   r.get('/preferences/:token', pageLimit, async (req, res) => {
-    const found = await resolve(ctx, tokenOf(req), 'preferences', true);
+    const found = await resolve(ctx, tokenOf(req), 'preferences');
     if (!found) return notFound(req, res);
     const { contact } = found;
     const locale = localeFor(req, contact);

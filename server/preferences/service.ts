@@ -177,33 +177,40 @@ export interface LinkContact {
   paused_until: Date | string | null;
 }
 
+const LINK_CONTACT = `select c.id, c.email, c.name, c.locale, c.phone, c.time_zone, c.suppressed, c.paused_until,
+        c.optouts, c.merged_into, c.erased_at is not null as erased,
+        (select a.agreement_status from accounts a where a.id = c.account_id) as agreement
+   from contacts c where c.id = $1`;
+
+type LinkRow = LinkContact & { optouts: string[]; merged_into: string | null; erased: boolean };
+
 /**
- * The contact a token names, or null when it is erased or gone (the page then says 404). One
- * prepared statement; with `withPreferences` it also brings the contact's stated preferences,
- * so the preference page costs one round trip.
+ * The contact a token names (or the one it was merged into), or null when it is erased or gone
+ * (the page then says 404), with its marketing choices. One primary-key probe, one prepared
+ * statement: the choices come from contacts.optouts, the snapshot of the unsubscribed preference
+ * rows that the check itself reads (a preference row saying "subscribed" reads the same as none),
+ * so a page costs the database what a check does. A merged contact costs a second probe.
  */
 export async function linkContact(
   core: Core,
   contactId: string,
-  withPreferences = false,
 ): Promise<(LinkContact & { preferences: PreferenceRow[] }) | null> {
-  const [row] = await core.db.read<LinkContact & { preferences: PreferenceRow[] | string | null }>(
-    withPreferences ? 'link_contact_prefs' : 'link_contact',
-    `select c.id, c.email, c.name, c.locale, c.phone, a.agreement_status as agreement, c.time_zone,
-            c.suppressed, c.paused_until${
-              withPreferences
-                ? `, (select json_agg(json_build_object('channel', p.channel, 'topic', p.topic, 'status', p.status))
-               from preferences p where p.contact_id = c.id) as preferences`
-                : ''
-            }
-       from contacts c left join accounts a on a.id = c.account_id
-      where c.id = coalesce((select m.merged_into from contacts m where m.id = $1), $1)
-        and c.erased_at is null`,
-    [contactId],
-  );
-  if (!row) return null;
-  const prefs = typeof row.preferences === 'string' ? JSON.parse(row.preferences) : row.preferences;
-  return { ...row, preferences: prefs ?? [] };
+  let [row] = await core.db.read<LinkRow>('link_contact', LINK_CONTACT, [contactId]);
+  if (row?.merged_into) [row] = await core.db.read<LinkRow>('link_contact', LINK_CONTACT, [row.merged_into]);
+  if (!row || row.erased) return null;
+  const { optouts, merged_into: _merged, erased: _erased, ...contact } = row;
+  return { ...contact, preferences: optouts.map(optoutRow) };
+}
+
+/** "email:newsletter" / "sms:*" as the preference row it stands for. */
+function optoutRow(entry: string): PreferenceRow {
+  const at = entry.indexOf(':');
+  const topic = entry.slice(at + 1);
+  return {
+    channel: entry.slice(0, at) as Channel,
+    topic: topic === '*' ? null : topic,
+    status: 'unsubscribed',
+  };
 }
 
 export const FEEDBACK_REASONS = ['too_many', 'not_relevant', 'never_signed_up', 'other'] as const;
