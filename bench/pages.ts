@@ -69,7 +69,9 @@ try {
     TOKEN_SECRET,
     BASE_URL: 'https://prefs.example.com',
     MIGRATE_ON_START: 'false',
-    PAGE_RATE_LIMIT: '0',
+    // 0: no per-IP page limit (one load generator is one IP). BENCH_PAGE_RATE_LIMIT=1000000
+    // measures what the PostgreSQL-backed limiter costs a page without ever limiting.
+    PAGE_RATE_LIMIT: process.env.BENCH_PAGE_RATE_LIMIT ?? '0',
   });
   await start('bench/baseline.ts', 39_412, { DATABASE_URL: URL_, BENCH_CONTACT_ID: contactId });
   const keys = parseTokenKeys(TOKEN_SECRET, []);
