@@ -187,6 +187,22 @@ export async function upsertContact(
 }
 
 /** upsertContact inside the caller's transaction (the import writes a row's parts atomically). */
+/** A contact's fields after a patch: a field the patch names replaces, one it leaves out is kept. */
+export function patchedFields(
+  patch: ContactPatch,
+  existing: Pick<ContactRow, 'name' | 'phone' | 'locale' | 'time_zone' | 'region'> | undefined,
+  accountId: string | null,
+) {
+  return {
+    name: patch.name !== undefined ? patch.name : (existing?.name ?? null),
+    phone: patch.phone !== undefined ? patch.phone : (existing?.phone ?? null),
+    locale: patch.locale !== undefined ? patch.locale : (existing?.locale ?? null),
+    time_zone: patch.timeZone !== undefined ? patch.timeZone : (existing?.time_zone ?? null),
+    region: patch.region !== undefined ? patch.region : (existing?.region ?? null),
+    account_id: accountId,
+  };
+}
+
 export async function upsertContactIn(
   core: Core,
   trx: Knex.Transaction,
@@ -224,14 +240,7 @@ export async function upsertContactIn(
       );
     }
   }
-  const next = {
-    name: patch.name !== undefined ? patch.name : (existing?.name ?? null),
-    phone: patch.phone !== undefined ? patch.phone : (existing?.phone ?? null),
-    locale: patch.locale !== undefined ? patch.locale : (existing?.locale ?? null),
-    time_zone: patch.timeZone !== undefined ? patch.timeZone : (existing?.time_zone ?? null),
-    region: patch.region !== undefined ? patch.region : (existing?.region ?? null),
-    account_id: accountId,
-  };
+  const next = patchedFields(patch, existing, accountId);
   if (!existing) {
     const contact = await insertContact(trx, {
       email,

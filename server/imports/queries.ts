@@ -2,18 +2,13 @@
 // and PGlite, and no array-literal quoting), so a batch of thousands of rows costs a handful of
 // round trips instead of several per row.
 import type { Knex } from 'knex';
+import type { ContactRow } from '../contacts/service.ts';
 import type { Channel } from '../domain.ts';
 
-export interface LiveContact {
-  id: string;
-  email_key: string;
-  name: string | null;
-  phone: string | null;
-  locale: string | null;
-  time_zone: string | null;
-  region: string | null;
-  account_id: string | null;
-}
+export type LiveContact = Pick<
+  ContactRow,
+  'id' | 'email_key' | 'name' | 'phone' | 'locale' | 'time_zone' | 'region' | 'account_id'
+>;
 
 const json = (v: unknown) => JSON.stringify(v);
 
@@ -74,16 +69,9 @@ export async function insertSuppressions(
   return new Set((added as { email_hash: string }[]).map((r) => r.email_hash));
 }
 
-export interface NewContact {
+export interface NewContact extends Omit<LiveContact, 'id'> {
   email: string;
-  email_key: string;
   email_hash: string;
-  name: string | null;
-  phone: string | null;
-  locale: string | null;
-  time_zone: string | null;
-  region: string | null;
-  account_id: string | null;
   optouts: string[];
 }
 

@@ -7,7 +7,7 @@
 // batch did not foresee (a constraint, a concurrent writer) rolls the whole batch back and the
 // caller writes those rows one at a time, so a bad row still changes nothing.
 import type { Knex } from 'knex';
-import { canonicalEmail } from '../contacts/service.ts';
+import { type ContactPatch, canonicalEmail, patchedFields } from '../contacts/service.ts';
 import type { Core } from '../core.ts';
 import type { Channel } from '../domain.ts';
 import { keyedHash } from '../keyed-hash.ts';
@@ -29,14 +29,7 @@ export { SeenAddresses } from './seen.ts';
 export interface BulkRow {
   line: number;
   email: string;
-  patch: {
-    name?: string | null;
-    phone?: string | null;
-    accountExternalId?: string | null;
-    locale?: string | null;
-    timeZone?: string | null;
-    region?: string | null;
-  };
+  patch: ContactPatch;
   unsubscribed: { channel: Channel; topic: string | null; status: 'subscribed' | 'unsubscribed' }[];
   suppressed: string | null;
 }
@@ -133,15 +126,7 @@ export async function importBatch(
         }
         claimed.set(phone, key);
       }
-      const p = row.patch;
-      const next: Fields = {
-        name: p.name !== undefined ? p.name : (before?.name ?? null),
-        phone: p.phone !== undefined ? p.phone : (before?.phone ?? null),
-        locale: p.locale !== undefined ? p.locale : (before?.locale ?? null),
-        time_zone: p.timeZone !== undefined ? p.timeZone : (before?.time_zone ?? null),
-        region: p.region !== undefined ? p.region : (before?.region ?? null),
-        account_id: accountId,
-      };
+      const next: Fields = patchedFields(row.patch, before, accountId);
       const changed = before ? FIELDS.filter((f) => next[f] !== before[f]) : [];
       plans.push({ row, key, before, next, changed });
     });

@@ -132,6 +132,35 @@ export function chainOf(input: Pick<EventInput, 'contactId' | 'accountId'>): str
 
 const MAX_UA = 500;
 
+/** An event row with its place in its chain and its hash. */
+function sealed(
+  secret: Buffer,
+  origin: Origin,
+  input: EventInput,
+  id: number,
+  occurredAt: Date,
+  prevHash: string | null,
+): EventRow {
+  const row: Omit<EventRow, 'hash'> = {
+    id,
+    occurred_at: occurredAt,
+    chain: chainOf(input),
+    contact_id: input.contactId ?? null,
+    account_id: input.accountId ?? null,
+    type: input.type,
+    channel: input.channel ?? null,
+    topic: input.topic ?? null,
+    old_value: input.oldValue ?? null,
+    new_value: input.newValue ?? null,
+    data: input.data ?? {},
+    actor: origin.actor,
+    ip: origin.ip ?? null,
+    user_agent: origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null,
+    prev_hash: prevHash,
+  };
+  return { ...row, hash: rowHash(secret, row) };
+}
+
 export interface Ledger {
   append(trx: Knex.Transaction, origin: Origin, input: EventInput): Promise<EventRow>;
   /**
@@ -163,24 +192,7 @@ export function createLedger(secret: Buffer): Ledger {
       const {
         rows: [{ id }],
       } = await trx.raw("select nextval('events_id_seq') as id");
-      const row: Omit<EventRow, 'hash'> = {
-        id: Number(id),
-        occurred_at: new Date(),
-        chain,
-        contact_id: input.contactId ?? null,
-        account_id: input.accountId ?? null,
-        type: input.type,
-        channel: input.channel ?? null,
-        topic: input.topic ?? null,
-        old_value: input.oldValue ?? null,
-        new_value: input.newValue ?? null,
-        data: input.data ?? {},
-        actor: origin.actor,
-        ip: origin.ip ?? null,
-        user_agent: origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null,
-        prev_hash: prev?.hash ?? null,
-      };
-      const full = { ...row, hash: rowHash(secret, row) };
+      const full = sealed(secret, origin, input, Number(id), new Date(), prev?.hash ?? null);
       await trx('events').insert({ ...full, data: JSON.stringify(full.data) });
       return full;
     },
@@ -205,29 +217,11 @@ export function createLedger(secret: Buffer): Ledger {
       );
       const ids = (idRows as { id: string | number }[]).map((r) => Number(r.id)).sort((a, b) => a - b);
       const occurredAt = new Date();
-      const userAgent = origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null;
       const rows = inputs.map((input, i) => {
         const chain = chainOf(input);
-        const row: Omit<EventRow, 'hash'> = {
-          id: ids[i],
-          occurred_at: occurredAt,
-          chain,
-          contact_id: input.contactId ?? null,
-          account_id: input.accountId ?? null,
-          type: input.type,
-          channel: input.channel ?? null,
-          topic: input.topic ?? null,
-          old_value: input.oldValue ?? null,
-          new_value: input.newValue ?? null,
-          data: input.data ?? {},
-          actor: origin.actor,
-          ip: origin.ip ?? null,
-          user_agent: userAgent,
-          prev_hash: last.get(chain) ?? null,
-        };
-        const hash = rowHash(secret, row);
-        last.set(chain, hash);
-        return { ...row, hash };
+        const row = sealed(secret, origin, input, ids[i], occurredAt, last.get(chain) ?? null);
+        last.set(chain, row.hash);
+        return row;
       });
       await trx.raw(
         `insert into events (id, occurred_at, chain, contact_id, account_id, type, channel, topic,
