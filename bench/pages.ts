@@ -70,7 +70,7 @@ try {
     BASE_URL: 'https://prefs.example.com',
     MIGRATE_ON_START: 'false',
     // 0: no per-IP page limit (one load generator is one IP). BENCH_PAGE_RATE_LIMIT=1000000
-    // measures what the PostgreSQL-backed limiter costs a page without ever limiting.
+    // measures what the per-IP page limiter costs a page without ever limiting.
     PAGE_RATE_LIMIT: process.env.BENCH_PAGE_RATE_LIMIT ?? '0',
   });
   await start('bench/baseline.ts', 39_412, { DATABASE_URL: URL_, BENCH_CONTACT_ID: contactId });
