@@ -6,9 +6,8 @@
 //   `trx`, never the root knex (it would wait forever for the connection the transaction holds).
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
-import ClientPGLite from 'knex-pglite';
 import pg from 'pg';
 import { withDeadline } from './deadline.ts';
 
@@ -116,6 +115,11 @@ async function createPgDb(url: string, opts: DbOptions): Promise<Db> {
 }
 
 async function createPgliteDb(opts: DbOptions): Promise<Db> {
+  // Loaded only here: a server on PostgreSQL never needs PGlite's code in memory.
+  const [{ PGlite }, { default: ClientPGLite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('knex-pglite'),
+  ]);
   let unlock = () => {};
   let pglite: PGlite;
   if (opts.memory) {
