@@ -203,6 +203,14 @@ async function importRow(core: Core, origin: Origin, row: ImportRow, onlyAccount
 
 const UPLOAD_PART_BYTES = 1024 * 1024;
 
+async function uploadSize(knex: Knex, importId: string): Promise<number> {
+  const row = await knex('import_uploads')
+    .where({ import_id: importId })
+    .sum({ n: knex.raw('octet_length(data)') })
+    .first();
+  return Number(row?.n ?? 0);
+}
+
 /** The stored upload, part by part (never the whole file in memory). */
 async function* uploadParts(knex: Knex, importId: string) {
   for (let part = 0; ; part++) {
@@ -219,10 +227,14 @@ async function* uploadParts(knex: Knex, importId: string) {
  * converted. A file that turns out not to be UTF-8 after a first part that was is refused with
  * the line, rather than read wrongly.
  */
-export async function* decodedParts(parts: AsyncIterable<Buffer>): AsyncGenerator<string> {
+export async function* decodedParts(
+  parts: AsyncIterable<Buffer>,
+  fed: { bytes: number } = { bytes: 0 },
+): AsyncGenerator<string> {
   let decoder: TextDecoder | null = null;
   let lines = 1;
   for await (const part of parts) {
+    fed.bytes += part.length;
     decoder ??= new TextDecoder(encodingOf(part), { fatal: true });
     let text: string;
     try {
@@ -297,6 +309,10 @@ export async function runImportJob(core: Core, jobId: string) {
   let processed = resumeAt;
   let imported = resumeAt ? Number(job.imported_rows) : 0;
   let failed = resumeAt ? Number(job.failed_rows) : 0;
+  // How much of the file the settled batches had been read from (the parser reads a part or two
+  // ahead of the rows it hands out, so this runs a little ahead of the rows written).
+  let readBytes = resumeAt ? Number(job.read_bytes) : 0;
+  const fed = { bytes: 0 };
   const keep = (e: ImportError) => {
     if (errors.length < MAX_ERRORS_KEPT) errors.push(e);
   };
@@ -308,6 +324,7 @@ export async function runImportJob(core: Core, jobId: string) {
         imported_rows: imported,
         failed_rows: failed,
         resume_record: processed,
+        read_bytes: readBytes,
         errors: JSON.stringify(errors.sort((a, b) => a.line - b.line)),
         preview: JSON.stringify(preview),
       });
@@ -322,7 +339,11 @@ export async function runImportJob(core: Core, jobId: string) {
   };
   await knex('import_jobs')
     .where({ id: jobId })
-    .update({ status: 'running', started_at: job.started_at ?? new Date() });
+    .update({
+      status: 'running',
+      started_at: job.started_at ?? new Date(),
+      file_bytes: await uploadSize(knex, jobId),
+    });
 
   const onlyAccountId = job.account_only ? (job.account_id as string) : null;
   /** Writes a batch's good rows; a refused row becomes an error with its line and record. */
@@ -361,6 +382,7 @@ export async function runImportJob(core: Core, jobId: string) {
     if (!head) return;
     const result = await head.result;
     processed += head.batch.records;
+    readBytes = Math.max(readBytes, head.batch.readBytes);
     imported += result.imported;
     failed += head.batch.errors.length + result.errors.length;
     for (const e of head.batch.errors) keep(e);
@@ -385,7 +407,7 @@ export async function runImportJob(core: Core, jobId: string) {
     });
     // pipeline, not pipe: a failure reading the upload (the database, the encoding) reaches
     // the loop below instead of going unhandled
-    pipeline(Readable.from(decodedParts(uploadParts(knex, jobId))), parser, () => {});
+    pipeline(Readable.from(decodedParts(uploadParts(knex, jobId), fed)), parser, () => {});
     let headerChecked = false;
     let record = 0;
     for await (const { record: rec, info } of parser as AsyncIterable<{
@@ -426,12 +448,15 @@ export async function runImportJob(core: Core, jobId: string) {
         batch.rows.push({ ...read.row, line, record: rec });
       }
       if (batch.records >= BATCH_ROWS) {
+        batch.readBytes = fed.bytes;
         await dispatch(batch);
         batch = newBatch();
       }
     }
+    batch.readBytes = fed.bytes;
     if (batch.records) await dispatch(batch);
     while (inFlight.length) await settleOldest();
+    readBytes = fed.bytes;
     await checkpoint();
     await finish(checkOnly ? 'checked' : 'done');
   } catch (err) {
@@ -459,9 +484,11 @@ interface Batch {
   rows: (ImportRow & { line: number; record: Record<string, string> })[];
   /** Rows refused before writing (bad values, duplicates, unknown accounts). */
   errors: ImportError[];
+  /** Bytes of the file read when the batch was sent. */
+  readBytes: number;
 }
 
-const newBatch = (): Batch => ({ records: 0, rows: [], errors: [] });
+const newBatch = (): Batch => ({ records: 0, rows: [], errors: [], readBytes: 0 });
 
 /** What a row's failure says: our own refusals say why; anything else without internals. */
 function rowProblem(err: unknown) {
@@ -627,6 +654,7 @@ async function importChecked(knex: Knex, id: string) {
       imported_rows: 0,
       failed_rows: 0,
       resume_record: 0,
+      read_bytes: 0,
       total_rows: 0,
       errors: '[]',
       preview: '[]',
@@ -635,6 +663,23 @@ async function importChecked(knex: Knex, id: string) {
     });
     return affectedRows(moved) ? ('queued' as const) : ('not_checked' as const);
   });
+}
+
+/**
+ * A running import's share of its file read and written, and the time left at the rate so
+ * far (null until there is a rate to go by).
+ */
+export function progressOf(
+  job: { file_bytes?: number | string; read_bytes?: number | string; started_at?: Date | string | null },
+  now: Date,
+) {
+  const total = Number(job.file_bytes ?? 0);
+  const read = Math.min(Number(job.read_bytes ?? 0), total);
+  if (!total) return null;
+  const share = read / total;
+  const elapsed = job.started_at ? (now.getTime() - new Date(job.started_at).getTime()) / 1000 : 0;
+  const secondsLeft = share > 0.01 && elapsed > 1 ? Math.round((elapsed * (1 - share)) / share) : null;
+  return { percent: Math.floor(share * 100), read, total, secondsLeft };
 }
 
 export function importRoutes(ctx: AppContext) {
@@ -715,6 +760,7 @@ export function importRoutes(ctx: AppContext) {
       kept,
       unknownAccount: errors.some((e) => e.message.startsWith('account: no account')),
       running: job.status === 'pending' || job.status === 'running',
+      progress: progressOf(job, new Date()),
     });
   });
 

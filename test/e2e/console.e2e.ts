@@ -311,6 +311,19 @@ describe('admin console in Chromium', () => {
   });
 
   it('console pages changed this session, on a phone: accessible, nothing wider than the screen', async () => {
+    const [running] = await app.db
+      .knex('import_jobs')
+      .insert({
+        filename: 'migration.csv',
+        status: 'running',
+        file_bytes: 60_000_000,
+        read_bytes: 25_800_000,
+        processed_rows: 430_000,
+        imported_rows: 429_100,
+        failed_rows: 900,
+        started_at: new Date(Date.now() - 40_000),
+      })
+      .returning('id');
     const context = await browser.newContext({
       viewport: { width: 360, height: 740 },
       isMobile: true,
@@ -332,6 +345,7 @@ describe('admin console in Chromium', () => {
         ['/admin/import', 'import'],
         ['/admin/outbox', 'outbox'],
         ['/admin/exports', 'exports'],
+        [`/admin/import/${running.id}`, 'import-running'],
       ]) {
         await page.goto(`${app.base}${path}`);
         await expectAccessible(page, `${name} on a phone`);
@@ -339,6 +353,15 @@ describe('admin console in Chromium', () => {
         expect(wide, `${name} fits 360 px`).to.be.at.most(360);
         await shot(page, `console-${name}-phone`);
       }
+      // a million-row import under way: a bar for the share of the file, and the time left
+      // (40 s in for 43 % of the file: about 53 s to go)
+      await app.db
+        .knex('import_jobs')
+        .where({ id: running.id })
+        .update({ started_at: new Date(Date.now() - 40_000) });
+      await page.goto(`${app.base}/admin/import/${running.id}`);
+      expect(await page.textContent('main')).to.match(/43 % of the file read, about 5\d s left\./);
+      expect(await page.getAttribute('progress', 'value')).to.equal('43');
     } finally {
       await context.close();
     }

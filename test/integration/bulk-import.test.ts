@@ -3,7 +3,7 @@
 // change on the ledger with each contact's chain intact. These run the real import job over a
 // stored upload against the real database (PGlite here, PostgreSQL in CI).
 import { expect } from 'chai';
-import { createImportJob, runImportJob } from '../../server/admin/import.ts';
+import { createImportJob, progressOf, runImportJob } from '../../server/admin/import.ts';
 import { upsertContact } from '../../server/contacts/service.ts';
 import type { Core } from '../../server/core.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
@@ -134,6 +134,31 @@ describe('bulk import', () => {
     expect(verified.ok, JSON.stringify(verified)).to.equal(true);
   });
 
+  it('knows how much of the file it has read, for the progress bar and the time left', async () => {
+    const file = [
+      'email,name',
+      ...Array.from({ length: 5000 }, (_, i) => `${uniqueEmail('bytes')},P ${i}`),
+    ].join('\n');
+    const job = await run(file);
+    expect(job.status).to.equal('done');
+    expect(Number(job.file_bytes)).to.equal(Buffer.byteLength(file));
+    expect(Number(job.read_bytes)).to.equal(Buffer.byteLength(file));
+    const now = new Date('2026-11-26T12:00:10Z');
+    expect(
+      progressOf({ file_bytes: 1000, read_bytes: 250, started_at: '2026-11-26T12:00:00Z' }, now),
+    ).to.deep.equal({
+      percent: 25,
+      read: 250,
+      total: 1000,
+      secondsLeft: 30,
+    });
+    // nothing to go by yet: no estimate; no size known: no bar
+    expect(
+      progressOf({ file_bytes: 1000, read_bytes: 0, started_at: '2026-11-26T12:00:09.5Z' }, now)?.secondsLeft,
+    ).to.equal(null);
+    expect(progressOf({ file_bytes: 0, read_bytes: 0, started_at: null }, now)).to.equal(null);
+  });
+
   it('runs again over the same file without writing anything twice', async () => {
     const rows = Array.from({ length: 30 }, (_, i) => `${uniqueEmail('again')},P ${i},,newsletter,`);
     const file = ['email,name,phone,unsubscribed,suppressed', ...rows].join('\n');
@@ -201,6 +226,8 @@ describe('bulk import', () => {
     expect(job.imported_rows).to.equal(written);
     expect(job.processed_rows).to.equal(written);
     expect(written).to.be.greaterThan(0);
+    // the checkpoint says how far into the file the written rows reach, never past its end
+    expect(Number(job.read_bytes)).to.be.greaterThan(0).and.at.most(Number(job.file_bytes));
     expect(job.errors.at(-1)?.message).to.match(/line 4502/);
   });
 
