@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { migrateLatest } from '../db/migrate.ts';
-import { createImportJob, runImportJob } from '../server/admin/import.ts';
 import { loadConfig } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
+import { createImportJob, runImportJob } from '../server/imports/service.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
 
 export interface ImportMeasure {

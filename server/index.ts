@@ -1,7 +1,6 @@
 // Process entry: config → database → migrate → listen; graceful shutdown on SIGTERM/SIGINT.
 import type { Server } from 'node:http';
 import { seedDemo } from '../db/seeds/demo.ts';
-import { pruneCheckedUploads } from './admin/import.ts';
 import { firstOwnerLink } from './admin/staff.ts';
 import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
@@ -10,6 +9,7 @@ import { ConfigError } from './config.ts';
 import { syncDisclosures } from './consent/service.ts';
 import { rollUpLedger } from './dashboard/service.ts';
 import { DatabaseLockedError } from './db.ts';
+import { pruneCheckedUploads } from './imports/service.ts';
 import { settleStalePending } from './mail/service.ts';
 import { endDuePauses } from './preferences/service.ts';
 import { pruneDeliveries } from './webhooks/service.ts';

@@ -147,12 +147,6 @@ export async function contactForStaff(knex: Knex | Knex.Transaction, staff: Staf
   );
 }
 
-/** Every account's id by its external id (an import names accounts by external id). */
-export async function accountIdsByExternalId(from: Reader): Promise<Map<string, string>> {
-  const rows: { id: string; external_id: string }[] = await sql(from)('accounts').select('id', 'external_id');
-  return new Map(rows.map((a) => [a.external_id, a.id]));
-}
-
 export function listAccounts(from: Reader) {
   const knex = sql(from);
   return knex('accounts as a')

@@ -25,7 +25,6 @@ import { contactForStaff, type Staff } from './queries.ts';
 import { staffEmails } from './staff.ts';
 
 export {
-  accountIdsByExternalId,
   listAccounts,
   PAGE_SIZE,
   STATUS_FILTERS,

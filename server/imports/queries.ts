@@ -3,6 +3,7 @@
 // round trips instead of several per row.
 import type { Knex } from 'knex';
 import type { ContactRow } from '../contacts/service.ts';
+import { affectedRows } from '../db.ts';
 import type { Channel } from '../domain.ts';
 
 export type LiveContact = Pick<
@@ -129,4 +130,166 @@ export async function writePreferences(
         where p.contact_id = v.contact_id and p.channel = v.channel and p.topic is not distinct from v.topic`,
       [json(changed)],
     );
+}
+
+// ---- the import job's own rows: the job, its stored upload, its checkpoints
+
+/** Every account's id by its external id (a file names accounts by external id). */
+export async function accountIdsByExternalId(knex: Knex): Promise<Map<string, string>> {
+  const rows: { id: string; external_id: string }[] = await knex('accounts').select('id', 'external_id');
+  return new Map(rows.map((a) => [a.external_id, a.id]));
+}
+
+export async function uploadSize(knex: Knex, importId: string): Promise<number> {
+  const row = await knex('import_uploads')
+    .where({ import_id: importId })
+    .sum({ n: knex.raw('octet_length(data)') })
+    .first();
+  return Number(row?.n ?? 0);
+}
+
+/** The stored upload, part by part (never the whole file in memory). */
+export async function* uploadParts(knex: Knex, importId: string) {
+  for (let part = 0; ; part++) {
+    const row = await knex('import_uploads').where({ import_id: importId, part }).first('data');
+    if (!row) return;
+    yield Buffer.from(row.data as Uint8Array);
+  }
+}
+
+/** Whether a checked job's file is still kept (it is dropped a day after the check). */
+export async function uploadKept(knex: Knex, importId: string): Promise<boolean> {
+  return Boolean(await knex('import_uploads').where({ import_id: importId }).first('part'));
+}
+
+/** A job starts (or resumes: its first start stays): running, with its file's size. */
+export async function markRunning(knex: Knex, id: string, startedAt: Date) {
+  await knex('import_jobs')
+    .where({ id })
+    .update({ status: 'running', started_at: startedAt, file_bytes: await uploadSize(knex, id) });
+}
+
+/** Where a run stands: the records before `processed` are written and counted. */
+export function saveCheckpoint(
+  knex: Knex,
+  id: string,
+  at: {
+    processed: number;
+    imported: number;
+    failed: number;
+    readBytes: number;
+    errors: unknown[];
+    preview: unknown[];
+  },
+) {
+  return knex('import_jobs')
+    .where({ id })
+    .update({
+      processed_rows: at.processed,
+      imported_rows: at.imported,
+      failed_rows: at.failed,
+      resume_record: at.processed,
+      read_bytes: at.readBytes,
+      errors: JSON.stringify(at.errors),
+      preview: JSON.stringify(at.preview),
+    });
+}
+
+/** A run ends; the upload goes with it, except a checked file, kept for the import that may follow. */
+export async function finishImport(
+  knex: Knex,
+  id: string,
+  status: 'done' | 'failed' | 'checked',
+  total: number,
+) {
+  await knex.transaction(async (trx) => {
+    await trx('import_jobs').where({ id }).update({ status, finished_at: new Date(), total_rows: total });
+    if (status !== 'checked') await trx('import_uploads').where({ import_id: id }).del();
+  });
+}
+
+export function recentImports(knex: Knex, accountId?: string | null) {
+  const q = knex('import_jobs').orderBy('created_at', 'desc').limit(20);
+  if (accountId !== undefined) q.where({ account_id: accountId, account_only: true });
+  return q;
+}
+
+export function importJob(knex: Knex, id: string) {
+  return knex('import_jobs').where({ id }).first();
+}
+
+/** A new import and its upload target; the upload lands part by part, and abort() removes both. */
+export async function createImportJob(
+  knex: Knex,
+  job: {
+    createdBy: string | null;
+    accountId: string | null;
+    defaultAccount: string | null;
+    filename: string;
+    checkOnly?: boolean;
+    accountOnly?: boolean;
+  },
+) {
+  const [row] = await knex('import_jobs')
+    .insert({
+      created_by: job.createdBy,
+      account_id: job.accountId,
+      default_account: job.defaultAccount,
+      filename: job.filename,
+      status: 'pending',
+      check_only: job.checkOnly ?? false,
+      account_only: job.accountOnly ?? false,
+    })
+    .returning('id');
+  let part = 0;
+  return {
+    id: row.id as string,
+    append: (data: Buffer) =>
+      knex('import_uploads')
+        .insert({ import_id: row.id, part: part++, data })
+        .then(() => {}),
+    abort: () =>
+      knex('import_jobs')
+        .where({ id: row.id })
+        .del()
+        .then(() => {}),
+  };
+}
+
+/** A checked file not imported within a day is dropped (the check's report stays). */
+export async function pruneCheckedUploads(knex: Knex, now: Date) {
+  await knex('import_uploads')
+    .whereIn(
+      'import_id',
+      knex('import_jobs')
+        .select('id')
+        .where({ status: 'checked' })
+        .where('finished_at', '<', new Date(now.getTime() - 24 * 3600_000)),
+    )
+    .del();
+}
+
+/** Turns a checked job into the import itself, once (a second press finds it no longer checked). */
+export async function importChecked(knex: Knex, id: string) {
+  return knex.transaction(async (trx) => {
+    const job = await trx('import_jobs').where({ id }).forUpdate().first('status');
+    if (job?.status !== 'checked') return 'not_checked' as const;
+    const kept = await trx('import_uploads').where({ import_id: id }).first('part');
+    if (!kept) return 'gone' as const;
+    const moved = await trx('import_jobs').where({ id, status: 'checked' }).update({
+      status: 'pending',
+      check_only: false,
+      processed_rows: 0,
+      imported_rows: 0,
+      failed_rows: 0,
+      resume_record: 0,
+      read_bytes: 0,
+      total_rows: 0,
+      errors: '[]',
+      preview: '[]',
+      started_at: null,
+      finished_at: null,
+    });
+    return affectedRows(moved) ? ('queued' as const) : ('not_checked' as const);
+  });
 }

@@ -3,9 +3,9 @@
 // change on the ledger with each contact's chain intact. These run the real import job over a
 // stored upload against the real database (PGlite here, PostgreSQL in CI).
 import { expect } from 'chai';
-import { createImportJob, progressOf, runImportJob } from '../../server/admin/import.ts';
 import { upsertContact } from '../../server/contacts/service.ts';
 import type { Core } from '../../server/core.ts';
+import { createImportJob, progressOf, runImportJob } from '../../server/imports/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
 import { setPreferences } from '../../server/preferences/service.ts';

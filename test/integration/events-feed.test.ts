@@ -3,8 +3,8 @@
 // event exactly once, whatever commits concurrently, each contact's events in order.
 import { expect } from 'chai';
 import request from 'supertest';
-import { createImportJob, runImportJob } from '../../server/admin/import.ts';
 import { upsertContact } from '../../server/contacts/service.ts';
+import { createImportJob, runImportJob } from '../../server/imports/service.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail } from '../support/app.ts';
 
 const system = { actor: 'system' as const };
