@@ -41,7 +41,11 @@ export interface BulkResult {
 const FIELDS = ['name', 'phone', 'locale', 'time_zone', 'region', 'account_id'] as const;
 type Fields = Record<(typeof FIELDS)[number], string | null>;
 
-/** contacts.optouts as the preferences trigger writes it: "channel:topic", by channel then topic, "*" (null) last. */
+/**
+ * contacts.optouts as the preferences trigger writes it ("channel:topic", by channel then topic,
+ * "*" last), so a new contact is inserted with it and the trigger, which stays the authority,
+ * finds nothing to rewrite (were they ever to differ, the trigger's list is the one kept).
+ */
 function optoutsOf(prefs: { channel: string; topic: string | null; status: string }[]): string[] {
   return prefs
     .filter((p) => p.status === 'unsubscribed')
