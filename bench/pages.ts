@@ -3,28 +3,18 @@
 // it), for trying a change to the pages in two minutes rather than six. npm run bench is the
 // measure of record. Needs DATABASE_URL on the bench database (npm run bench loads it).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { parseTokenKeys } from '../server/config.ts';
 import { signToken } from '../server/tokens/tokens.ts';
+import { compiled, NODE_FLAGS as FLAGS, ROOT } from './production.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
 const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
-const FLAGS = (
-  /\bnode\s+((?:--\S+\s+)*)server\/index\.ts/.exec(
-    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start,
-  )?.[1] ?? ''
-)
-  .split(' ')
-  .filter(Boolean);
-
 const c = new pg.Client({ connectionString: URL_ });
 await c.connect();
 const { rows } = await c.query(`select id from contacts where email = 'b1@bench.example.org'`);
@@ -63,7 +53,7 @@ const cannon = (url: string, post: boolean, seconds: number) =>
   );
 
 try {
-  await start('server/index.ts', 39_411, {
+  await start(compiled('server/index.ts'), 39_411, {
     DATABASE_URL: URL_,
     HASH_SECRET,
     TOKEN_SECRET,
@@ -73,7 +63,7 @@ try {
     // measures what the per-IP page limiter costs a page without ever limiting.
     PAGE_RATE_LIMIT: process.env.BENCH_PAGE_RATE_LIMIT ?? '0',
   });
-  await start('bench/baseline.ts', 39_412, { DATABASE_URL: URL_, BENCH_CONTACT_ID: contactId });
+  await start(compiled('bench/baseline.ts'), 39_412, { DATABASE_URL: URL_, BENCH_CONTACT_ID: contactId });
   const keys = parseTokenKeys(TOKEN_SECRET, []);
   const base = 'http://127.0.0.1:39412/baseline';
   const u = `http://127.0.0.1:39411/u/${signToken(keys, { purpose: 'unsubscribe', contactId, topic: 'newsletter' })}`;

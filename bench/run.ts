@@ -20,18 +20,8 @@ import { keyedHash } from '../server/keyed-hash.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
 import { signToken } from '../server/tokens/tokens.ts';
 import { describeImport, type ImportMeasure } from './import.ts';
+import { compiled, NODE_FLAGS, ROOT } from './production.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-/** The flags `npm start` runs the server with (BENCH_NODE_FLAGS to try others); the baseline gets the same. */
-const NODE_FLAGS = (
-  process.env.BENCH_NODE_FLAGS ??
-  /\bnode\s+((?:--\S+\s+)*)server\/index\.ts/.exec(
-    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start,
-  )?.[1] ??
-  ''
-)
-  .split(' ')
-  .filter(Boolean);
 const URL_ = process.env.DATABASE_URL;
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const STREAM = Number(process.env.BENCH_STREAM ?? 1_000_000);
@@ -225,8 +215,12 @@ async function main() {
     MIGRATE_ON_START: 'false',
     PAGE_RATE_LIMIT: '0', // one load generator is one IP; the per-IP page limit would measure itself
   };
-  const app = await start('server/index.ts', env, 39_401);
-  const base = await start('bench/baseline.ts', { DATABASE_URL: URL_, BENCH_CONTACT_ID: contact.id }, 39_402);
+  const app = await start(compiled('server/index.ts'), env, 39_401);
+  const base = await start(
+    compiled('bench/baseline.ts'),
+    { DATABASE_URL: URL_, BENCH_CONTACT_ID: contact.id },
+    39_402,
+  );
   const checkBody = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
   const auth = { authorization: `Bearer ${apiKey}` };
   const baseUrl = `http://127.0.0.1:${base.port}/baseline`;
@@ -320,7 +314,7 @@ async function main() {
   // in a process of its own, started as the server is, so the peak RSS is the import's alone
   let imports: ImportMeasure[] = [];
   if (importSizes.length) {
-    const out = spawnSync(process.execPath, [...NODE_FLAGS, path.join(ROOT, 'bench/import.ts')], {
+    const out = spawnSync(process.execPath, [...NODE_FLAGS, compiled('bench/import.ts')], {
       env: { ...process.env, IMPORT_ROWS: importSizes.join(','), IMPORT_JSON: '1' },
       encoding: 'utf8',
       maxBuffer: 16 * 1024 * 1024,

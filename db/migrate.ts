@@ -1,6 +1,7 @@
-// Migrations are TypeScript modules in db/migrations, loaded by a custom source so the same
-// files run under Node's own type stripping everywhere: development, CI, the release phase and
-// tests (no build step, no knexfile juggling).
+// Migrations are TypeScript modules in db/migrations, loaded by a custom source: the sources run
+// under Node's own type stripping (development, CI, tests, the CLI's release phase) and their
+// compiled copies in dist/db/migrations when the server migrates on start (npm start). Names are
+// stored without the extension, so both agree on what has run.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,13 +17,13 @@ export interface Migration {
 const source: Knex.MigrationSource<string> = {
   async getMigrations() {
     return readdirSync(dir)
-      .filter((f) => /^\d{14}_[a-z0-9_]+\.ts$/.test(f))
+      .filter((f) => /^\d{14}_[a-z0-9_]+\.[jt]s$/.test(f))
       .sort();
   },
   // Stored in knex_migrations without the extension, so a compiled (.js) build and the .ts
   // sources agree on what has run.
   getMigrationName(name) {
-    return name.replace(/\.ts$/, '');
+    return name.replace(/\.[jt]s$/, '');
   },
   async getMigration(name) {
     const mod = (await import(pathToFileURL(path.join(dir, name)).href)) as Migration;

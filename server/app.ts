@@ -1,6 +1,7 @@
 // createApp wires middleware and routers in order; it never listens (index.ts and tests do).
 
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
@@ -37,7 +38,10 @@ import { sendDataRequestMail } from './requests/service.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
 import { webhookLag } from './webhooks/service.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// The project's directory (views/, public/): server/.. when run from the sources, dist/server/../..
+// when run compiled (npm start).
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, existsSync(path.join(here, '..', 'views')) ? '..' : '../..');
 
 export interface AppDeps {
   config: Config;

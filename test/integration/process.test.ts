@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -108,12 +108,23 @@ describe('process (npm start, npm run cli) @slow', function () {
     expect(server.output()).to.include('stopped cleanly');
   });
 
-  it('npm start: SIGTERM to the npm process alone stops the service, freeing its port and the database lock', async () => {
+  it('npm start: runs the compiled build, and SIGTERM to the npm process alone stops the service, freeing its port and the database lock', async () => {
     const dataDir = tempDataDir();
     const s = await startServer({ ...env, DATA_DIR: dataDir }, { npm: true });
     const lock = path.join(dataDir, 'pglite.lock');
     if (!process.env.DATABASE_URL) expect(existsSync(lock)).to.equal(true);
     expect((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status).to.equal(200);
+    // npm start runs dist/, compiled from the sources: the service is that process, its views
+    // and static files are found from there, and it migrated its database from dist/db.
+    const pid = s.output().match(/"pid":(\d+)/)?.[1];
+    expect(pid, 'the first log line names the pid').to.be.a('string');
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).to.include('dist/server/index.js');
+    const home = await fetch(`http://127.0.0.1:${s.port}/`);
+    expect(home.status).to.equal(200);
+    expect(await home.text()).to.match(/<form[^>]+method="post"/i);
+    const css = await fetch(`http://127.0.0.1:${s.port}/static/site.css`);
+    expect(css.status).to.equal(200);
+    expect(await css.text()).to.include('{');
     const t0 = Date.now();
     s.child.kill('SIGTERM'); // the npm process only, as a platform signals the process it started
     await s.exited;
