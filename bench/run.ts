@@ -339,7 +339,13 @@ async function main() {
     console.log(replica);
   }
 
-  const ok = (pass: boolean) => (pass ? 'met' : 'MISSED');
+  // Each target's parts named, so a line says which part was missed and which was met.
+  const ok = (...parts: [string, boolean][]) => {
+    const missed = parts.filter(([, pass]) => !pass).map(([name]) => name);
+    const met = parts.filter(([, pass]) => pass).map(([name]) => name);
+    if (!missed.length) return 'met';
+    return `MISSED: ${missed.join(', ')}${met.length ? ` (met: ${met.join(', ')})` : ''}`;
+  };
   // Each measured round runs right after its baseline round, so the ratio is taken per pair and
   // the median of those ratios is reported: the box drifts by tens of percent within a run,
   // and a median of baselines against a median of checks can pair a fast minute with a slow one.
@@ -359,35 +365,43 @@ async function main() {
       `${Math.round(sRps)} req/s`,
       `p99 ${sP99} ms`,
       `${pct(checkRatio)} of baseline req/s, p99 ${p99Ratio.toFixed(2)}x (rounds: ${roundRatios(s, b)})`,
-      ok(checkRatio >= 0.75 && p99Ratio <= 1.5),
+      ok(['req/s', checkRatio >= 0.75], ['p99', p99Ratio <= 1.5]),
     ],
     [
       `POST /send-permission/stream (${STREAM.toLocaleString()} recipients, ${CONTACTS.toLocaleString()} contacts)`,
       `${Math.round(st.perSecond).toLocaleString()} recipients/s`,
       `${st.seconds.toFixed(1)} s`,
       `server peak RSS ${(rss / 1024 / 1024).toFixed(0)} MB while streaming${hwmReset ? '' : ' (not reset: the whole run)'}; ${(wholeRun / 1024 / 1024).toFixed(0)} MB over the whole run, ${(atStart / 1024 / 1024).toFixed(0)} MB when the stream began`,
-      ok(st.perSecond >= 250_000 && rss < 200 * 1024 * 1024 && st.lines === STREAM),
+      ok(
+        ['rate', st.perSecond >= 250_000],
+        ['RSS', rss < 200 * 1024 * 1024],
+        ['a line per recipient', st.lines === STREAM],
+      ),
     ],
     [
       'GET /u/{token} (unsubscribe page)',
       `${Math.round(puRps)} req/s`,
       `p99 ${median(pu.map((x) => x.latency.p99))} ms`,
       `${pct(uRatio)} of baseline (rounds: ${roundRatios(pu, pb)}; baseline ${Math.round(pbRps)} req/s)`,
-      ok(uRatio >= 0.5),
+      ok(['req/s', uRatio >= 0.5]),
     ],
     [
       'GET /preferences/{token} (preference center)',
       `${Math.round(ppRps)} req/s`,
       `p99 ${median(pp.map((x) => x.latency.p99))} ms`,
       `${pct(pRatio)} of baseline (rounds: ${roundRatios(pp, pb)})`,
-      ok(pRatio >= 0.5),
+      ok(['req/s', pRatio >= 0.5]),
     ],
     ...imports.map((m) => [
       `console import, ${m.rows.toLocaleString()} rows (new contacts, a tenth with opt-outs)`,
       `${Math.round(m.rowsPerSecond).toLocaleString()} rows/s`,
       `${m.seconds.toFixed(1)} s`,
       `COPY floor ${Math.round(m.copyRowsPerSecond).toLocaleString()} rows/s (${((100 * m.rowsPerSecond) / m.copyRowsPerSecond).toFixed(1)}% of it); contacts and their events by SQL alone in one backend ${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s; peak RSS ${m.peakRssMb.toFixed(0)} MB; ${m.imported.toLocaleString()} imported, ${m.failed} failed`,
-      ok(m.rowsPerSecond >= 25_000 && m.peakRssMb < 300 && m.imported === m.rows),
+      ok(
+        ['rate', m.rowsPerSecond >= 25_000],
+        ['RSS', m.peakRssMb < 300],
+        ['every row', m.imported === m.rows],
+      ),
     ]),
   ];
   const table = [
