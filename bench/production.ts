@@ -1,10 +1,12 @@
 // How `npm start` runs the server, for the benchmarks to run the same: its Node flags, and the
 // compiled JavaScript in dist/ (built here first, as npm start's prestart builds it). A measure
 // of the TypeScript sources under type stripping would carry the stripper's ~20 MB and not be
-// what production runs. The baseline and the import run compiled too, from dist/bench.
-import { execFileSync } from 'node:child_process';
+// what production runs. The baseline and the import run compiled too, from dist/bench. Also
+// the two things every load bench does: start a compiled server, and load it at 50 connections.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import autocannon from 'autocannon';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -28,3 +30,52 @@ export function compiled(source: string): string {
   return path.join(ROOT, 'dist', source.replace(/\.ts$/, '.js'));
 }
 let built = false;
+
+const children: ChildProcess[] = [];
+/** Stops every server startServer started (also done when this process exits). */
+export function stopServers() {
+  for (const c of children) c.kill('SIGTERM');
+}
+process.on('exit', stopServers);
+
+/** Starts a compiled script with npm start's flags on `port` and waits for its /healthz; stopped when this process exits. */
+export async function startServer(
+  script: string,
+  env: NodeJS.ProcessEnv,
+  port: number,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, script], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  for (let i = 0; i < 600 && !exited; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return { child, port };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${script} did not start on port ${port}`);
+}
+
+/** 50 connections for `seconds`: a GET when body is null, otherwise a JSON POST. */
+export function cannon(url: string, body: string | null, headers: Record<string, string>, seconds: number) {
+  return new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon(
+      {
+        url,
+        method: body === null ? 'GET' : 'POST',
+        ...(body === null ? {} : { body }),
+        headers: body === null ? headers : { 'content-type': 'application/json', ...headers },
+        connections: 50,
+        duration: seconds,
+      },
+      (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)),
+    );
+  });
+}

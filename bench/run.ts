@@ -5,12 +5,12 @@
 //  3. alternates autocannon rounds (50 connections) between baseline and the single check
 //  4. streams 1,000,000 recipients through /send-permission/stream and reads the server's peak RSS
 //  5. prints a table and writes bench/results.md
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import autocannon from 'autocannon';
+import type autocannon from 'autocannon';
 import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
 import { createApiKey } from '../server/admin/api-keys.ts';
@@ -20,7 +20,7 @@ import { keyedHash } from '../server/keyed-hash.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
 import { signToken } from '../server/tokens/tokens.ts';
 import { describeImport, type ImportMeasure } from './import.ts';
-import { compiled, NODE_FLAGS, ROOT } from './production.ts';
+import { cannon, compiled, NODE_FLAGS, ROOT, startServer as start } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
@@ -100,51 +100,6 @@ async function load() {
   );
   await db.close();
   return { contact, apiKey: secret };
-}
-
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGTERM');
-});
-
-async function start(
-  script: string,
-  env: NodeJS.ProcessEnv,
-  port: number,
-): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, script], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  let exited = false;
-  child.on('exit', () => {
-    exited = true;
-  });
-  for (let i = 0; i < 600 && !exited; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return { child, port };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${script} did not start on port ${port}`);
-}
-
-function cannon(url: string, body: string | null, headers: Record<string, string>, seconds: number) {
-  return new Promise<autocannon.Result>((resolve, reject) => {
-    autocannon(
-      {
-        url,
-        method: body === null ? 'GET' : 'POST',
-        ...(body === null ? {} : { body }),
-        headers: body === null ? headers : { 'content-type': 'application/json', ...headers },
-        connections: 50,
-        duration: seconds,
-      },
-      (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)),
-    );
-  });
 }
 
 function peakRss(pid: number) {
