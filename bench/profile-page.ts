@@ -1,60 +1,71 @@
-// npm run bench:profile-page: where a recipient page's time goes. Starts the server under
-// --cpu-prof against DATABASE_URL (the bench database), loads GET /u/{token} with autocannon,
-// and prints the functions with the most self time. A tool for finding work, not a service level.
-import { spawn } from 'node:child_process';
+// npm run bench:profile-page: where a recipient page's or a check's time goes. Starts the
+// compiled server (as npm start runs it) under --cpu-prof against DATABASE_URL (the bench
+// database), loads PAGE=u (GET /u/{token}, the default), PAGE=preferences or PAGE=check (POST
+// /api/v1/send-permission, as npm run bench sends it) with autocannon at 50 connections, and
+// prints the functions with the most self time. A tool for finding work, not a service level.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import autocannon from 'autocannon';
 import pg from 'pg';
+import { createApiKey } from '../server/admin/api-keys.ts';
 import { parseTokenKeys } from '../server/config.ts';
+import { createDb } from '../server/db.ts';
+import { createLedger } from '../server/ledger/ledger.ts';
 import { signToken } from '../server/tokens/tokens.ts';
+import { cannon, compiled, startServer } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
 const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
 const page = process.env.PAGE ?? 'u';
+if (!['u', 'preferences', 'check'].includes(page)) throw new Error('PAGE is u, preferences or check');
 const dir = path.resolve('/tmp', `pc-prof-${process.pid}`);
 const port = 3900 + (process.pid % 90);
 
 const c = new pg.Client({ connectionString: URL_ });
 await c.connect();
 const { rows } = await c.query(
-  `select id from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
+  `select id, email from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
 );
 await c.end();
+if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load them');
 const keys = parseTokenKeys(TOKEN_SECRET, []);
-const url =
-  page === 'u'
-    ? `http://127.0.0.1:${port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: rows[0].id, topic: 'newsletter' })}`
-    : `http://127.0.0.1:${port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: rows[0].id, topic: null })}`;
+let body: string | null = null;
+let headers: Record<string, string> = {};
+let url = `http://127.0.0.1:${port}/api/v1/send-permission`;
+if (page === 'check') {
+  const db = await createDb({ databaseUrl: URL_ });
+  const { secret } = await createApiKey(
+    db.knex,
+    createLedger(Buffer.from(HASH_SECRET)),
+    { actor: 'system' },
+    { name: 'profile', scopes: ['check'] },
+  );
+  await db.close();
+  body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
+  headers = { authorization: `Bearer ${secret}` };
+} else {
+  url =
+    page === 'u'
+      ? `http://127.0.0.1:${port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: rows[0].id, topic: 'newsletter' })}`
+      : `http://127.0.0.1:${port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: rows[0].id, topic: null })}`;
+}
 
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'server/index.ts'], {
-  env: {
-    ...process.env,
-    PORT: String(port),
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+const { child } = await startServer(
+  compiled('server/index.ts'),
+  {
+    DATABASE_URL: URL_,
     TOKEN_SECRET,
     HASH_SECRET,
     BASE_URL: `https://127.0.0.1:${port}`,
     PAGE_RATE_LIMIT: '0',
     MIGRATE_ON_START: 'false',
   },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-for (let i = 0; i < 200; i++) {
-  try {
-    if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-  } catch {}
-  await new Promise((r) => setTimeout(r, 100));
-}
-const run = (seconds: number) =>
-  new Promise<autocannon.Result>((resolve, reject) =>
-    autocannon({ url, connections: 50, duration: seconds }, (err, r) => (err ? reject(err) : resolve(r))),
-  );
-await run(2);
-const result = await run(Number(process.env.SECONDS ?? 8));
+  port,
+  ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+);
+await cannon(url, body, headers, 2);
+const result = await cannon(url, body, headers, Number(process.env.SECONDS ?? 8));
 console.log(
   `${url.replace(/\/[^/]+$/, '/…')}: ${Math.round(result.requests.average)} req/s, non-2xx ${result.non2xx}`,
 );
@@ -74,7 +85,7 @@ const byModule = new Map<string, number>();
 for (const n of prof.nodes) {
   const where = n.callFrame.url
     .replace(/^file:\/\/.*?node_modules\//, 'nm:')
-    .replace(/^file:\/\/.*?\/server\//, 'server/');
+    .replace(/^file:\/\/.*?\/(dist\/)?server\//, 'server/');
   const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
   byFn.set(key, (byFn.get(key) ?? 0) + n.hitCount);
   const mod = where.startsWith('nm:')

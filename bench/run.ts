@@ -265,7 +265,11 @@ async function main() {
     .split(',')
     .map(Number)
     .filter((n) => n > 0);
-  console.log(`import of ${importSizes.map((n) => n.toLocaleString()).join(' and ')} rows…`);
+  console.log(
+    importSizes.length
+      ? `import of ${importSizes.map((n) => n.toLocaleString()).join(' and ')} rows…`
+      : 'import: skipped (BENCH_IMPORT=0)',
+  );
   // in a process of its own, started as the server is, so the peak RSS is the import's alone
   let imports: ImportMeasure[] = [];
   if (importSizes.length) {
