@@ -82,6 +82,36 @@ describe('HTTP platform', () => {
     expect(res.text).to.match(/job_queue_oldest_seconds\{queue="mail.preferences-link"\} \d/);
   });
 
+  it('GET /metrics counts every request once, with a latency histogram whose buckets add up', async () => {
+    const { app } = await testApp();
+    const value = (text: string, line: string) => {
+      const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+      return found === undefined ? undefined : Number(found.slice(line.length + 1));
+    };
+    const route = 'method="GET",route="/u/:token"';
+    for (let i = 0; i < 3; i++) await request(app).get('/u/not-a-token').expect(404);
+    await request(app).get('/nothing').expect(404);
+    const first = (await request(app).get('/metrics').expect(200)).text;
+    expect(value(first, `http_requests_total{${route},status="404"}`)).to.equal(3);
+    expect(value(first, 'http_requests_total{method="GET",route="unmatched",status="404"}')).to.equal(1);
+    expect(value(first, `http_request_duration_seconds_count{${route}}`)).to.equal(3);
+    expect(value(first, `http_request_duration_seconds_bucket{le="+Inf",${route}}`)).to.equal(3);
+    const buckets = first
+      .split('\n')
+      .filter((l) => l.startsWith('http_request_duration_seconds_bucket{') && l.includes(route))
+      .map((l) => Number(l.split(' ')[1]));
+    expect(buckets).to.have.length(13);
+    expect(buckets).to.deep.equal([...buckets].sort((a, b) => a - b)); // cumulative
+    expect(value(first, `http_request_duration_seconds_sum{${route}}`)).to.be.above(0);
+    expect(first).to.match(/# TYPE http_request_duration_seconds histogram/);
+    // a second read hands nothing twice; one more request shows
+    await request(app).get('/u/not-a-token').expect(404);
+    const second = (await request(app).get('/metrics').expect(200)).text;
+    expect(value(second, `http_requests_total{${route},status="404"}`)).to.equal(4);
+    expect(value(second, `http_request_duration_seconds_count{${route}}`)).to.equal(4);
+    expect(value(second, 'http_requests_total{method="GET",route="/metrics",status="200"}')).to.equal(1);
+  });
+
   it('GET /metrics needs METRICS_TOKEN when one is set', async () => {
     const { app } = await testApp({ env: { METRICS_TOKEN: 'scrape-secret' } });
     await request(app).get('/metrics').expect(401);
