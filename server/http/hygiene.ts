@@ -57,6 +57,8 @@ export function inputProblems(
 ): InputProblem[] {
   if (out.length >= 20) return out;
   if (typeof value === 'string') {
+    // LINE_CONTROL finds all TEXT_CONTROL finds and more: a clean string (nearly all) is one test.
+    if (!LINE_CONTROL.test(value)) return out;
     const leaf =
       field
         .replace(/\[\d+\]$/, '')
@@ -88,9 +90,9 @@ export function inputProblems(
 
 /** Every problem in a request's path and query. */
 export function urlProblems(req: { path: string; query: unknown }): InputProblem[] {
-  let path: string;
+  let path = req.path;
   try {
-    path = decodeURIComponent(req.path);
+    if (path.includes('%')) path = decodeURIComponent(path);
   } catch {
     return [{ field: 'path', message: 'is not valid percent-encoded UTF-8' }];
   }
