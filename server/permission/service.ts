@@ -13,7 +13,9 @@ export { REASONS } from './decide.ts';
 
 import { type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
 import {
+  CLEAN_EMAIL_STATE,
   emailStates,
+  emailStatesSparse,
   emailStateWithTopic,
   hashSendRecordPhones,
   insertSendRecord,
@@ -206,11 +208,13 @@ export async function checkMany(
         contactId: null,
       });
   } else if (valid.length && channel === 'email') {
-    const rows = await emailStates(
-      core.db,
-      valid.map((r) => r.key),
-      opts.withIds ?? true,
-    );
+    const keys = valid.map((r) => r.key);
+    let rows: Awaited<ReturnType<typeof emailStates>>;
+    if (opts.withIds ?? true) rows = await emailStates(core.db, keys);
+    else {
+      rows = new Array(keys.length).fill(CLEAN_EMAIL_STATE);
+      for (const row of await emailStatesSparse(core.db, keys)) rows[row.i - 1] = row;
+    }
     // Only addresses no live contact holds need their keyed hash looked up (an erased person
     // keeps a suppression under the hash); known contacts carry their suppression.
     const unknownHashes = new Map<number, string[]>();

@@ -384,6 +384,99 @@ describe('send-permission API', () => {
       });
     });
 
+    it('without links answers every state exactly as the single check does, in order', async () => {
+      // The stream without links reads only the recipients whose state is not "known, nothing
+      // held" and fills in the rest: each state must still come out as the one-by-one check says.
+      const { keyedHash } = await import('../../server/keyed-hash.ts');
+      const unsubscribe = (email: string, body: object) =>
+        request(t.app)
+          .post(`/api/v1/contacts/${email}/unsubscribe`)
+          .set('Authorization', auth)
+          .send(body)
+          .expect(200);
+      const clean = uniqueEmail('clean');
+      const topicOut = uniqueEmail('topic');
+      const allOut = uniqueEmail('all');
+      const suppressedKnown = uniqueEmail('supp');
+      const paused = uniqueEmail('paused');
+      const pauseOver = uniqueEmail('pauseover');
+      const erased = uniqueEmail('erased');
+      const bounced = uniqueEmail('bounced'); // no contact, a suppression under its hash
+      for (const e of [clean, topicOut, allOut, suppressedKnown, paused, pauseOver, erased])
+        await putContact(e).expect(201);
+      await unsubscribe(topicOut, { channel: 'email', topic: 'newsletter' });
+      await unsubscribe(allOut, { channel: 'email' });
+      for (const e of [suppressedKnown, bounced]) {
+        await t.db
+          .knex('suppressions')
+          .insert({
+            email_hash: keyedHash(t.ctx.config.hashSecret, 'email', e),
+            reason: 'bounce',
+            actor: 'system',
+          });
+      }
+      await t.db
+        .knex('contacts')
+        .where({ email: paused })
+        .update({ paused_until: new Date(Date.now() + 86400_000) });
+      await t.db
+        .knex('contacts')
+        .where({ email: pauseOver })
+        .update({ paused_until: new Date(Date.now() - 86400_000) });
+      await request(t.app).delete(`/api/v1/contacts/${erased}`).set('Authorization', auth).expect(204);
+      const recipients = [
+        clean,
+        topicOut,
+        'not an email',
+        allOut,
+        suppressedKnown,
+        paused,
+        pauseOver,
+        erased,
+        bounced,
+        uniqueEmail('stranger'),
+        clean.toUpperCase(),
+        allOut,
+      ];
+      for (const topic of ['newsletter', 'offers', 'account']) {
+        const res = await request(t.app)
+          .post(`/api/v1/send-permission/stream?channel=email&topic=${topic}`)
+          .set('Authorization', auth)
+          .set('Content-Type', 'text/plain')
+          .send(`${recipients.join('\n')}\n`)
+          .expect(200);
+        const lines = res.text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        const one = [];
+        for (const recipient of recipients) {
+          const r = (await check({ channel: 'email', recipient, topic })).body;
+          one.push(r.error ? 'error' : `${r.recipient} ${r.allowed} ${r.reason}`);
+        }
+        expect(
+          lines.map((l) => (l.error ? 'error' : `${l.recipient} ${l.allowed} ${l.reason}`)),
+          topic,
+        ).to.deep.equal(one);
+      }
+      // and the states are all there (a test that would pass with every answer alike proves nothing)
+      const reasons = new Set<string>();
+      for (const recipient of recipients) {
+        const r = (await check({ channel: 'email', recipient, topic: 'newsletter' })).body;
+        if (r.reason) reasons.add(r.reason);
+      }
+      expect([...reasons].sort()).to.deep.equal(
+        [
+          'paused',
+          'subscribed',
+          'suppressed',
+          'unknown_recipient',
+          'unsubscribed_all',
+          'unsubscribed_topic',
+        ].sort(),
+      );
+    });
+
     it('needs channel and topic in the URL, a known topic and the check scope', async () => {
       await request(t.app)
         .post('/api/v1/send-permission/stream?channel=email')
