@@ -5,6 +5,7 @@
 // the two things every load bench does: start a compiled server, and load it at 50 connections.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import autocannon from 'autocannon';
 
@@ -79,4 +80,61 @@ export function cannon(url: string, body: string | null, headers: Record<string,
       (err: Error | null, res: autocannon.Result) => (err ? reject(err) : resolve(res)),
     );
   });
+}
+
+/**
+ * Streams `n` bench addresses (b0…, cycling over `contacts`) through /send-permission/stream
+ * without links and counts the answer lines and the allowed ones as they arrive.
+ */
+export async function stream(port: number, apiKey: string, n: number, contacts: number) {
+  const t0 = process.hrtime.bigint();
+  let lines = 0;
+  let allowed = 0;
+  await new Promise<void>((resolve, reject) => {
+    const req = http.request(
+      {
+        port,
+        method: 'POST',
+        path: '/api/v1/send-permission/stream?channel=email&topic=newsletter',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'text/plain' },
+      },
+      (res) => {
+        let rest = '';
+        res.setEncoding('utf8');
+        // Counted with indexOf rather than split(): the load generator shares the two cores
+        // with the server and PostgreSQL, so it should spend as little as it can.
+        res.on('data', (chunk: string) => {
+          const text = rest + chunk;
+          const end = text.lastIndexOf('\n');
+          if (end < 0) {
+            rest = text;
+            return;
+          }
+          for (let at = text.indexOf('\n'); at !== -1 && at <= end; at = text.indexOf('\n', at + 1)) lines++;
+          for (
+            let at = text.indexOf('"allowed":true');
+            at !== -1 && at < end;
+            at = text.indexOf('"allowed":true', at + 14)
+          )
+            allowed++;
+          rest = text.slice(end + 1);
+        });
+        res.on('end', resolve);
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    let i = 0;
+    const write = () => {
+      while (i < n) {
+        let chunk = '';
+        for (let j = 0; j < 2000 && i < n; j++, i++) chunk += `b${i % contacts}@bench.example.org\n`;
+        if (!req.write(chunk)) return req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { lines, allowed, seconds, perSecond: lines / seconds };
 }

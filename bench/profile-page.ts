@@ -1,7 +1,8 @@
 // npm run bench:profile-page: where a recipient page's or a check's time goes. Starts the
 // compiled server (as npm start runs it) under --cpu-prof against DATABASE_URL (the bench
 // database), loads PAGE=u (GET /u/{token}, the default), PAGE=preferences or PAGE=check (POST
-// /api/v1/send-permission, as npm run bench sends it) with autocannon at 50 connections, and
+// /api/v1/send-permission, as npm run bench sends it) with autocannon at 50 connections, or
+// streams PAGE=stream (1,000,000 recipients through /send-permission/stream, three times), and
 // prints the functions with the most self time. A tool for finding work, not a service level.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -11,14 +12,15 @@ import { parseTokenKeys } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
 import { signToken } from '../server/tokens/tokens.ts';
-import { cannon, compiled, startServer } from './production.ts';
+import { cannon, compiled, startServer, stream } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
 const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
 const page = process.env.PAGE ?? 'u';
-if (!['u', 'preferences', 'check'].includes(page)) throw new Error('PAGE is u, preferences or check');
+if (!['u', 'preferences', 'check', 'stream'].includes(page))
+  throw new Error('PAGE is u, preferences, check or stream');
 const dir = path.resolve('/tmp', `pc-prof-${process.pid}`);
 const port = 3900 + (process.pid % 90);
 
@@ -32,8 +34,9 @@ if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load
 const keys = parseTokenKeys(TOKEN_SECRET, []);
 let body: string | null = null;
 let headers: Record<string, string> = {};
+let apiKey = '';
 let url = `http://127.0.0.1:${port}/api/v1/send-permission`;
-if (page === 'check') {
+if (page === 'check' || page === 'stream') {
   const db = await createDb({ databaseUrl: URL_ });
   const { secret } = await createApiKey(
     db.knex,
@@ -43,6 +46,7 @@ if (page === 'check') {
   );
   await db.close();
   body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
+  apiKey = secret;
   headers = { authorization: `Bearer ${secret}` };
 } else {
   url =
@@ -64,11 +68,18 @@ const { child } = await startServer(
   port,
   ['--cpu-prof', `--cpu-prof-dir=${dir}`],
 );
-await cannon(url, body, headers, 2);
-const result = await cannon(url, body, headers, Number(process.env.SECONDS ?? 8));
-console.log(
-  `${url.replace(/\/[^/]+$/, '/…')}: ${Math.round(result.requests.average)} req/s, non-2xx ${result.non2xx}`,
-);
+if (page === 'stream') {
+  for (let pass = 1; pass <= 3; pass++) {
+    const r = await stream(port, apiKey, 1_000_000, 1_000_000);
+    console.log(`stream pass ${pass}: ${Math.round(r.perSecond).toLocaleString()} recipients/s`);
+  }
+} else {
+  await cannon(url, body, headers, 2);
+  const result = await cannon(url, body, headers, Number(process.env.SECONDS ?? 8));
+  console.log(
+    `${url.replace(/\/[^/]+$/, '/…')}: ${Math.round(result.requests.average)} req/s, non-2xx ${result.non2xx}`,
+  );
+}
 child.kill('SIGINT');
 await new Promise((r) => child.on('exit', r));
 

@@ -7,7 +7,6 @@
 //  5. prints a table and writes bench/results.md
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type autocannon from 'autocannon';
@@ -20,7 +19,7 @@ import { keyedHash } from '../server/keyed-hash.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
 import { signToken } from '../server/tokens/tokens.ts';
 import { describeImport, type ImportMeasure } from './import.ts';
-import { cannon, compiled, NODE_FLAGS, ROOT, startServer as start } from './production.ts';
+import { cannon, compiled, NODE_FLAGS, ROOT, startServer as start, stream } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
@@ -105,59 +104,6 @@ async function load() {
 function peakRss(pid: number) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-async function stream(port: number, apiKey: string, n: number) {
-  const t0 = process.hrtime.bigint();
-  let lines = 0;
-  let allowed = 0;
-  await new Promise<void>((resolve, reject) => {
-    const req = http.request(
-      {
-        port,
-        method: 'POST',
-        path: '/api/v1/send-permission/stream?channel=email&topic=newsletter',
-        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'text/plain' },
-      },
-      (res) => {
-        let rest = '';
-        res.setEncoding('utf8');
-        // Counted with indexOf rather than split(): the load generator shares the two cores
-        // with the server and PostgreSQL, so it should spend as little as it can.
-        res.on('data', (chunk: string) => {
-          const text = rest + chunk;
-          const end = text.lastIndexOf('\n');
-          if (end < 0) {
-            rest = text;
-            return;
-          }
-          for (let at = text.indexOf('\n'); at !== -1 && at <= end; at = text.indexOf('\n', at + 1)) lines++;
-          for (
-            let at = text.indexOf('"allowed":true');
-            at !== -1 && at < end;
-            at = text.indexOf('"allowed":true', at + 14)
-          )
-            allowed++;
-          rest = text.slice(end + 1);
-        });
-        res.on('end', resolve);
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    let i = 0;
-    const write = () => {
-      while (i < n) {
-        let chunk = '';
-        for (let j = 0; j < 2000 && i < n; j++, i++) chunk += `b${i % CONTACTS}@bench.example.org\n`;
-        if (!req.write(chunk)) return req.once('drain', write);
-      }
-      req.end();
-    };
-    write();
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { lines, allowed, seconds, perSecond: lines / seconds };
 }
 
 async function main() {
@@ -249,7 +195,7 @@ async function main() {
   // into PostgreSQL's cache and gets the JIT going. Every pass is reported; the median counts.
   const passes: Awaited<ReturnType<typeof stream>>[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    passes.push(await stream(app.port, apiKey, STREAM));
+    passes.push(await stream(app.port, apiKey, STREAM, CONTACTS));
     console.log(`stream pass ${r + 1}: ${Math.round(passes[r].perSecond).toLocaleString()} recipients/s`);
   }
   const st = [...passes].sort((a, b) => a.perSecond - b.perSecond)[Math.floor(passes.length / 2)];

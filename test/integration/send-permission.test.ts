@@ -407,13 +407,11 @@ describe('send-permission API', () => {
       await unsubscribe(topicOut, { channel: 'email', topic: 'newsletter' });
       await unsubscribe(allOut, { channel: 'email' });
       for (const e of [suppressedKnown, bounced]) {
-        await t.db
-          .knex('suppressions')
-          .insert({
-            email_hash: keyedHash(t.ctx.config.hashSecret, 'email', e),
-            reason: 'bounce',
-            actor: 'system',
-          });
+        await t.db.knex('suppressions').insert({
+          email_hash: keyedHash(t.ctx.config.hashSecret, 'email', e),
+          reason: 'bounce',
+          actor: 'system',
+        });
       }
       await t.db
         .knex('contacts')
