@@ -3,16 +3,12 @@
 // it), for trying a change to the pages in two minutes rather than six. npm run bench is the
 // measure of record. Needs DATABASE_URL on the bench database (npm run bench loads it).
 import pg from 'pg';
-import { parseTokenKeys } from '../server/config.ts';
-import { signToken } from '../server/tokens/tokens.ts';
-import { cannon, compiled, startServer, stopServers } from './production.ts';
+import { cannon, compiled, pageUrls, serverEnv, startServer, stopServers } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
-const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
 const c = new pg.Client({ connectionString: URL_ });
 await c.connect();
 const { rows } = await c.query(`select id from contacts where email = 'b1@bench.example.org'`);
@@ -23,16 +19,9 @@ const contactId = rows[0].id as string;
 try {
   await startServer(
     compiled('server/index.ts'),
-    {
-      DATABASE_URL: URL_,
-      HASH_SECRET,
-      TOKEN_SECRET,
-      BASE_URL: 'https://prefs.example.com',
-      MIGRATE_ON_START: 'false',
-      // 0: no per-IP page limit (one load generator is one IP). BENCH_PAGE_RATE_LIMIT=1000000
-      // measures what the per-IP page limiter costs a page without ever limiting.
-      PAGE_RATE_LIMIT: process.env.BENCH_PAGE_RATE_LIMIT ?? '0',
-    },
+    // BENCH_PAGE_RATE_LIMIT=1000000 measures what the per-IP page limiter costs a page without
+    // ever limiting (the default, 0, has no limit: one load generator is one IP).
+    serverEnv(URL_, { PAGE_RATE_LIMIT: process.env.BENCH_PAGE_RATE_LIMIT ?? '0' }),
     39_411,
   );
   await startServer(
@@ -40,10 +29,8 @@ try {
     { DATABASE_URL: URL_, BENCH_CONTACT_ID: contactId },
     39_412,
   );
-  const keys = parseTokenKeys(TOKEN_SECRET, []);
   const base = 'http://127.0.0.1:39412/baseline';
-  const u = `http://127.0.0.1:39411/u/${signToken(keys, { purpose: 'unsubscribe', contactId, topic: 'newsletter' })}`;
-  const p = `http://127.0.0.1:39411/preferences/${signToken(keys, { purpose: 'preferences', contactId, topic: null })}`;
+  const { unsubscribe: u, preferences: p } = pageUrls('http://127.0.0.1:39411', contactId);
   for (const [url, body] of [
     [base, '{}'],
     [u, null],

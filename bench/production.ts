@@ -8,8 +8,55 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { createApiKey } from '../server/admin/api-keys.ts';
+import { parseTokenKeys } from '../server/config.ts';
+import { createDb } from '../server/db.ts';
+import { createLedger } from '../server/ledger/ledger.ts';
+import { signToken } from '../server/tokens/tokens.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
+
+/** The bench's secrets (the bench database's keyed hashes were made with HASH_SECRET). */
+export const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
+export const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
+
+/** The service's environment for a bench on `databaseUrl` (no per-IP page limit: one load generator is one IP). */
+export function serverEnv(databaseUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: databaseUrl,
+    HASH_SECRET,
+    TOKEN_SECRET,
+    BASE_URL: 'https://prefs.example.com',
+    MIGRATE_ON_START: 'false',
+    PAGE_RATE_LIMIT: '0',
+    ...extra,
+  };
+}
+
+/** A contact's two recipient pages on a server at `origin` (its unsubscribe link for the newsletter, its preference center). */
+export function pageUrls(origin: string, contactId: string) {
+  const keys = parseTokenKeys(TOKEN_SECRET, []);
+  return {
+    unsubscribe: `${origin}/u/${signToken(keys, { purpose: 'unsubscribe', contactId, topic: 'newsletter' })}`,
+    preferences: `${origin}/preferences/${signToken(keys, { purpose: 'preferences', contactId, topic: null })}`,
+  };
+}
+
+/** A new API key with the check scope on the bench database; returns its secret. */
+export async function checkApiKey(databaseUrl: string, name: string) {
+  const db = await createDb({ databaseUrl });
+  try {
+    const { secret } = await createApiKey(
+      db.knex,
+      createLedger(Buffer.from(HASH_SECRET)),
+      { actor: 'system' },
+      { name, scopes: ['check'] },
+    );
+    return secret;
+  } finally {
+    await db.close();
+  }
+}
 
 /** The flags `npm start` gives Node (BENCH_NODE_FLAGS to try others). */
 export const NODE_FLAGS = (

@@ -7,17 +7,10 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { createApiKey } from '../server/admin/api-keys.ts';
-import { parseTokenKeys } from '../server/config.ts';
-import { createDb } from '../server/db.ts';
-import { createLedger } from '../server/ledger/ledger.ts';
-import { signToken } from '../server/tokens/tokens.ts';
-import { cannon, compiled, startServer, stream } from './production.ts';
+import { cannon, checkApiKey, compiled, pageUrls, serverEnv, startServer, stream } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
-const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
-const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
 const page = process.env.PAGE ?? 'u';
 if (!['u', 'preferences', 'check', 'stream'].includes(page))
   throw new Error('PAGE is u, preferences, check or stream');
@@ -31,43 +24,23 @@ const { rows } = await c.query(
 );
 await c.end();
 if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load them');
-const keys = parseTokenKeys(TOKEN_SECRET, []);
 let body: string | null = null;
 let headers: Record<string, string> = {};
 let apiKey = '';
 let url = `http://127.0.0.1:${port}/api/v1/send-permission`;
 if (page === 'check' || page === 'stream') {
-  const db = await createDb({ databaseUrl: URL_ });
-  const { secret } = await createApiKey(
-    db.knex,
-    createLedger(Buffer.from(HASH_SECRET)),
-    { actor: 'system' },
-    { name: 'profile', scopes: ['check'] },
-  );
-  await db.close();
+  apiKey = await checkApiKey(URL_, 'profile');
   body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
-  apiKey = secret;
-  headers = { authorization: `Bearer ${secret}` };
+  headers = { authorization: `Bearer ${apiKey}` };
 } else {
-  url =
-    page === 'u'
-      ? `http://127.0.0.1:${port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: rows[0].id, topic: 'newsletter' })}`
-      : `http://127.0.0.1:${port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: rows[0].id, topic: null })}`;
+  const pages = pageUrls(`http://127.0.0.1:${port}`, rows[0].id);
+  url = page === 'u' ? pages.unsubscribe : pages.preferences;
 }
 
-const { child } = await startServer(
-  compiled('server/index.ts'),
-  {
-    DATABASE_URL: URL_,
-    TOKEN_SECRET,
-    HASH_SECRET,
-    BASE_URL: `https://127.0.0.1:${port}`,
-    PAGE_RATE_LIMIT: '0',
-    MIGRATE_ON_START: 'false',
-  },
-  port,
-  ['--cpu-prof', `--cpu-prof-dir=${dir}`],
-);
+const { child } = await startServer(compiled('server/index.ts'), serverEnv(URL_), port, [
+  '--cpu-prof',
+  `--cpu-prof-dir=${dir}`,
+]);
 if (page === 'stream') {
   for (let pass = 1; pass <= 3; pass++) {
     const r = await stream(port, apiKey, 1_000_000, 1_000_000);

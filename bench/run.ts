@@ -12,23 +12,28 @@ import path from 'node:path';
 import type autocannon from 'autocannon';
 import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
-import { createApiKey } from '../server/admin/api-keys.ts';
-import { parseTokenKeys } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
 import { keyedHash } from '../server/keyed-hash.ts';
-import { createLedger } from '../server/ledger/ledger.ts';
-import { signToken } from '../server/tokens/tokens.ts';
 import { describeImport, type ImportMeasure } from './import.ts';
-import { cannon, compiled, NODE_FLAGS, ROOT, startServer as start, stream } from './production.ts';
+import {
+  cannon,
+  checkApiKey,
+  compiled,
+  HASH_SECRET,
+  NODE_FLAGS,
+  pageUrls,
+  ROOT,
+  serverEnv,
+  startServer as start,
+  stream,
+} from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? 1_000_000);
 const STREAM = Number(process.env.BENCH_STREAM ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
-const HASH_SECRET = process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000';
 const hashSecret = Buffer.from(HASH_SECRET);
-const TOKEN_SECRET = process.env.TOKEN_SECRET ?? `b1:${'bench'.repeat(8)}`;
 
 if (!URL_) {
   console.error(
@@ -88,17 +93,8 @@ async function load() {
   const contact = (await c.query(`select id, email from contacts where email = 'b1@bench.example.org'`))
     .rows[0];
   await c.end();
-  const { secret } = await createApiKey(
-    db.knex,
-    createLedger(hashSecret),
-    { actor: 'system' },
-    {
-      name: 'bench',
-      scopes: ['check'],
-    },
-  );
   await db.close();
-  return { contact, apiKey: secret };
+  return { contact, apiKey: await checkApiKey(URL_ as string, 'bench') };
 }
 
 function peakRss(pid: number) {
@@ -108,15 +104,7 @@ function peakRss(pid: number) {
 
 async function main() {
   const { contact, apiKey } = await load();
-  const env = {
-    DATABASE_URL: URL_,
-    HASH_SECRET,
-    TOKEN_SECRET,
-    BASE_URL: 'https://prefs.example.com',
-    MIGRATE_ON_START: 'false',
-    PAGE_RATE_LIMIT: '0', // one load generator is one IP; the per-IP page limit would measure itself
-  };
-  const app = await start(compiled('server/index.ts'), env, 39_401);
+  const app = await start(compiled('server/index.ts'), serverEnv(URL_ as string), 39_401);
   const base = await start(
     compiled('bench/baseline.ts'),
     { DATABASE_URL: URL_, BENCH_CONTACT_ID: contact.id },
@@ -150,20 +138,16 @@ async function main() {
     );
   }
   // Recipient pages, alternating with the baseline the same way.
-  const keys = parseTokenKeys(TOKEN_SECRET, []);
-  const pageUrls = {
-    unsubscribe: `http://127.0.0.1:${app.port}/u/${signToken(keys, { purpose: 'unsubscribe', contactId: contact.id, topic: 'newsletter' })}`,
-    preferences: `http://127.0.0.1:${app.port}/preferences/${signToken(keys, { purpose: 'preferences', contactId: contact.id, topic: null })}`,
-  };
+  const pages = pageUrls(`http://127.0.0.1:${app.port}`, contact.id);
   const pb: autocannon.Result[] = [];
   const pu: autocannon.Result[] = [];
   const pp: autocannon.Result[] = [];
-  await cannon(pageUrls.unsubscribe, null, {}, 2);
-  await cannon(pageUrls.preferences, null, {}, 2);
+  await cannon(pages.unsubscribe, null, {}, 2);
+  await cannon(pages.preferences, null, {}, 2);
   for (let r = 0; r < ROUNDS; r++) {
     pb.push(await cannon(baseUrl, '{}', {}, SECONDS));
-    pu.push(await cannon(pageUrls.unsubscribe, null, {}, SECONDS));
-    pp.push(await cannon(pageUrls.preferences, null, {}, SECONDS));
+    pu.push(await cannon(pages.unsubscribe, null, {}, SECONDS));
+    pp.push(await cannon(pages.preferences, null, {}, SECONDS));
     console.log(
       `pages round ${r + 1}: baseline ${Math.round(pb[r].requests.average)}, /u ${Math.round(pu[r].requests.average)}, /preferences ${Math.round(pp[r].requests.average)} req/s`,
     );
