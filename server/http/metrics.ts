@@ -33,10 +33,9 @@ interface RouteSeries {
   method: string;
   route: string;
   statuses: Map<number, StatusSeries>;
-  /** Latency per bucket, not cumulative; the last slot is above the largest bound. */
+  /** Latency per bucket, not cumulative; the last slot is above the largest bound (their total is the count). */
   counts: Float64Array;
   sum: number;
-  count: number;
 }
 
 /**
@@ -63,7 +62,6 @@ export class RequestTally {
         statuses: new Map(),
         counts: new Float64Array(LATENCY_BUCKETS.length + 1),
         sum: 0,
-        count: 0,
       };
       byMethod.set(method, r);
     }
@@ -77,7 +75,6 @@ export class RequestTally {
     while (b < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[b]) b++;
     r.counts[b]++;
     r.sum += seconds;
-    r.count++;
   }
 
   private *all() {
@@ -113,7 +110,7 @@ export class RequestTally {
       values.push({
         metricName: `${name}_count`,
         labels: { method: l.method, route: l.route },
-        value: l.count,
+        value: acc, // the +Inf bucket: every request
       });
     }
     return values;
@@ -137,14 +134,15 @@ export function createMetrics(): Metrics {
   // get() that returns its samples (what prom-client's Histogram returns; checked by a test
   // against the exposition text).
   const latencyName = 'http_request_duration_seconds';
+  const latencyHelp = 'HTTP request latency by method and route template';
   const latency = {
     name: latencyName,
-    help: 'HTTP request latency by method and route template',
+    help: latencyHelp,
     type: 'histogram',
     aggregator: 'sum',
     get: async () => ({
       name: latencyName,
-      help: latency.help,
+      help: latencyHelp,
       type: 'histogram',
       aggregator: 'sum',
       values: tally.latencyValues(latencyName),

@@ -49,14 +49,22 @@ export async function emailStateWithTopic(db: Db, email: string, topic: string) 
   return row;
 }
 
+/** One email recipient's state in a batch (the topic is the caller's). */
+export type EmailRecipientRow = Omit<EmailStateRow, 'kind' | 'channels'> & { known: boolean };
+
+// The batch's addresses, each with its position, against the live contact holding it, and the
+// columns of its state: shared by the full and the sparse read so they cannot drift apart.
+const EMAIL_STATE_COLUMNS = `(c.id is not null) as known, c.optouts,
+            coalesce(c.suppressed, false) as suppressed, c.paused_until`;
+const EMAIL_RECIPIENTS = `unnest($1::text[]) with ordinality as v(email, i)
+       left join contacts c on c.email_key = v.email and c.erased_at is null`;
+
 /** Many email recipients with their contact ids, answered in input order (duplicates included). */
 export function emailStates(db: Db, emails: string[]) {
-  return db.read<Omit<EmailStateRow, 'kind' | 'channels'> & { known: boolean }>(
+  return db.read<EmailRecipientRow>(
     'check_email_many',
-    `select c.id as contact_id, (c.id is not null) as known, c.optouts,
-            coalesce(c.suppressed, false) as suppressed, c.paused_until
-       from unnest($1::text[]) with ordinality as v(email, i)
-       left join contacts c on c.email_key = v.email and c.erased_at is null
+    `select c.id as contact_id, ${EMAIL_STATE_COLUMNS}
+       from ${EMAIL_RECIPIENTS}
       order by v.i`,
     [emails],
   );
@@ -71,27 +79,23 @@ export function emailStates(db: Db, emails: string[]) {
  * a stream's time when no link needs them) a stream of a million often parses a tenth as many rows.
  */
 export function emailStatesSparse(db: Db, emails: string[]) {
-  return db.read<Omit<EmailStateRow, 'kind' | 'channels'> & { known: boolean; i: number }>(
+  return db.read<EmailRecipientRow & { i: number }>(
     'check_email_sparse',
-    `select v.i::int4 as i, null as contact_id, (c.id is not null) as known, c.optouts, coalesce(c.suppressed, false) as suppressed,
-            c.paused_until
-       from unnest($1::text[]) with ordinality as v(email, i)
-       left join contacts c on c.email_key = v.email and c.erased_at is null
+    `select v.i::int4 as i, null as contact_id, ${EMAIL_STATE_COLUMNS}
+       from ${EMAIL_RECIPIENTS}
       where c.id is null or c.optouts <> '{}' or c.suppressed or c.paused_until is not null`,
     [emails],
   );
 }
 
 /** What a row of `emailStates` says of a live contact with no opt-out, suppression or pause. */
-export const CLEAN_EMAIL_STATE: Omit<EmailStateRow, 'kind' | 'channels'> & { known: boolean } = Object.freeze(
-  {
-    contact_id: null,
-    known: true,
-    optouts: [],
-    suppressed: false,
-    paused_until: null,
-  },
-);
+export const CLEAN_EMAIL_STATE: EmailRecipientRow = Object.freeze({
+  contact_id: null,
+  known: true,
+  optouts: [],
+  suppressed: false,
+  paused_until: null,
+});
 
 /** Which of these keyed hashes are suppressed (addresses no live contact holds, e.g. erased). */
 export async function suppressedHashes(db: Db, hashes: string[]): Promise<Set<string>> {

@@ -14,6 +14,7 @@ export { REASONS } from './decide.ts';
 import { type Decision, decide, type RecipientState, type TopicFacts } from './decide.ts';
 import {
   CLEAN_EMAIL_STATE,
+  type EmailRecipientRow,
   emailStates,
   emailStatesSparse,
   emailStateWithTopic,
@@ -209,7 +210,7 @@ export async function checkMany(
       });
   } else if (valid.length && channel === 'email') {
     const keys = valid.map((r) => r.key);
-    let rows: Awaited<ReturnType<typeof emailStates>>;
+    let rows: EmailRecipientRow[];
     if (opts.withIds ?? true) rows = await emailStates(core.db, keys);
     else {
       rows = new Array(keys.length).fill(CLEAN_EMAIL_STATE);
