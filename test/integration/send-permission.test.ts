@@ -5,6 +5,7 @@ import request from 'supertest';
 import { revokeApiKey } from '../../server/admin/api-keys.ts';
 import { createApp } from '../../server/app.ts';
 import { createDb } from '../../server/db.ts';
+import { EMAIL_MANY_SQL, EMAIL_ONE_SQL, EMAIL_SPARSE_SQL } from '../../server/permission/queries.ts';
 import {
   apiKeyFor,
   type TestApp,
@@ -235,6 +236,58 @@ describe('send-permission API', () => {
     it('says channel_not_offered for a topic not on the channel', async () => {
       const res = await check({ channel: 'sms', recipient: '+14155552671', topic: 'newsletter' }).expect(200);
       expect(res.body).to.include({ allowed: false, reason: 'channel_not_offered' });
+    });
+
+    it('reads a contact for a check from the address index alone, never the table (index-only)', async () => {
+      const clean = uniqueEmail('covered');
+      const left = uniqueEmail('covered-left');
+      await putContact(clean).expect(201);
+      await putContact(left).expect(201);
+      await request(t.app)
+        .post(`/api/v1/contacts/${left}/unsubscribe`)
+        .set('Authorization', auth)
+        .send({ channel: 'email' })
+        .expect(200);
+      await t.db.knex.raw('vacuum contacts'); // what autovacuum does: marks settled pages all-visible
+      const plans = await t.db.knex.transaction(async (trx) => {
+        // A test table is small enough for a sequential scan to win; the index's shape is the question.
+        await trx.raw('set local enable_seqscan = off');
+        await trx.raw('set local enable_bitmapscan = off');
+        const out: unknown[] = [];
+        const statements = [
+          ['pc_t_one', EMAIL_ONE_SQL, `'${clean}', 'newsletter'`],
+          ['pc_t_many', EMAIL_MANY_SQL, `array['${clean}', '${left}', 'nobody@example.com']`],
+          ['pc_t_sparse', EMAIL_SPARSE_SQL, `array['${clean}', '${left}', 'nobody@example.com']`],
+        ];
+        for (const [name, text, args] of statements) {
+          await trx.raw(`prepare ${name} as ${text}`);
+          const res = await trx.raw(`explain (analyze, costs off, format json) execute ${name}(${args})`);
+          out.push(res.rows[0]['QUERY PLAN']);
+          await trx.raw(`deallocate ${name}`);
+        }
+        return out;
+      });
+      const scansOf = (plan: unknown) => {
+        const found: Record<string, unknown>[] = [];
+        const walk = (n: Record<string, unknown>) => {
+          if (n['Relation Name'] === 'contacts') found.push(n);
+          for (const child of (n.Plans as Record<string, unknown>[]) ?? []) walk(child);
+        };
+        const root = (typeof plan === 'string' ? JSON.parse(plan) : plan) as {
+          Plan: Record<string, unknown>;
+        }[];
+        walk(root[0].Plan);
+        return found;
+      };
+      for (const plan of plans) {
+        const scans = scansOf(plan);
+        expect(scans).to.have.length(1);
+        expect(scans[0]).to.include({
+          'Node Type': 'Index Only Scan',
+          'Index Name': 'contacts_email_key',
+          'Heap Fetches': 0,
+        });
+      }
     });
   });
 
