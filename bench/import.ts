@@ -6,6 +6,7 @@
 //   DATABASE_URL=postgres://… npm run bench:import   (IMPORT_ROWS=100000,1000000 sets the sizes)
 // npm run bench runs it too.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,7 @@ import { loadConfig } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
 import { createImportJob, runImportJob } from '../server/imports/service.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
+import { postgresCpu, postgresSecondsSince } from './cpu.ts';
 
 export interface ImportMeasure {
   rows: number;
@@ -25,6 +27,8 @@ export interface ImportMeasure {
   rowsPerSecond: number;
   copyRowsPerSecond: number;
   peakRssMb: number;
+  /** CPU a row cost, µs: this process (the import job) and PostgreSQL's processes on this machine. */
+  cpuPerRow: { node: number; postgres: number };
   imported: number;
   failed: number;
   status: string;
@@ -130,9 +134,13 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
       const sampler = setInterval(() => {
         peak = Math.max(peak, process.memoryUsage().rss);
       }, 50);
+      const pg0 = postgresCpu();
+      const own0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       await runImportJob(core, job.id);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const own = process.cpuUsage(own0);
+      const postgresSeconds = postgresSecondsSince(pg0);
       clearInterval(sampler);
       const done = await db.knex('import_jobs').where({ id: job.id }).first();
       out.push({
@@ -142,6 +150,7 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
         copyRowsPerSecond,
         schemaRowsPerSecond,
         peakRssMb: peak / 1024 / 1024,
+        cpuPerRow: { node: (own.user + own.system) / rows, postgres: (postgresSeconds * 1e6) / rows },
         imported: Number(done.imported_rows),
         failed: Number(done.failed_rows),
         status: done.status,
@@ -155,12 +164,19 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
   return out;
 }
 
+/** What a row cost the machine's CPU, and the rate that allows on all its cores. */
+export function cpuPerRow(m: ImportMeasure) {
+  const { node, postgres } = m.cpuPerRow;
+  const allows = (os.cpus().length * 1e6) / (node + postgres);
+  return `CPU per row ${node.toFixed(0)} µs in Node + ${postgres.toFixed(0)} µs in PostgreSQL (${os.cpus().length} cores allow ${Math.round(allows).toLocaleString()} rows/s)`;
+}
+
 export function describeImport(m: ImportMeasure) {
   return (
     `${m.rows.toLocaleString()} rows: ${m.status}, ${m.imported.toLocaleString()} imported, ${m.failed} failed in ${m.seconds.toFixed(1)} s ` +
     `(${Math.round(m.rowsPerSecond).toLocaleString()} rows/s; COPY floor ${Math.round(m.copyRowsPerSecond).toLocaleString()} rows/s, ` +
     `${((100 * m.rowsPerSecond) / m.copyRowsPerSecond).toFixed(1)}% of it; the schema's own floor, SQL alone in one backend, ` +
-    `${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s); peak RSS ${m.peakRssMb.toFixed(0)} MB`
+    `${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s); peak RSS ${m.peakRssMb.toFixed(0)} MB; ${cpuPerRow(m)}`
   );
 }
 

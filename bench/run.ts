@@ -14,9 +14,9 @@ import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
 import { createDb } from '../server/db.ts';
 import { keyedHash } from '../server/keyed-hash.ts';
-import { describeImport, type ImportMeasure } from './import.ts';
+import { CpuSplit } from './cpu.ts';
+import { cpuPerRow, describeImport, type ImportMeasure } from './import.ts';
 import {
-  CpuSplit,
   cannon,
   checkApiKey,
   compiled,
@@ -314,7 +314,7 @@ async function main() {
       `console import, ${m.rows.toLocaleString()} rows (new contacts, a tenth with opt-outs)`,
       `${Math.round(m.rowsPerSecond).toLocaleString()} rows/s`,
       `${m.seconds.toFixed(1)} s`,
-      `COPY floor ${Math.round(m.copyRowsPerSecond).toLocaleString()} rows/s (${((100 * m.rowsPerSecond) / m.copyRowsPerSecond).toFixed(1)}% of it); contacts and their events by SQL alone in one backend ${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s; peak RSS ${m.peakRssMb.toFixed(0)} MB; ${m.imported.toLocaleString()} imported, ${m.failed} failed`,
+      `COPY floor ${Math.round(m.copyRowsPerSecond).toLocaleString()} rows/s (${((100 * m.rowsPerSecond) / m.copyRowsPerSecond).toFixed(1)}% of it); contacts and their events by SQL alone in one backend ${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s; peak RSS ${m.peakRssMb.toFixed(0)} MB; ${m.imported.toLocaleString()} imported, ${m.failed} failed; ${cpuPerRow(m)}`,
       ok(
         ['rate', m.rowsPerSecond >= 25_000],
         ['RSS', m.peakRssMb < 300],
