@@ -35,7 +35,12 @@ export class CpuSplit {
   private loadgen = 0;
   private requests = 0;
 
-  async around(serverPid: number, load: () => Promise<autocannon.Result>): Promise<autocannon.Result> {
+  /** Runs a load against the server with this pid; `count` says how many requests (or items) it served. */
+  async around<T = autocannon.Result>(
+    serverPid: number,
+    load: () => Promise<T>,
+    count: (result: T) => number = (r) => (r as autocannon.Result).requests.total,
+  ): Promise<T> {
     const pg0 = postgresCpu();
     const server0 = cpuSecondsOf(serverPid);
     const own0 = process.cpuUsage();
@@ -46,7 +51,7 @@ export class CpuSplit {
     // that ended during it took its time along (pools keep their connections through a round).
     this.postgres += postgresSecondsSince(pg0);
     this.loadgen += (own.user + own.system) / 1e6;
-    this.requests += result.requests.total;
+    this.requests += count(result);
     return result;
   }
 
