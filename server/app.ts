@@ -20,6 +20,7 @@ import { DomainError } from './errors.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
 import { errorHandler, isApiPath } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
+import { inSeries, onlyAt } from './http/in-series.ts';
 import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { requestLog } from './http/request-log.ts';
@@ -159,8 +160,6 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   );
   app.set('query parser', 'simple');
 
-  app.use(requestLog(logger));
-  app.use(metrics.middleware);
   // Pages get helmet's full set with a strict CSP. JSON under /api, /webhooks and /metrics is
   // never rendered by a browser, so it gets the headers that matter there, set at once: on the
   // hot check path helmet's dozen per-request setHeader calls cost about 5% of throughput.
@@ -206,15 +205,12 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
       computed = true;
     },
   );
-  app.use((req, res, next) => {
+  const securityHeaders: express.RequestHandler = (req, res, next) => {
     const list = isMachinePath(req.path) ? machineHeaders : computed ? pageHeaderList : null;
     if (!list) return pageHeaders(req, res, next);
     for (const [name, value] of list) res.setHeader(name, value);
     next();
-  });
-  app.use('/static', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
-
-  app.use(healthRoutes(ctx));
+  };
 
   const cssHrefs = new Map<string, string>();
   const brandCssHref = (color: string) => {
@@ -231,13 +227,18 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   // refreshed behind the request every 5 s; until the first read, the BRAND_* defaults. Its
   // colour comes as a stylesheet, since the CSP allows no inline style.
   knownBrand(ctx);
-  app.use((req, res, next) => {
+  const brandLocals: express.RequestHandler = (req, res, next) => {
     if (isMachinePath(req.path)) return next();
     const brand = knownBrand(ctx);
     res.locals.brand = brand;
     res.locals.brandCss = brandCssHref(brand.color);
     next();
-  });
+  };
+
+  // What every request passes, as one layer (in-series.ts says why).
+  app.use(inSeries(requestLog(logger), metrics.middleware, securityHeaders, brandLocals));
+  app.use('/static', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
+  app.use(onlyAt(['/healthz', '/readyz', '/metrics'], healthRoutes(ctx)));
   app.get('/brand.css', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=300');
     res.type('text/css').send(brandCss(res.locals.brand));
@@ -257,9 +258,7 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     ctx.apiAuth,
     routes.filter((r) => r.scope !== 'public' && r.body === 'stream'),
   );
-  api.use(express.json({ limit: JSON_LIMIT }));
-  api.use(jsonBodiesOnly);
-  api.use(refuseBadBody);
+  api.use(inSeries(express.json({ limit: JSON_LIMIT }), jsonBodiesOnly, refuseBadBody));
   mountApi(
     api,
     ctx.apiAuth,
