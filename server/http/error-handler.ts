@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { DomainError, type ErrorCode, isDatabaseUnavailable } from '../errors.ts';
-import { format, pickLocale, strings, supportedLocale } from '../i18n/index.ts';
+import { browserLocale, format, pickLocale, strings, supportedLocale } from '../i18n/index.ts';
 
 /** The HTTP status of each domain error code: decided here, at the edge, and nowhere else. */
 export const STATUS: Record<ErrorCode, number> = {
@@ -97,7 +97,7 @@ export function errorHandler(logger: Logger) {
     const locale = req.path.startsWith('/admin')
       ? 'en'
       : (supportedLocale(typeof req.query.lang === 'string' ? req.query.lang : null) ??
-        pickLocale(null, req.acceptsLanguages('en', 'es')));
+        pickLocale(null, browserLocale(req)));
     const t = strings(locale);
     res.render('error', {
       status: STATUS[appErr.code],

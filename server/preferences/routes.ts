@@ -27,6 +27,7 @@ import { originOf } from '../http/origin.ts';
 import { byIp, limiter, sharedStore } from '../http/rate-limit.ts';
 import { parseWhole } from '../http/validate.ts';
 import {
+  browserLocale,
   format,
   type Locale,
   pickLocale,
@@ -122,7 +123,7 @@ function longDate(locale: Locale, when: Date | string | null, timeZone: string |
 function localeFor(req: Request, contact?: { locale: string | null } | null): Locale {
   // The language switch (?lang=, or the hidden field every form carries) wins for this page
   // only: it writes nothing. Then the contact's saved language, then the browser's.
-  return chosenLocale(req) ?? pickLocale(contact?.locale ?? null, req.acceptsLanguages('en', 'es'));
+  return chosenLocale(req) ?? pickLocale(contact?.locale ?? null, browserLocale(req));
 }
 
 function page(res: Response, view: string, locale: Locale, title: keyof Strings, locals: object = {}) {
