@@ -20,8 +20,8 @@ import { DomainError } from './errors.ts';
 import { type ApiAuth, createApiAuth } from './http/api-auth.ts';
 import { errorHandler, isApiPath } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
-import { inSeries, onlyAt } from './http/in-series.ts';
 import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
+import { inSeries, onlyItsPaths, under } from './http/layers.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
 import { requestLog } from './http/request-log.ts';
 import { mountApi } from './http/route-table.ts';
@@ -235,10 +235,10 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
     next();
   };
 
-  // What every request passes, as one layer (in-series.ts says why).
+  // What every request passes, as one layer (layers.ts says why).
   app.use(inSeries(requestLog(logger), metrics.middleware, securityHeaders, brandLocals));
   app.use('/static', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
-  app.use(onlyAt(['/healthz', '/readyz', '/metrics'], healthRoutes(ctx)));
+  app.use(onlyItsPaths(healthRoutes(ctx)));
   app.get('/brand.css', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=300');
     res.type('text/css').send(brandCss(res.locals.brand));
@@ -271,14 +271,6 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
 
   // Each part's router declares whole paths; a request only walks the routers its first path
   // segment can reach (a recipient page used to be matched against every console route first).
-  const under = (prefix: string, ...routers: express.RequestHandler[]) => {
-    const all = express.Router();
-    for (const r of routers) all.use(r);
-    const gate = (req: express.Request, res: express.Response, next: express.NextFunction) =>
-      req.path === prefix || req.path.startsWith(`${prefix}/`) ? all(req, res, next) : next();
-    // The routes stay readable from the app's router (tests walk it to cover every route).
-    return Object.assign(gate, { stack: all.stack });
-  };
   app.use(under('/admin', adminRoutes(ctx)));
   app.use(under('/webhooks', sendgridWebhookRoutes(ctx), inboundEmailRoutes(ctx), smsWebhookRoutes(ctx)));
   app.use(preferencePages(ctx));
