@@ -2,6 +2,7 @@
 // any process by pid. No dependencies of its own, so the import bench can use it without
 // loading anything that would count against its memory.
 import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import type autocannon from 'autocannon';
 
 /** A process's CPU time in seconds (user + system; Linux /proc, 100 ticks a second). */
@@ -70,4 +71,10 @@ export function postgresSecondsSince(before: Map<number, number>): number {
   let total = 0;
   for (const [pid, seconds] of postgresCpu()) total += seconds - (before.get(pid) ?? 0);
   return total;
+}
+
+/** What this machine's cores allow at `us` µs of CPU an item, all of them busy: "2 cores allow 16,381". */
+export function coresAllow(us: number): string {
+  const cores = os.cpus().length;
+  return `${cores} cores allow ${Math.round((cores * 1e6) / us).toLocaleString()}`;
 }

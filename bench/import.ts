@@ -6,7 +6,6 @@
 //   DATABASE_URL=postgres://… npm run bench:import   (IMPORT_ROWS=100000,1000000 sets the sizes)
 // npm run bench runs it too.
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +16,7 @@ import { loadConfig } from '../server/config.ts';
 import { createDb } from '../server/db.ts';
 import { createImportJob, runImportJob } from '../server/imports/service.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
-import { postgresCpu, postgresSecondsSince } from './cpu.ts';
+import { coresAllow, postgresCpu, postgresSecondsSince } from './cpu.ts';
 
 export interface ImportMeasure {
   rows: number;
@@ -167,8 +166,7 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
 /** What a row cost the machine's CPU, and the rate that allows on all its cores. */
 export function cpuPerRow(m: ImportMeasure) {
   const { node, postgres } = m.cpuPerRow;
-  const allows = (os.cpus().length * 1e6) / (node + postgres);
-  return `CPU per row ${node.toFixed(0)} µs in Node + ${postgres.toFixed(0)} µs in PostgreSQL (${os.cpus().length} cores allow ${Math.round(allows).toLocaleString()} rows/s)`;
+  return `CPU per row ${node.toFixed(0)} µs in Node + ${postgres.toFixed(0)} µs in PostgreSQL (${coresAllow(node + postgres)} rows/s)`;
 }
 
 export function describeImport(m: ImportMeasure) {

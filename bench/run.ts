@@ -14,7 +14,7 @@ import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
 import { createDb } from '../server/db.ts';
 import { keyedHash } from '../server/keyed-hash.ts';
-import { CpuSplit } from './cpu.ts';
+import { CpuSplit, coresAllow } from './cpu.ts';
 import { cpuPerRow, describeImport, type ImportMeasure } from './import.ts';
 import {
   cannon,
@@ -270,7 +270,7 @@ async function main() {
   // ratio the CPU alone allows: what bounds a ratio, measured rather than guessed.
   const baseCpu = cpu.baseline.perRequest().total;
   const sc = cpu.stream.perRequest();
-  const streamCpu = `server ${sc.server.toFixed(2)} µs + PostgreSQL ${sc.postgres.toFixed(2)} µs + load generator ${sc.loadgen.toFixed(2)} µs (${os.cpus().length} cores allow ${Math.round((os.cpus().length * 1e6) / sc.total).toLocaleString()}/s)`;
+  const streamCpu = `server ${sc.server.toFixed(2)} µs + PostgreSQL ${sc.postgres.toFixed(2)} µs + load generator ${sc.loadgen.toFixed(2)} µs (${coresAllow(sc.total)}/s)`;
   const cpuLine = (
     [
       ['baseline', cpu.baseline],
