@@ -15,7 +15,7 @@ import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { createImportJob, runImportJob } from '../../server/imports/service.ts';
 import { mailtoCode, signToken } from '../../server/tokens/tokens.ts';
 import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
-import { formOf } from '../support/forms.ts';
+import { formOf, pressOf } from '../support/forms.ts';
 import { type DbProxy, proxiedDb } from '../support/proxy.ts';
 
 const system = { actor: 'system' as const };
@@ -331,6 +331,44 @@ if (process.env.DATABASE_URL) {
         await sleep(500); // a hung save that lands late lands now
         const changed = await t.db.knex('events').where({ contact_id: w.id, type: 'preference.changed' });
         expect(changed.map((e) => e.new_value).sort()).to.deep.equal(['paused', 'unsubscribed']);
+      });
+    }
+
+    // The unsubscribe page's buttons share a form and send their own action: pressed while the
+    // database is cut or hangs, nothing is claimed; pressed again, the opt-out is on the ledger once.
+    for (const fault of ['cut', 'hang'] as const) {
+      it(`unsubscribe page: the button pressed during a database ${fault} is not claimed done; pressed again, it applies once`, async () => {
+        const [w] = await people(1);
+        const link = `/u/${signToken(t.ctx.config.tokenKeys, { purpose: 'unsubscribe', contactId: w.id, topic: 'newsletter' })}`;
+        const page = await request(app).get(link).expect(200);
+        const press = pressOf(page.text, 'action', 'topic');
+        expect(press.action).to.equal(link);
+        if (fault === 'cut') await p.cut();
+        else p.hang();
+        const during = await request(app).post(press.action).type('form').send(press.body.toString());
+        expect(during.status).to.equal(503);
+        expect(during.text)
+          .to.include(fault === 'cut' ? 'Temporarily unavailable' : 'Not confirmed yet')
+          .and.not.include('You are unsubscribed');
+        if (fault === 'cut') {
+          await p.restore();
+          expect(
+            await t.db.knex('events').where({ contact_id: w.id, type: 'preference.changed' }),
+          ).to.deep.equal([]);
+        } else await p.restore();
+        const after = await request(app).post(press.action).type('form').send(press.body.toString());
+        expect(after.status).to.equal(200);
+        expect(after.text).to.include('You are unsubscribed');
+        await sleep(500); // a hung write that lands late lands now
+        const changed = await t.db.knex('events').where({
+          contact_id: w.id,
+          type: 'preference.changed',
+          topic: 'newsletter',
+          new_value: 'unsubscribed',
+        });
+        expect(changed).to.have.length(1);
+        const check = await request(app).get(link).expect(200);
+        expect(check.text).not.to.include('name="action" value="topic"');
       });
     }
 
