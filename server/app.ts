@@ -23,9 +23,11 @@ import { healthRoutes } from './http/health.ts';
 import { jsonBodiesOnly, refuseBadBody, refuseBadUrl } from './http/input.ts';
 import { inSeries, onlyItsPaths, under } from './http/layers.ts';
 import { createMetrics, type Metrics } from './http/metrics.ts';
+import { PageShapes } from './http/page-shapes.ts';
 import { requestLog } from './http/request-log.ts';
 import { mountApi } from './http/route-table.ts';
 import { viewEngine } from './http/views.ts';
+import { format, LOCALES, strings } from './i18n/index.ts';
 import { runImportJob } from './imports/service.ts';
 import { createJobs, type Jobs, QUEUES } from './jobs/jobs.ts';
 import { createLedger, type Ledger } from './ledger/ledger.ts';
@@ -154,9 +156,24 @@ export function createApp(deps: AppDeps): Express & { locals: { ctx: AppContext 
   app.set('trust proxy', deps.config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', path.join(root, 'views'));
-  app.engine(
-    'ejs',
-    viewEngine(path.join(root, 'views'), () => app.enabled('view cache')),
+  // Templates are compiled once, except in development, where they change under a running
+  // server (Express's own default would also recompile them under NODE_ENV=test: the tests
+  // render pages the way production does).
+  app.set('view cache', deps.config.env !== 'development');
+  const views = viewEngine(path.join(root, 'views'), () => app.enabled('view cache'));
+  app.engine('ejs', views.engine);
+  app.set(
+    'page shapes',
+    new PageShapes({
+      render: views.render,
+      enabled: () => app.enabled('view cache'),
+      named: new Map<unknown, string>([
+        ...LOCALES.map((l) => [strings(l), `strings:${l}`] as const),
+        [format, 'format'],
+      ]),
+      onWhole: (view) =>
+        logger.warn({ view }, 'page shapes: a personal string is not only printed here; rendering it whole'),
+    }),
   );
   app.set('query parser', 'simple');
 

@@ -56,13 +56,20 @@ export function viewEngine(viewsRoot: string, cache: () => boolean) {
     }
     return fn;
   };
-  return (file: string, data: object, cb: (err: unknown, html?: string) => void) => {
-    let html: string;
-    try {
-      html = template(file, Object.keys(data).join(','))(data as ejs.Data) as string;
-    } catch (err) {
-      return cb(err);
-    }
-    cb(null, html);
+  const renderFile = (file: string, data: object) =>
+    template(file, Object.keys(data).join(','))(data as ejs.Data) as string;
+  return {
+    /** Express's engine callback (res.render). */
+    engine: (file: string, data: object, cb: (err: unknown, html?: string) => void) => {
+      let html: string;
+      try {
+        html = renderFile(file, data);
+      } catch (err) {
+        return cb(err);
+      }
+      cb(null, html);
+    },
+    /** A view by its name under the views root ('preferences/unsubscribe'), with exactly these locals. */
+    render: (view: string, data: object) => renderFile(path.join(viewsRoot, `${view}.ejs`), data),
   };
 }

@@ -24,6 +24,7 @@ import { field, fieldValues, formBody } from '../http/form-body.ts';
 import { checkFormToken, formToken } from '../http/form-token.ts';
 import { cleanProviderText } from '../http/hygiene.ts';
 import { originOf } from '../http/origin.ts';
+import { type PageShapes, type Personal, personal } from '../http/page-shapes.ts';
 import { byIp, limiter, sharedStore } from '../http/rate-limit.ts';
 import { parseWhole } from '../http/validate.ts';
 import {
@@ -96,7 +97,7 @@ interface PageLocals {
   lang: Locale;
   title: string;
   format: typeof format;
-  switchPath: string | null;
+  switchPath: Personal | null;
   langChosen: Locale | null;
 }
 
@@ -126,21 +127,45 @@ function localeFor(req: Request, contact?: { locale: string | null } | null): Lo
   return chosenLocale(req) ?? pickLocale(contact?.locale ?? null, browserLocale(req));
 }
 
-function page(res: Response, view: string, locale: Locale, title: keyof Strings, locals: object = {}) {
+/**
+ * Renders a recipient page. `shaped` pages mark every string of their own person with
+ * personal() (token, CSRF token, address, name, dates) and are filled from a kept rendering of
+ * the same shape (server/http/page-shapes.ts); the rest are rendered whole.
+ */
+function page(
+  res: Response,
+  view: string,
+  locale: Locale,
+  title: keyof Strings,
+  locals: object = {},
+  shaped = false,
+) {
   const t = strings(locale);
   res.setHeader('Cache-Control', 'no-store');
   const req = res.req as Request;
-  res.render(view, {
+  const shapes = res.app.get('page shapes') as PageShapes;
+  const all = {
+    ...res.locals,
     t,
     lang: locale,
     title: t[title],
     format,
     // The switch links back to this page in each language (GET pages only: a POST's answer has
     // no address of its own); forms carry a language picked with it.
-    switchPath: req.method === 'GET' ? req.path : null,
+    switchPath: req.method === 'GET' ? personal(req.path) : null,
     langChosen: chosenLocale(req),
     ...locals,
-  } satisfies PageLocals);
+  } satisfies PageLocals;
+  let html: string | Buffer;
+  try {
+    html = shapes.render(view, all, shaped);
+  } catch (err) {
+    // As res.render does: a template's error goes to the error handler (a page may be answered
+    // from a timer, where a throw would have nowhere to go).
+    return req.next?.(err);
+  }
+  // A page filled from a kept shape comes as UTF-8 bytes: say what they are.
+  res.type('html').send(html);
 }
 
 function messagePage(
@@ -221,14 +246,13 @@ export function preferencePages(ctx: AppContext) {
       ctx.metrics.pageSavesUnconfirmed.inc();
       ctx.logger.warn({ reqId: req.id, path: req.route?.path }, 'page save over budget: answered 503');
       messagePage(res, 503, localeFor(req), 'unconfirmedTitle', 'unconfirmedText');
-      // The save's own answer, when it comes, goes nowhere. (Only render and redirect are
-      // replaced: rendering finishes later and sends through res.send; a late direct send
-      // throws "headers sent", which the error handler logs for an answered-late request.)
+      // The save's own answer, when it comes, goes nowhere: a page (sent with res.send) or a
+      // redirect. (A late res.end would throw "headers sent", which the error handler logs.)
       const dropped = () => {
         ctx.logger.warn({ reqId: req.id }, 'page save finished after its answer');
         return res;
       };
-      Object.assign(res, { render: dropped, redirect: dropped });
+      Object.assign(res, { send: dropped, redirect: dropped });
     }, ctx.config.webhookBudgetMs);
     res.on('finish', () => clearTimeout(timer));
     res.on('close', () => clearTimeout(timer));
@@ -269,17 +293,25 @@ export function preferencePages(ctx: AppContext) {
       paused: 'pausedTitle',
       suppressed: 'suppressedTitle',
     } as const;
-    page(res, 'preferences/unsubscribe', locale, heading[state], {
-      token: tokenOf(req),
-      csrf: formToken(keys, `u:${tokenOf(req)}`, ctx.now()),
-      email: maskEmail(contact.email),
-      topic: { ...topicText(locale, topic), kind: topic.kind },
-      operational: operationalTopics(locale, topics),
-      preferencesUrl: preferencesUrl('', keys, contact.id),
-      state,
-      pausedUntil: state === 'paused' ? longDate(locale, contact.paused_until, contact.time_zone) : null,
-      pauseDays: PAUSE_DAYS,
-    });
+    page(
+      res,
+      'preferences/unsubscribe',
+      locale,
+      heading[state],
+      {
+        token: personal(tokenOf(req)),
+        csrf: personal(formToken(keys, `u:${tokenOf(req)}`, ctx.now())),
+        email: personal(maskEmail(contact.email)),
+        topic: { ...topicText(locale, topic), kind: topic.kind },
+        operational: operationalTopics(locale, topics),
+        preferencesUrl: personal(preferencesUrl('', keys, contact.id)),
+        state,
+        pausedUntil:
+          state === 'paused' ? personal(longDate(locale, contact.paused_until, contact.time_zone)) : null,
+        pauseDays: PAUSE_DAYS,
+      },
+      true,
+    );
   });
 
   r.post('/u/:token', ...postGuards, async (req, res) => {
@@ -487,67 +519,74 @@ export function preferencePages(ctx: AppContext) {
       typeof req.query.consent === 'string' && CONSENT_MESSAGES.includes(req.query.consent)
         ? req.query.consent
         : null;
-    page(res, 'preferences/preferences', locale, 'prefsTitle', {
-      token: tokenOf(req),
-      csrf: formToken(keys, `p:${tokenOf(req)}`, ctx.now()),
-      email: maskEmail(contact.email),
-      name: contact.name,
-      signed,
-      phone: signed
-        ? {
-            last4: contact.phone ? contact.phone.slice(-4) : null,
-            state: await phoneConsentState(ctx, contact.id, contact.phone),
-            disclosures: {
-              sms: await currentDisclosure(ctx, 'sms', contact.locale),
-              voice: await currentDisclosure(ctx, 'voice', contact.locale),
-            },
-            dateFormat: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }),
-          }
-        : null,
-      consentMsg,
-      details: {
-        name: contact.name ?? '',
-        locale: supportedLocale(contact.locale) ?? '',
-        timeZone: contact.time_zone ?? '',
-      },
-      pause: {
-        until:
-          contact.paused_until && new Date(contact.paused_until).getTime() > ctx.now().getTime()
-            ? longDate(locale, contact.paused_until, contact.time_zone)
-            : null,
-        days: PAUSE_DAYS,
-      },
-      receipts: signed
-        ? (await consentHistory(ctx, contact.id)).map((c) => ({
-            id: c.id,
-            channel: c.channel,
-            status: c.status,
-            date: longDate(locale, c.capturedAt, contact.time_zone),
-          }))
-        : [],
-      was: channels.flatMap((channel) => [
-        encodeChange({
+    page(
+      res,
+      'preferences/preferences',
+      locale,
+      'prefsTitle',
+      {
+        token: personal(tokenOf(req)),
+        csrf: personal(formToken(keys, `p:${tokenOf(req)}`, ctx.now())),
+        email: personal(maskEmail(contact.email)),
+        name: contact.name ? personal(contact.name) : null,
+        signed,
+        phone: signed
+          ? {
+              last4: contact.phone ? personal(contact.phone.slice(-4)) : null,
+              state: await phoneConsentState(ctx, contact.id, contact.phone),
+              disclosures: {
+                sms: await currentDisclosure(ctx, 'sms', contact.locale),
+                voice: await currentDisclosure(ctx, 'voice', contact.locale),
+              },
+              dateFormat: new Intl.DateTimeFormat(locale, { dateStyle: 'long' }),
+            }
+          : null,
+        consentMsg,
+        details: {
+          name: personal(contact.name),
+          locale: supportedLocale(contact.locale) ?? '',
+          timeZone: personal(contact.time_zone),
+        },
+        pause: {
+          until:
+            contact.paused_until && new Date(contact.paused_until).getTime() > ctx.now().getTime()
+              ? personal(longDate(locale, contact.paused_until, contact.time_zone))
+              : null,
+          days: PAUSE_DAYS,
+        },
+        receipts: signed
+          ? (await consentHistory(ctx, contact.id)).map((c) => ({
+              id: personal(c.id),
+              channel: c.channel,
+              status: c.status,
+              date: personal(longDate(locale, c.capturedAt, contact.time_zone)),
+            }))
+          : [],
+        was: channels.flatMap((channel) => [
+          encodeChange({
+            channel,
+            topic: null,
+            from: view[channel].allMarketing,
+            status: view[channel].allMarketing,
+          }),
+          ...Object.entries(view[channel].topics).map(([topic, status]) =>
+            encodeChange({ channel, topic, from: status, status }),
+          ),
+        ]),
+        channels: channels.map((channel) => ({
           channel,
-          topic: null,
-          from: view[channel].allMarketing,
-          status: view[channel].allMarketing,
-        }),
-        ...Object.entries(view[channel].topics).map(([topic, status]) =>
-          encodeChange({ channel, topic, from: status, status }),
-        ),
-      ]),
-      channels: channels.map((channel) => ({
-        channel,
-        allMarketing: view[channel].allMarketing,
-        topics: topics
-          .filter((t) => t.kind === 'marketing' && t.channels.includes(channel))
-          .map((t) => ({ slug: t.slug, ...topicText(locale, t), status: view[channel].topics[t.slug] })),
-      })),
-      operational: topics
-        .filter((t) => t.kind === 'operational')
-        .map((t) => ({ ...topicText(locale, t), channels: t.channels })),
-      saved: saved === '0' ? 'nothing' : saved ? 'saved' : null,
-    });
+          allMarketing: view[channel].allMarketing,
+          topics: topics
+            .filter((t) => t.kind === 'marketing' && t.channels.includes(channel))
+            .map((t) => ({ slug: t.slug, ...topicText(locale, t), status: view[channel].topics[t.slug] })),
+        })),
+        operational: topics
+          .filter((t) => t.kind === 'operational')
+          .map((t) => ({ ...topicText(locale, t), channels: t.channels })),
+        saved: saved === '0' ? 'nothing' : saved ? 'saved' : null,
+      },
+      true,
+    );
   });
 
   r.post('/preferences/:token', ...postGuards, async (req, res) => {
