@@ -1,7 +1,7 @@
 // API keys: only a SHA-256 of the secret is stored; the secret is shown once at creation.
 // Scopes: check (send-permission), send (mail gateway), contacts, events (ledger export).
 
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
 import { DomainError } from '../errors.ts';
@@ -23,7 +23,8 @@ export interface ApiKey {
 }
 
 export function hashApiKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  // One-shot: no Hash object per request (a check hashes its caller's key every time).
+  return hash('sha256', secret, 'hex');
 }
 
 export function parseScopes(raw: string | string[]): Scope[] {

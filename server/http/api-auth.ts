@@ -42,11 +42,16 @@ export interface ApiAuth {
 export function createApiAuth(knex: Knex, onError: (err: unknown) => void): ApiAuth {
   const cache = new Map<string, CachedKey>();
 
-  async function resolve(secret: string): Promise<CachedKey | undefined> {
+  /** The key a secret names: at once from the cache, else from the database. */
+  function resolve(secret: string): CachedKey | Promise<CachedKey | undefined> {
     const keyHash = hashApiKey(secret);
-    const now = Date.now();
     const hit = cache.get(keyHash);
-    if (hit && hit.expires > now) return hit;
+    if (hit && hit.expires > Date.now()) return hit;
+    return lookUp(keyHash);
+  }
+
+  async function lookUp(keyHash: string): Promise<CachedKey | undefined> {
+    const now = Date.now();
     const row = await activeKeyByHash(knex, keyHash);
     if (!row || !timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(keyHash, 'hex'))) {
       cache.delete(keyHash);
@@ -71,23 +76,24 @@ export function createApiAuth(knex: Knex, onError: (err: unknown) => void): ApiA
         next(new DomainError('unauthorized', 'Send your API key as "Authorization: Bearer <key>".'));
         return;
       }
-      resolve(match[1]).then(
-        (key) => {
-          if (!key)
-            return next(new DomainError('unauthorized', 'This API key is not valid or has been revoked.'));
-          if (scope && !key.scopes.includes(scope)) {
-            return next(new DomainError('forbidden', `This API key lacks the "${scope}" scope needed here.`));
-          }
-          req.caller = { apiKeyId: key.id, scopes: key.scopes };
-          const now = Date.now();
-          if (now - key.touched > TOUCH_EVERY_MS) {
-            key.touched = now;
-            touchApiKey(knex, key.id, new Date(now)).catch(onError);
-          }
-          next();
-        },
-        (err) => next(err),
-      );
+      const admit = (key: CachedKey | undefined) => {
+        if (!key)
+          return next(new DomainError('unauthorized', 'This API key is not valid or has been revoked.'));
+        if (scope && !key.scopes.includes(scope)) {
+          return next(new DomainError('forbidden', `This API key lacks the "${scope}" scope needed here.`));
+        }
+        req.caller = { apiKeyId: key.id, scopes: key.scopes };
+        const now = Date.now();
+        if (now - key.touched > TOUCH_EVERY_MS) {
+          key.touched = now;
+          touchApiKey(knex, key.id, new Date(now)).catch(onError);
+        }
+        next();
+      };
+      // A cached key is admitted at once: the check path waits on no promise for its caller.
+      const key = resolve(match[1]);
+      if (key instanceof Promise) key.then(admit, (err) => next(err));
+      else admit(key);
     };
   }
 

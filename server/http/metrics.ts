@@ -5,7 +5,8 @@ import { redactPath } from './redact.ts';
 export interface Metrics {
   registry: Registry;
   middleware(req: Request, res: Response, next: NextFunction): void;
-  decisions: Counter<'channel' | 'reason'>;
+  /** Send-permission decisions by channel and reason (tallied; counted in prom-client when read). */
+  decisions: { inc(labels: { channel: string; reason: string }, n?: number): void };
   /** Opt-outs that reached us but could not be applied at once (answered 503, or spooled). */
   optOutsDeferred: Counter<'path'>;
   /** Recipient page saves the database did not finish within budget (answered "unconfirmed"). */
@@ -149,12 +150,31 @@ export function createMetrics(): Metrics {
     }),
   };
   registry.registerMetric(latency as unknown as Metric);
-  const decisions = new Counter({
+  // Decisions are tallied the same way as requests: a check counts one in two Map lookups, and
+  // prom-client's counter is brought up to date when /metrics is read.
+  const pendingDecisions = new Map<string, Map<string, number>>();
+  new Counter({
     name: 'send_permission_decisions_total',
     help: 'Send-permission decisions by channel and reason',
     labelNames: ['channel', 'reason'] as const,
     registers: [registry],
+    collect() {
+      for (const [channel, byReason] of pendingDecisions) {
+        for (const [reason, n] of byReason) this.inc({ channel, reason }, n);
+        byReason.clear();
+      }
+    },
   });
+  const decisions: Metrics['decisions'] = {
+    inc({ channel, reason }, n = 1) {
+      let byReason = pendingDecisions.get(channel);
+      if (!byReason) {
+        byReason = new Map();
+        pendingDecisions.set(channel, byReason);
+      }
+      byReason.set(reason, (byReason.get(reason) ?? 0) + n);
+    },
+  };
   const optOutsDeferred = new Counter({
     name: 'opt_outs_deferred_total',
     help: 'Opt-outs received but not applied at once: answered 503 for a provider retry, or spooled',

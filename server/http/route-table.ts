@@ -130,3 +130,15 @@ export function openApiDocument(baseUrl: string, routes: ApiRoute[]) {
     paths,
   };
 }
+
+/**
+ * What res.json sends (Express adds nothing else to a POST's JSON answer here: no ETag, no json
+ * settings), without its per-answer work of looking up settings and parsing and rewriting its
+ * own Content-Type: for the single check, the hottest answer.
+ */
+export function sendJson(res: Response, body: unknown) {
+  const text = JSON.stringify(body);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text, 'utf8'));
+  res.end(text, 'utf8');
+}

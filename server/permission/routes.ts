@@ -6,7 +6,7 @@ import type { AppContext } from '../app.ts';
 import { CHANNELS, type Channel, isChannel } from '../domain.ts';
 import { DomainError } from '../errors.ts';
 import { errorResponse, json, ref } from '../http/openapi.ts';
-import type { ApiRoute } from '../http/route-table.ts';
+import { type ApiRoute, sendJson } from '../http/route-table.ts';
 import { isUuid } from '../ids.ts';
 import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
@@ -137,7 +137,7 @@ export function permissionApi(ctx: AppContext): ApiRoute[] {
           : await checkOne(core, ctx.now(), channel, topic, rec);
         ctx.metrics.decisions.inc({ channel, reason: result.reason });
         const unsubscribe = links(ctx, result, channel, topic);
-        res.json({
+        sendJson(res, {
           allowed: result.allowed,
           reason: result.reason,
           channel,

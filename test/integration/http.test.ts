@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { migrateLatest } from '../../db/migrate.ts';
 import { createApp } from '../../server/app.ts';
-import { type TestApp, testApp, testConfig } from '../support/app.ts';
+import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
 import { freshDb } from '../support/db.ts';
 
 describe('HTTP platform', () => {
@@ -110,6 +110,37 @@ describe('HTTP platform', () => {
     expect(value(second, `http_requests_total{${route},status="404"}`)).to.equal(4);
     expect(value(second, `http_request_duration_seconds_count{${route}}`)).to.equal(4);
     expect(value(second, 'http_requests_total{method="GET",route="/metrics",status="200"}')).to.equal(1);
+  });
+
+  it('GET /metrics counts send-permission decisions by channel and reason, each once', async () => {
+    const own = await testApp();
+    const { auth } = await apiKeyFor(own);
+    const value = (text: string, reason: string) => {
+      const line = `send_permission_decisions_total{channel="email",reason="${reason}"}`;
+      const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+      return found === undefined ? undefined : Number(found.slice(line.length + 1));
+    };
+    const check = (recipient: string) =>
+      request(own.app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', auth)
+        .send({ channel: 'email', recipient, topic: 'newsletter' })
+        .expect(200);
+    const known = uniqueEmail('metrics');
+    await request(own.app).put(`/api/v1/contacts/${known}`).set('Authorization', auth).send({}).expect(201);
+    await check(known);
+    await check(known);
+    await check(uniqueEmail('nobody'));
+    const first = (await request(own.app).get('/metrics').expect(200)).text;
+    expect([value(first, 'subscribed'), value(first, 'unknown_recipient')]).to.deep.equal([2, 1]);
+    await check(known);
+    await request(own.app)
+      .post('/api/v1/send-permission/batch')
+      .set('Authorization', auth)
+      .send({ channel: 'email', topic: 'newsletter', recipients: [known, uniqueEmail('nobody')] })
+      .expect(200);
+    const second = (await request(own.app).get('/metrics').expect(200)).text;
+    expect([value(second, 'subscribed'), value(second, 'unknown_recipient')]).to.deep.equal([4, 2]);
   });
 
   it('GET /metrics needs METRICS_TOKEN when one is set', async () => {
