@@ -1,0 +1,89 @@
+// npm run bench:ab: did a change make a route cheaper? Two compiled servers, the build of the
+// working tree (dist/) and an earlier build kept in dist-before/, answer the same route in
+// alternating rounds; each round reads the CPU the server, PostgreSQL and this process (the load
+// generator) spent per request from /proc. Two copies of the same build read within 2-3 % of
+// each other this way, against about 8 % for requests per second (docs/scaling.md), so a change
+// worth 5 % shows. A tool for finding work, not a service level.
+//
+//   git stash && npm run build && rm -rf dist-before && cp -r dist dist-before && git stash pop
+//   DATABASE_URL=postgres://…/pc_bench PAGE=check npm run bench:ab
+//
+// PAGE: u (GET /u/{token}, the default), preferences, check (POST /api/v1/send-permission);
+// ROUNDS (6) rounds of SECONDS (4) each per server.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { CpuSplit } from './cpu.ts';
+import {
+  cannon,
+  checkApiKey,
+  compiled,
+  pageUrls,
+  ROOT,
+  serverEnv,
+  startServer,
+  stopServers,
+} from './production.ts';
+
+const URL_ = process.env.DATABASE_URL;
+if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
+const page = process.env.PAGE ?? 'u';
+if (!['u', 'preferences', 'check'].includes(page)) throw new Error('PAGE is u, preferences or check');
+const rounds = Number(process.env.ROUNDS ?? 6);
+const seconds = Number(process.env.SECONDS ?? 4);
+const before = path.join(ROOT, 'dist-before', 'server', 'index.js');
+if (!existsSync(before))
+  throw new Error(
+    'no dist-before/: build the earlier code and copy dist/ there (see the top of bench/ab.ts)',
+  );
+
+const c = new pg.Client({ connectionString: URL_ });
+await c.connect();
+const { rows } = await c.query(
+  `select id, email from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
+);
+await c.end();
+if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load them');
+
+let body: string | null = null;
+let headers: Record<string, string> = {};
+if (page === 'check') {
+  headers = { authorization: `Bearer ${await checkApiKey(URL_, 'ab')}` };
+  body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
+}
+
+const servers: { name: string; pid: number; url: string; split: CpuSplit; perSecond: number[] }[] = [];
+for (const [i, [name, script]] of [
+  ['before (dist-before/)', before],
+  ['after (dist/)', compiled('server/index.ts')],
+].entries()) {
+  const port = 3960 + i;
+  const { child } = await startServer(script, serverEnv(URL_), port);
+  const urls = pageUrls(`http://127.0.0.1:${port}`, rows[0].id);
+  const url =
+    page === 'check'
+      ? `http://127.0.0.1:${port}/api/v1/send-permission`
+      : page === 'u'
+        ? urls.unsubscribe
+        : urls.preferences;
+  servers.push({ name, pid: child.pid as number, url, split: new CpuSplit(), perSecond: [] });
+}
+for (const s of servers) await cannon(s.url, body, headers, 2); // warm-up
+for (let r = 0; r < rounds; r++) {
+  // Alternate which goes first: a round's position must not favour one server.
+  for (const s of r % 2 ? [...servers].reverse() : servers) {
+    const result = await s.split.around(s.pid, () => cannon(s.url, body, headers, seconds));
+    if (result.non2xx) throw new Error(`${s.name}: ${result.non2xx} answers not 2xx`);
+    s.perSecond.push(Math.round(result.requests.average));
+  }
+}
+console.log(
+  `${page}: CPU a request, µs (server + PostgreSQL + load generator), ${rounds} rounds of ${seconds} s each`,
+);
+for (const s of servers) {
+  const p = s.split.perRequest();
+  console.log(
+    `${s.name}: ${p.server.toFixed(0)} + ${p.postgres.toFixed(0)} + ${p.loadgen.toFixed(0)} = ${p.total.toFixed(0)}; req/s by round ${s.perSecond.join(', ')}`,
+  );
+}
+stopServers();
