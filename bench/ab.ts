@@ -12,9 +12,9 @@
 // ROUNDS (6) rounds of SECONDS (4) each per server.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { CpuSplit } from './cpu.ts';
 import {
+  benchContact,
   cannon,
   checkApiKey,
   compiled,
@@ -37,19 +37,13 @@ if (!existsSync(before))
     'no dist-before/: build the earlier code and copy dist/ there (see the top of bench/ab.ts)',
   );
 
-const c = new pg.Client({ connectionString: URL_ });
-await c.connect();
-const { rows } = await c.query(
-  `select id, email from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
-);
-await c.end();
-if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load them');
+const contact = await benchContact(URL_);
 
 let body: string | null = null;
 let headers: Record<string, string> = {};
 if (page === 'check') {
   headers = { authorization: `Bearer ${await checkApiKey(URL_, 'ab')}` };
-  body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
+  body = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
 }
 
 const servers: { name: string; pid: number; url: string; split: CpuSplit; perSecond: number[] }[] = [];
@@ -59,7 +53,7 @@ for (const [i, [name, script]] of [
 ].entries()) {
   const port = 3960 + i;
   const { child } = await startServer(script, serverEnv(URL_), port);
-  const urls = pageUrls(`http://127.0.0.1:${port}`, rows[0].id);
+  const urls = pageUrls(`http://127.0.0.1:${port}`, contact.id);
   const url =
     page === 'check'
       ? `http://127.0.0.1:${port}/api/v1/send-permission`

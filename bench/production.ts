@@ -42,6 +42,22 @@ export function pageUrls(origin: string, contactId: string) {
   };
 }
 
+/** One loaded bench contact (the second: the bench's own rounds use the first), for the tools that load one page or check. */
+export async function benchContact(databaseUrl: string): Promise<{ id: string; email: string }> {
+  const db = await createDb({ databaseUrl });
+  try {
+    const row = await db
+      .knex('contacts')
+      .where('email', 'like', 'b%@bench.example.org')
+      .offset(1)
+      .first('id', 'email');
+    if (!row) throw new Error('no bench contacts: run npm run bench once to load them');
+    return row;
+  } finally {
+    await db.close();
+  }
+}
+
 /** A new API key with the check scope on the bench database; returns its secret. */
 export async function checkApiKey(databaseUrl: string, name: string) {
   const db = await createDb({ databaseUrl });

@@ -6,8 +6,16 @@
 // prints the functions with the most self time. A tool for finding work, not a service level.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import { cannon, checkApiKey, compiled, pageUrls, serverEnv, startServer, stream } from './production.ts';
+import {
+  benchContact,
+  cannon,
+  checkApiKey,
+  compiled,
+  pageUrls,
+  serverEnv,
+  startServer,
+  stream,
+} from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
@@ -17,23 +25,17 @@ if (!['u', 'preferences', 'check', 'stream'].includes(page))
 const dir = path.resolve('/tmp', `pc-prof-${process.pid}`);
 const port = 3900 + (process.pid % 90);
 
-const c = new pg.Client({ connectionString: URL_ });
-await c.connect();
-const { rows } = await c.query(
-  `select id, email from contacts where email like 'b%@bench.example.org' limit 1 offset 1`,
-);
-await c.end();
-if (!rows[0]) throw new Error('no bench contacts: run npm run bench once to load them');
+const contact = await benchContact(URL_);
 let body: string | null = null;
 let headers: Record<string, string> = {};
 let apiKey = '';
 let url = `http://127.0.0.1:${port}/api/v1/send-permission`;
 if (page === 'check' || page === 'stream') {
   apiKey = await checkApiKey(URL_, 'profile');
-  body = JSON.stringify({ channel: 'email', recipient: rows[0].email, topic: 'newsletter' });
+  body = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
   headers = { authorization: `Bearer ${apiKey}` };
 } else {
-  const pages = pageUrls(`http://127.0.0.1:${port}`, rows[0].id);
+  const pages = pageUrls(`http://127.0.0.1:${port}`, contact.id);
   url = page === 'u' ? pages.unsubscribe : pages.preferences;
 }
 
