@@ -246,8 +246,9 @@ export function preferencePages(ctx: AppContext) {
       ctx.metrics.pageSavesUnconfirmed.inc();
       ctx.logger.warn({ reqId: req.id, path: req.route?.path }, 'page save over budget: answered 503');
       messagePage(res, 503, localeFor(req), 'unconfirmedTitle', 'unconfirmedText');
-      // The save's own answer, when it comes, goes nowhere: a page (sent with res.send) or a
-      // redirect. (A late res.end would throw "headers sent", which the error handler logs.)
+      // The save's own answer, when it comes, goes nowhere: a redirect or a direct send is
+      // dropped here; a page finds its headers sent, and the error handler logs that as a
+      // request that failed after its answer.
       const dropped = () => {
         ctx.logger.warn({ reqId: req.id }, 'page save finished after its answer');
         return res;
