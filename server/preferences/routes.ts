@@ -141,7 +141,6 @@ function page(
   shaped = false,
 ) {
   const t = strings(locale);
-  res.setHeader('Cache-Control', 'no-store');
   const req = res.req as Request;
   const shapes = res.app.get('page shapes') as PageShapes;
   const all = {
@@ -164,6 +163,9 @@ function page(
     // from a timer, where a throw would have nowhere to go).
     return req.next?.(err);
   }
+  // Answered already (a save past its budget was told "unconfirmed"): answerInTime's send drops it.
+  if (res.headersSent) return res.send(html);
+  res.setHeader('Cache-Control', 'no-store');
   // A page filled from a kept shape comes as UTF-8 bytes: say what they are.
   res.type('html').send(html);
 }
@@ -246,9 +248,8 @@ export function preferencePages(ctx: AppContext) {
       ctx.metrics.pageSavesUnconfirmed.inc();
       ctx.logger.warn({ reqId: req.id, path: req.route?.path }, 'page save over budget: answered 503');
       messagePage(res, 503, localeFor(req), 'unconfirmedTitle', 'unconfirmedText');
-      // The save's own answer, when it comes, goes nowhere: a redirect or a direct send is
-      // dropped here; a page finds its headers sent, and the error handler logs that as a
-      // request that failed after its answer.
+      // The save's own answer, when it comes, goes nowhere: its page or its redirect is
+      // dropped here, and logged.
       const dropped = () => {
         ctx.logger.warn({ reqId: req.id }, 'page save finished after its answer');
         return res;
