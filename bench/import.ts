@@ -71,13 +71,16 @@ async function copyFloor(url: string, rows: number): Promise<number> {
  * The schema's own floor: N contacts and their creation events (feed positions included)
  * generated inside PostgreSQL in one statement and one backend, no client work at all, rolled
  * back. What each imported row costs the database in index and trigger work, before the
- * import does anything of its own.
+ * import does anything of its own. `without`: statements run first in the same transaction
+ * (bench/schema.ts drops indexes or triggers with them to price each one).
  */
-async function schemaFloor(url: string, rows: number): Promise<number> {
+export async function schemaFloor(url: string, rows: number, without: string[] = []): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     await c.query('begin');
+    // bench:schema's variants drop an index or trigger here first (rolled back with the rows)
+    for (const ddl of without) await c.query(ddl);
     const t0 = process.hrtime.bigint();
     await c.query(
       `with c as (
