@@ -81,6 +81,31 @@ describe('one identity per mailbox', () => {
     expect(await check(t.app, auth, nfd)).to.equal('suppressed');
   });
 
+  it('gives a contact written without its key one from its address, and leaves a given key alone', async () => {
+    // contacts_default_email_key: the key of an address written without one (SQL by hand).
+    const tag = uniqueId('k').replace(/\W/g, '');
+    const k = t.db.knex;
+    const hash = (s: string) => createHmac('sha256', secret).update(s).digest('hex');
+    const [bare] = await k('contacts')
+      .insert({ email: `  Raw.${tag}@Example.COM `, email_hash: hash(`raw${tag}`) })
+      .returning(['id', 'email_key']);
+    expect(bare.email_key).to.equal(`raw.${tag}@example.com`);
+    const [given] = await k('contacts')
+      .insert({
+        email: `Given.${tag}@example.com`,
+        email_key: `given.${tag}@example.com`,
+        email_hash: hash(`g${tag}`),
+      })
+      .returning(['id', 'email_key']);
+    expect(given.email_key).to.equal(`given.${tag}@example.com`);
+    // An address changed with its key cleared gets a key from the new address.
+    const [moved] = await k('contacts')
+      .where({ id: bare.id })
+      .update({ email: `Moved.${tag}@example.com`, email_key: null })
+      .returning(['email_key']);
+    expect(moved.email_key).to.equal(`moved.${tag}@example.com`);
+  });
+
   describe('the migration of an existing database', () => {
     let fresh: FreshDb;
     before(async function () {
