@@ -17,6 +17,7 @@ import {
   benchContact,
   cannon,
   checkApiKey,
+  checkRequest,
   compiled,
   pageUrls,
   ROOT,
@@ -39,34 +40,36 @@ if (!existsSync(before))
 
 const contact = await benchContact(URL_);
 
-let body: string | null = null;
-let headers: Record<string, string> = {};
-if (page === 'check') {
-  headers = { authorization: `Bearer ${await checkApiKey(URL_, 'ab')}` };
-  body = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
-}
+const apiKey = page === 'check' ? await checkApiKey(URL_, 'ab') : '';
 
-const servers: { name: string; pid: number; url: string; split: CpuSplit; perSecond: number[] }[] = [];
+const servers: {
+  name: string;
+  pid: number;
+  url: string;
+  body: string | null;
+  headers: Record<string, string>;
+  split: CpuSplit;
+  perSecond: number[];
+}[] = [];
 for (const [i, [name, script]] of [
   ['before (dist-before/)', before],
   ['after (dist/)', compiled('server/index.ts')],
 ].entries()) {
   const port = 3960 + i;
   const { child } = await startServer(script, serverEnv(URL_), port);
-  const urls = pageUrls(`http://127.0.0.1:${port}`, contact.id);
-  const url =
+  const origin = `http://127.0.0.1:${port}`;
+  const urls = pageUrls(origin, contact.id);
+  const load =
     page === 'check'
-      ? `http://127.0.0.1:${port}/api/v1/send-permission`
-      : page === 'u'
-        ? urls.unsubscribe
-        : urls.preferences;
-  servers.push({ name, pid: child.pid as number, url, split: new CpuSplit(), perSecond: [] });
+      ? checkRequest(origin, contact.email, apiKey)
+      : { url: page === 'u' ? urls.unsubscribe : urls.preferences, body: null, headers: {} };
+  servers.push({ name, pid: child.pid as number, ...load, split: new CpuSplit(), perSecond: [] });
 }
-for (const s of servers) await cannon(s.url, body, headers, 2); // warm-up
+for (const s of servers) await cannon(s.url, s.body, s.headers, 2); // warm-up
 for (let r = 0; r < rounds; r++) {
   // Alternate which goes first: a round's position must not favour one server.
   for (const s of r % 2 ? [...servers].reverse() : servers) {
-    const result = await s.split.around(s.pid, () => cannon(s.url, body, headers, seconds));
+    const result = await s.split.around(s.pid, () => cannon(s.url, s.body, s.headers, seconds));
     if (result.non2xx) throw new Error(`${s.name}: ${result.non2xx} answers not 2xx`);
     s.perSecond.push(Math.round(result.requests.average));
   }

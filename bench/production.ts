@@ -42,6 +42,15 @@ export function pageUrls(origin: string, contactId: string) {
   };
 }
 
+/** The single check every bench tool measures: a known address, the newsletter, with the caller's key. */
+export function checkRequest(origin: string, email: string, apiKey: string) {
+  return {
+    url: `${origin}/api/v1/send-permission`,
+    body: JSON.stringify({ channel: 'email', recipient: email, topic: 'newsletter' }),
+    headers: { authorization: `Bearer ${apiKey}` },
+  };
+}
+
 /** One loaded bench contact (the second: the bench's own rounds use the first), for the tools that load one page or check. */
 export async function benchContact(databaseUrl: string): Promise<{ id: string; email: string }> {
   const db = await createDb({ databaseUrl });

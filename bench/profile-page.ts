@@ -10,6 +10,7 @@ import {
   benchContact,
   cannon,
   checkApiKey,
+  checkRequest,
   compiled,
   pageUrls,
   serverEnv,
@@ -32,8 +33,7 @@ let apiKey = '';
 let url = `http://127.0.0.1:${port}/api/v1/send-permission`;
 if (page === 'check' || page === 'stream') {
   apiKey = await checkApiKey(URL_, 'profile');
-  body = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
-  headers = { authorization: `Bearer ${apiKey}` };
+  ({ url, body, headers } = checkRequest(`http://127.0.0.1:${port}`, contact.email, apiKey));
 } else {
   const pages = pageUrls(`http://127.0.0.1:${port}`, contact.id);
   url = page === 'u' ? pages.unsubscribe : pages.preferences;

@@ -19,6 +19,7 @@ import { cpuPerRow, describeImport, type ImportMeasure } from './import.ts';
 import {
   cannon,
   checkApiKey,
+  checkRequest,
   compiled,
   HASH_SECRET,
   NODE_FLAGS,
@@ -113,10 +114,12 @@ async function main() {
     { DATABASE_URL: URL_, BENCH_CONTACT_ID: contact.id },
     39_402,
   );
-  const checkBody = JSON.stringify({ channel: 'email', recipient: contact.email, topic: 'newsletter' });
-  const auth = { authorization: `Bearer ${apiKey}` };
+  const {
+    url: checkUrl,
+    body: checkBody,
+    headers: auth,
+  } = checkRequest(`http://127.0.0.1:${app.port}`, contact.email, apiKey);
   const baseUrl = `http://127.0.0.1:${base.port}/baseline`;
-  const checkUrl = `http://127.0.0.1:${app.port}/api/v1/send-permission`;
 
   // sanity: the measured route answers what it should
   const probe = await fetch(checkUrl, {
