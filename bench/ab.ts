@@ -9,7 +9,8 @@
 //   DATABASE_URL=postgres://…/pc_bench PAGE=check npm run bench:ab
 //
 // PAGE: u (GET /u/{token}, the default), preferences, check (POST /api/v1/send-permission);
-// ROUNDS (6) rounds of SECONDS (4) each per server.
+// ROUNDS (6) rounds of SECONDS (4) each per server. AFTER_FLAGS adds Node flags to the second
+// server only (a flag weighed against the same build: copy dist/ to dist-before/ unchanged).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { CpuSplit } from './cpu.ts';
@@ -31,6 +32,7 @@ if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const page = process.env.PAGE ?? 'u';
 if (!['u', 'preferences', 'check'].includes(page)) throw new Error('PAGE is u, preferences or check');
 const rounds = Number(process.env.ROUNDS ?? 6);
+const afterFlags = (process.env.AFTER_FLAGS ?? '').split(' ').filter(Boolean);
 const seconds = Number(process.env.SECONDS ?? 4);
 const before = path.join(ROOT, 'dist-before', 'server', 'index.js');
 if (!existsSync(before))
@@ -53,10 +55,10 @@ const servers: {
 }[] = [];
 for (const [i, [name, script]] of [
   ['before (dist-before/)', before],
-  ['after (dist/)', compiled('server/index.ts')],
+  [`after (dist/${afterFlags.length ? ` with ${afterFlags.join(' ')}` : ''})`, compiled('server/index.ts')],
 ].entries()) {
   const port = 3960 + i;
-  const { child } = await startServer(script, serverEnv(URL_), port);
+  const { child } = await startServer(script, serverEnv(URL_), port, i === 1 ? afterFlags : []);
   const origin = `http://127.0.0.1:${port}`;
   const urls = pageUrls(origin, contact.id);
   const load =
