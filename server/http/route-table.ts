@@ -137,8 +137,8 @@ export function openApiDocument(baseUrl: string, routes: ApiRoute[]) {
  * own Content-Type: for the single check, the hottest answer.
  */
 export function sendJson(res: Response, body: unknown) {
-  const text = JSON.stringify(body);
+  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text, 'utf8'));
-  res.end(text, 'utf8');
+  res.setHeader('Content-Length', bytes.length);
+  res.end(bytes);
 }
