@@ -11,6 +11,7 @@ import { rollUpLedger } from './dashboard/service.ts';
 import { DatabaseLockedError } from './db.ts';
 import { pruneCheckedUploads } from './imports/service.ts';
 import { settleStalePending } from './mail/service.ts';
+import { warnWithoutMemoryFlags } from './memory-flags.ts';
 import { endDuePauses } from './preferences/service.ts';
 import { pruneDeliveries } from './webhooks/service.ts';
 
@@ -20,6 +21,7 @@ const ms = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
 async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
+  warnWithoutMemoryFlags(config.env, logger);
   const { db, applied } = await openDatabase(config, config.migrateOnStart);
   if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   const app = createApp({ config, db, logger });

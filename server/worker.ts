@@ -4,10 +4,12 @@
 import { createApp, createLogger } from './app.ts';
 import { openDatabase, readConfig } from './boot.ts';
 import { ConfigError } from './config.ts';
+import { warnWithoutMemoryFlags } from './memory-flags.ts';
 
 async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
+  warnWithoutMemoryFlags(config.env, logger);
   const { db } = await openDatabase(config, false);
   const { jobs, webhooks } = createApp({ config, db, logger }).locals.ctx;
   await jobs.start({ work: true });

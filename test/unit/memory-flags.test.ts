@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { MEMORY_FLAGS, memoryFlagsWarning, missingMemoryFlags } from '../../server/memory-flags.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const scripts: Record<string, string> = JSON.parse(
+  readFileSync(path.join(ROOT, 'package.json'), 'utf8'),
+).scripts;
+
+/** The Node flags a script passes before its entry file. */
+function nodeFlags(script: string): string[] {
+  const m = /\bnode\s+((?:--\S+\s+)*)dist\//.exec(script);
+  if (!m) throw new Error(`not a node script: ${script}`);
+  return m[1].split(/\s+/).filter(Boolean);
+}
+
+describe('memory flags', () => {
+  for (const name of ['start', 'worker', 'bench:import']) {
+    it(`npm run ${name} passes every one of them`, () => {
+      expect(missingMemoryFlags(nodeFlags(scripts[name]))).to.deep.equal([]);
+      for (const flag of MEMORY_FLAGS) expect(nodeFlags(scripts[name])).to.include(flag);
+    });
+  }
+
+  it('names what a process started with plain node lacks', () => {
+    expect(missingMemoryFlags([])).to.deep.equal([...MEMORY_FLAGS]);
+    expect(missingMemoryFlags(['--max-semi-space-size=16'])).to.deep.equal(['--heap-growing-percent=50']);
+    const warning = memoryFlagsWarning(['--enable-source-maps']);
+    expect(warning).to.include('--max-semi-space-size=16 --heap-growing-percent=50');
+    expect(warning).to.include('docs/operations.md');
+  });
+
+  it('counts NODE_OPTIONS, underscores, and another value as given', () => {
+    expect(missingMemoryFlags(['--heap_growing_percent=30'], ' --max-semi-space-size=8 ')).to.deep.equal([]);
+    expect(memoryFlagsWarning(['--heap-growing-percent=50', '--max-semi-space-size=16'])).to.equal(null);
+  });
+});
