@@ -103,28 +103,41 @@ export async function schemaFloor(url: string, rows: number, without: string[] =
   }
 }
 
-export async function benchImport(baseUrl: string, sizes: number[]): Promise<ImportMeasure[]> {
-  const name = `pc_bench_import_${randomBytes(4).toString('hex')}`;
+/** An empty database of its own beside `baseUrl`'s, for a bench that writes; `drop()` removes it. */
+export async function scratchDatabase(baseUrl: string, prefix: string) {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+export async function benchImport(baseUrl: string, sizes: number[]): Promise<ImportMeasure[]> {
+  const scratch = await scratchDatabase(baseUrl, 'pc_bench_import');
+  const url = scratch.url;
   const config = loadConfig({
     NODE_ENV: 'test',
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: url,
     TOKEN_SECRET: `b1:${'bench'.repeat(8)}`,
     HASH_SECRET: process.env.HASH_SECRET ?? 'bench-hash-secret-bench-hash-secret-0000',
     BASE_URL: 'https://prefs.example.com',
   });
-  const db = await createDb({ databaseUrl: url.toString() });
+  const db = await createDb({ databaseUrl: url });
   const out: ImportMeasure[] = [];
   try {
     await migrateLatest(db.knex, { hashSecret: config.hashSecret });
     const core = { config, db, ledger: createLedger(config.hashSecret) };
     for (const rows of sizes) {
-      const copyRowsPerSecond = await copyFloor(url.toString(), rows);
-      const schemaRowsPerSecond = await schemaFloor(url.toString(), rows);
+      const copyRowsPerSecond = await copyFloor(url, rows);
+      const schemaRowsPerSecond = await schemaFloor(url, rows);
       const job = await createImportJob(db.knex, {
         createdBy: null,
         accountId: null,
@@ -160,8 +173,7 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
     }
   } finally {
     await db.close();
-    await admin.query(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await scratch.drop();
   }
   return out;
 }

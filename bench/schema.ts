@@ -6,11 +6,10 @@
 // the schema, not a proposal to drop anything: every index here serves a console search, a
 // tenant's listing or the ledger's reads.
 //   DATABASE_URL=postgres://… npm run bench:schema   (SCHEMA_ROWS=100000, SCHEMA_ROUNDS=3)
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
 import { createDb } from '../server/db.ts';
-import { schemaFloor } from './import.ts';
+import { schemaFloor, scratchDatabase } from './import.ts';
 
 const SEARCH_INDEXES = [
   'contacts_name_words',
@@ -59,22 +58,18 @@ if (!base) {
 }
 const rows = Number(process.env.SCHEMA_ROWS ?? 100_000);
 const rounds = Number(process.env.SCHEMA_ROUNDS ?? 3);
-const name = `pc_bench_schema_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: base });
-await admin.connect();
-await admin.query(`create database ${name}`);
-const url = new URL(base);
-url.pathname = `/${name}`;
+const scratch = await scratchDatabase(base, 'pc_bench_schema');
+const url = scratch.url;
 try {
-  const db = await createDb({ databaseUrl: url.toString() });
+  const db = await createDb({ databaseUrl: url });
   await migrateLatest(db.knex, { hashSecret: Buffer.from('bench-schema-secret-bench-schema-secret') });
   await db.close();
-  const c = new pg.Client({ connectionString: url.toString() });
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   const perRow = VARIANTS.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     for (let v = 0; v < VARIANTS.length; v++) {
-      const rate = await schemaFloor(url.toString(), rows, VARIANTS[v][1]);
+      const rate = await schemaFloor(url, rows, VARIANTS[v][1]);
       perRow[v].push(1e6 / rate);
       // The rolled-back rows leave dead index entries behind: cleared so each variant starts alike.
       await c.query('vacuum contacts, events, event_feed');
@@ -95,6 +90,5 @@ try {
     console.log(`| ${label} | ${us.toFixed(1)} | ${Math.round(1e6 / us).toLocaleString()} | ${saved} |`);
   });
 } finally {
-  await admin.query(`drop database if exists ${name} with (force)`);
-  await admin.end();
+  await scratch.drop();
 }
