@@ -248,7 +248,7 @@ export async function importBatch(
           data: { emailHash: hashes[i] },
         });
     });
-    await core.ledger.appendMany(trx, origin, events);
+    await core.ledger.appendMany(trx, origin, events, new Set(ids.values()));
     return { imported: plans.length, refused };
   });
 }

@@ -166,9 +166,16 @@ export interface Ledger {
   /**
    * Many events in one statement (a bulk import), chained exactly as one append each would
    * chain them, in the order given. The caller holds the row lock of every contact named (or
-   * created them in this transaction): this does not lock. Contact chains only.
+   * created them in this transaction): this does not lock. Contact chains only. `createdHere`
+   * names contacts inserted in this same transaction: their chains begin here, so their heads
+   * are not looked up (a probe of events_chain a contact, the import's one per new row).
    */
-  appendMany(trx: Knex.Transaction, origin: Origin, inputs: EventInput[]): Promise<number>;
+  appendMany(
+    trx: Knex.Transaction,
+    origin: Origin,
+    inputs: EventInput[],
+    createdHere?: ReadonlySet<string>,
+  ): Promise<number>;
   verify(knex: Knex, onProgress?: (checked: number) => void): Promise<VerifyResult>;
 }
 
@@ -197,17 +204,21 @@ export function createLedger(secret: Buffer): Ledger {
       return full;
     },
 
-    async appendMany(trx, origin, inputs) {
+    async appendMany(trx, origin, inputs, createdHere) {
       if (!trx.isTransaction) throw new Error('ledger append must run inside the transaction of the change');
       if (!inputs.length) return 0;
       if (inputs.some((i) => !i.contactId)) throw new Error('appendMany writes contact chains only');
-      const chains = [...new Set(inputs.map(chainOf))];
-      // each chain's last hash: one index probe per chain (events_chain is (chain, id))
-      const { rows: heads } = await trx.raw(
-        `select c.chain, (select e.hash from events e where e.chain = c.chain order by e.id desc limit 1) as hash
-           from json_array_elements_text(?::json) as c(chain)`,
-        [JSON.stringify(chains)],
-      );
+      const chains = [
+        ...new Set(inputs.filter((i) => !createdHere?.has(i.contactId as string)).map(chainOf)),
+      ];
+      // each older chain's last hash: one index probe per chain (events_chain is (chain, id))
+      const { rows: heads } = chains.length
+        ? await trx.raw(
+            `select c.chain, (select e.hash from events e where e.chain = c.chain order by e.id desc limit 1) as hash
+               from json_array_elements_text(?::json) as c(chain)`,
+            [JSON.stringify(chains)],
+          )
+        : { rows: [] };
       const last = new Map<string, string | null>(
         (heads as { chain: string; hash: string | null }[]).map((h) => [h.chain, h.hash]),
       );
