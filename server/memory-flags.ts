@@ -4,7 +4,7 @@
 // half as much memory again during a stream or an import; it says so in its first log lines.
 
 /** The flags, as the scripts pass them. A test holds package.json's scripts to this list. */
-export const MEMORY_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=50'] as const;
+export const MEMORY_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=25'] as const;
 
 /** V8 reads `--a_b` as `--a-b`; a flag counts when given with any value. */
 const flagName = (arg: string) => arg.split('=')[0].replace(/_/g, '-');

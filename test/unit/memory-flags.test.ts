@@ -25,14 +25,14 @@ describe('memory flags', () => {
 
   it('names what a process started with plain node lacks', () => {
     expect(missingMemoryFlags([])).to.deep.equal([...MEMORY_FLAGS]);
-    expect(missingMemoryFlags(['--max-semi-space-size=16'])).to.deep.equal(['--heap-growing-percent=50']);
+    expect(missingMemoryFlags(['--max-semi-space-size=16'])).to.deep.equal(['--heap-growing-percent=25']);
     const warning = memoryFlagsWarning(['--enable-source-maps']);
-    expect(warning).to.include('--max-semi-space-size=16 --heap-growing-percent=50');
+    expect(warning).to.include('--max-semi-space-size=16 --heap-growing-percent=25');
     expect(warning).to.include('docs/operations.md');
   });
 
   it('counts NODE_OPTIONS, underscores, and another value as given', () => {
     expect(missingMemoryFlags(['--heap_growing_percent=30'], ' --max-semi-space-size=8 ')).to.deep.equal([]);
-    expect(memoryFlagsWarning(['--heap-growing-percent=50', '--max-semi-space-size=16'])).to.equal(null);
+    expect(memoryFlagsWarning(['--heap-growing-percent=25', '--max-semi-space-size=16'])).to.equal(null);
   });
 });
