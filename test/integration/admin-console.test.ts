@@ -885,6 +885,11 @@ describe('admin console', () => {
       expect(await t.db.knex('events').count({ n: '*' }), 'a check writes nothing').to.deep.equal(before);
       expect(await t.db.knex('contacts').whereRaw('lower(email) = ?', [first])).to.deep.equal([]);
       expect(page.text).to.include('Checked: nothing was written.');
+      // the list of imports says when each began as a person reads it, to the minute, in UTC
+      const started = new Date(job.created_at).toISOString();
+      expect((await s.agent.get('/admin/import').expect(200)).text).to.include(
+        `<time datetime="${started}">${started.slice(0, 16).replace('T', ' ')} UTC</time>`,
+      );
       expect(page.text).to.include(`<td>${first}</td>`); // the first rows, as read
       expect(page.text).to.include('the same address as line 2');
       expect(page.text).to.include('Create it on the <a href="/admin/accounts">Accounts page</a>');
