@@ -36,6 +36,15 @@ export const can =
       ? next()
       : next(new DomainError('forbidden', 'Your role does not give access to this page.'));
 
+/**
+ * A moment as the console shows it: to the minute, in UTC, as a <time> element the page's script
+ * may put in the reader's own zone. Markup made of the date's ISO digits only: printed with <%-.
+ */
+export function utcTime(at: Date | string): string {
+  const iso = new Date(at).toISOString();
+  return `<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
+}
+
 export function render(req: Request, res: Response, view: string, title: string, locals: object = {}) {
   const staff = req.staff as StaffSession;
   res.setHeader('Cache-Control', 'no-store');
@@ -47,6 +56,7 @@ export function render(req: Request, res: Response, view: string, title: string,
     nav: NAV.filter((n) => n.roles.includes(staff.role)),
     path: req.path,
     done: typeof req.query.done === 'string' ? req.query.done.slice(0, 100) : null,
+    utcTime,
     ...locals,
   });
 }
