@@ -4,9 +4,9 @@ import { runStatements } from '../migrate.ts';
 // Console search a support agent can use: a name without regard to accents or case (pc_fold, an
 // immutable function so an index can use it) by its start or by whole words, the last four digits of a number, and an email
 // domain, each with an index so a million contacts stay quick.
-const FROM =
+export const FROM =
   'ÁÀÂÄÃÅĀĂĄáàâäãåāăąÉÈÊËĒĖĘĚéèêëēėęěÍÌÎÏĪĮíìîïīįÓÒÔÖÕØŌőóòôöõøōŐÚÙÛÜŪŮŰŲúùûüūůűųÑŃŇñńňÇĆČçćčÝŸýÿŠŚšśŽŹŻžźżĐđŁłĞğŞşŢţŘř';
-const TO =
+export const TO =
   'AAAAAAAAAaaaaaaaaaEEEEEEEEeeeeeeeeIIIIIIiiiiiiOOOOOOOooooooooOUUUUUUUUuuuuuuuuNNNnnnCCCcccYYyySSssZZZzzzDdLlGgSsTtRr';
 
 export async function up(knex: Knex) {
