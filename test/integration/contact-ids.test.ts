@@ -1,0 +1,41 @@
+// New contacts take time-ordered ids (version 7 uuids, migration 20261127000200): contacts
+// written together sit together in the indexes keyed by their id, which is what keeps a
+// million-row import's index writes local.
+import { expect } from 'chai';
+import request from 'supertest';
+import { apiKeyFor, type TestApp, testApp, uniqueId } from '../support/app.ts';
+
+/** The Unix milliseconds a version 7 uuid carries in its first 48 bits. */
+const millisOf = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+
+describe('contact ids in time order', () => {
+  let t: TestApp;
+  let auth: string;
+  before(async () => {
+    t = await testApp();
+    auth = (await apiKeyFor(t)).auth;
+  });
+
+  it('gives each new contact a version 7 uuid carrying the millisecond it was created', async () => {
+    const ids: string[] = [];
+    const before = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const email = `${uniqueId('v7')}@example.com`;
+      await request(t.app)
+        .put(`/api/v1/contacts/${encodeURIComponent(email)}`)
+        .set('Authorization', auth)
+        .send({})
+        .expect(201);
+      ids.push((await t.db.knex('contacts').where({ email_key: email }).first('id')).id);
+      await new Promise((r) => setTimeout(r, 3)); // the next one in a later millisecond
+    }
+    const after = Date.now();
+    for (const id of ids) {
+      expect(id, id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // the database's clock and this process's are the same machine's (PGlite: the same process)
+      expect(millisOf(id)).to.be.within(before - 1000, after + 1000);
+    }
+    expect([...ids].sort(), 'ids sort as the contacts were created').to.deep.equal(ids);
+    expect(new Set(ids.map((id) => id.slice(19))).size, 'the random part differs').to.equal(3);
+  });
+});
