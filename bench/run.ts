@@ -127,7 +127,10 @@ async function onReplica<T>(sql: string, values: unknown[] = []): Promise<T[]> {
     await c.end();
   }
 }
-/** Resumes the replica's replay; resolves once it has applied everything the primary wrote, in s. */
+/**
+ * Resumes the replica's replay; resolves once it has applied everything the primary wrote, in s.
+ * Gives up after ten minutes: a standby that lost the WAL it needed never catches up.
+ */
 async function replicaCatchUp(): Promise<number> {
   const p = new pg.Client({ connectionString: process.env.PRIMARY_URL });
   await p.connect();
@@ -141,6 +144,8 @@ async function replicaCatchUp(): Promise<number> {
       [lsn],
     );
     if (done) return (Date.now() - t0) / 1000;
+    if (Date.now() - t0 > 600_000)
+      throw new Error(`the replica has not replayed up to ${lsn} in ten minutes: see its log`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -290,8 +295,8 @@ async function main() {
   let replica =
     'not measured: set PRIMARY_URL and REPLICA_URL (a hot standby of the bench database; docs/scaling.md)';
   if (REPLICA_URL) {
+    console.log('replica: replay resumed…');
     const caughtUp = await replicaCatchUp();
-    console.log(`replica: replay resumed, caught up with the run's writes in ${caughtUp.toFixed(1)} s`);
     const out = spawnSync(process.execPath, [path.join(ROOT, 'bench/replica.ts')], {
       env: process.env,
       encoding: 'utf8',
