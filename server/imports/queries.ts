@@ -1,7 +1,8 @@
-// The bulk import's statements: each takes a whole batch as one JSON parameter (the same on pg
-// and PGlite, and no array-literal quoting), so a batch of thousands of rows costs a handful of
-// round trips instead of several per row.
+// The bulk import's statements: each takes a whole batch at once (the reads and updates as one
+// JSON parameter, the same on pg and PGlite; the new contacts by COPY on pg, bulk-insert.ts), so
+// a batch of thousands of rows costs a handful of round trips instead of several per row.
 import type { Knex } from 'knex';
+import { type Column, insertRows } from '../bulk-insert.ts';
 import type { ContactRow } from '../contacts/service.ts';
 import { affectedRows } from '../db.ts';
 import type { Channel } from '../domain.ts';
@@ -76,21 +77,52 @@ export interface NewContact extends Omit<LiveContact, 'id'> {
   optouts: string[];
 }
 
-/** Inserts the new contacts; returns their ids by canonical address. */
+const CONTACT_COLUMNS: Column[] = [
+  { name: 'id', type: 'uuid' },
+  { name: 'email', type: 'text' },
+  { name: 'email_key', type: 'text' },
+  { name: 'email_hash', type: 'text' },
+  { name: 'name', type: 'text' },
+  { name: 'phone', type: 'text' },
+  { name: 'locale', type: 'text' },
+  { name: 'time_zone', type: 'text' },
+  { name: 'region', type: 'text' },
+  { name: 'account_id', type: 'uuid' },
+  { name: 'optouts', type: 'text[]' },
+];
+
+/**
+ * Inserts the new contacts; returns their ids by canonical address. The ids are the column's own
+ * default (pc_uuid_v7(), time-ordered), drawn first so the rows can go by COPY, which returns none.
+ */
 export async function insertContacts(
   trx: Knex.Transaction,
   rows: NewContact[],
 ): Promise<Map<string, string>> {
   if (!rows.length) return new Map();
-  const { rows: made } = await trx.raw(
-    `insert into contacts (email, email_key, email_hash, name, phone, locale, time_zone, region, account_id, optouts)
-     select email, email_key, email_hash, name, phone, locale, time_zone, region, account_id, optouts
-       from jsonb_to_recordset(?::jsonb) as v(email text, email_key text, email_hash text, name text,
-            phone text, locale text, time_zone text, region text, account_id uuid, optouts text[])
-     returning id, email_key`,
-    [json(rows)],
+  const { rows: drawn } = await trx.raw('select pc_uuid_v7() as id from generate_series(1, ?::int)', [
+    rows.length,
+  ]);
+  const ids = (drawn as { id: string }[]).map((r) => r.id);
+  await insertRows(
+    trx,
+    'contacts',
+    CONTACT_COLUMNS,
+    rows.map((r, i) => [
+      ids[i],
+      r.email,
+      r.email_key,
+      r.email_hash,
+      r.name,
+      r.phone,
+      r.locale,
+      r.time_zone,
+      r.region,
+      r.account_id,
+      r.optouts,
+    ]),
   );
-  return new Map((made as { id: string; email_key: string }[]).map((r) => [r.email_key, r.id]));
+  return new Map(rows.map((r, i) => [r.email_key, ids[i]]));
 }
 
 export async function updateContacts(

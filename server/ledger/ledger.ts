@@ -5,6 +5,7 @@
 // contact (or account), so two writers can never fork a chain.
 
 import type { Knex } from 'knex';
+import { type Cell, type Column, insertRows } from '../bulk-insert.ts';
 import { hmacSha256 } from '../hmac.ts';
 
 export type Actor =
@@ -89,6 +90,26 @@ export interface EventRow {
   hash: string;
 }
 
+/** Every column of an event row, in the order appendMany writes them. */
+const EVENT_COLUMNS: Column[] = [
+  { name: 'id', type: 'bigint' },
+  { name: 'occurred_at', type: 'timestamptz' },
+  { name: 'chain', type: 'text' },
+  { name: 'contact_id', type: 'uuid' },
+  { name: 'account_id', type: 'uuid' },
+  { name: 'type', type: 'text' },
+  { name: 'channel', type: 'text' },
+  { name: 'topic', type: 'text' },
+  { name: 'old_value', type: 'text' },
+  { name: 'new_value', type: 'text' },
+  { name: 'data', type: 'jsonb' },
+  { name: 'actor', type: 'text' },
+  { name: 'ip', type: 'text' },
+  { name: 'user_agent', type: 'text' },
+  { name: 'prev_hash', type: 'text' },
+  { name: 'hash', type: 'text' },
+];
+
 function stable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stable);
   if (value && typeof value === 'object' && !(value instanceof Date)) {
@@ -164,7 +185,7 @@ function sealed(
 export interface Ledger {
   append(trx: Knex.Transaction, origin: Origin, input: EventInput): Promise<EventRow>;
   /**
-   * Many events in one statement (a bulk import), chained exactly as one append each would
+   * Many events in one statement (a bulk import; COPY on pg), chained exactly as one append each would
    * chain them, in the order given. The caller holds the row lock of every contact named (or
    * created them in this transaction): this does not lock. Contact chains only. `createdHere`
    * names contacts inserted in this same transaction: their chains begin here, so their heads
@@ -234,16 +255,11 @@ export function createLedger(secret: Buffer): Ledger {
         last.set(chain, row.hash);
         return row;
       });
-      await trx.raw(
-        `insert into events (id, occurred_at, chain, contact_id, account_id, type, channel, topic,
-                             old_value, new_value, data, actor, ip, user_agent, prev_hash, hash)
-         select id, occurred_at, chain, contact_id, account_id, type, channel, topic,
-                old_value, new_value, data, actor, ip, user_agent, prev_hash, hash
-           from jsonb_to_recordset(?::jsonb) as v(id bigint, occurred_at timestamptz, chain text,
-                contact_id uuid, account_id uuid, type text, channel text, topic text, old_value text,
-                new_value text, data jsonb, actor text, ip text, user_agent text, prev_hash text, hash text)
-          order by id`,
-        [JSON.stringify(rows)],
+      await insertRows(
+        trx,
+        'events',
+        EVENT_COLUMNS,
+        rows.map((r) => EVENT_COLUMNS.map((c) => r[c.name as keyof EventRow] as Cell)),
       );
       return rows.length;
     },
