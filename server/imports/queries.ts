@@ -6,6 +6,7 @@ import { type Column, insertRows } from '../bulk-insert.ts';
 import type { ContactRow } from '../contacts/service.ts';
 import { affectedRows } from '../db.ts';
 import type { Channel } from '../domain.ts';
+import { uuidV7 } from '../ids.ts';
 
 export type LiveContact = Pick<
   ContactRow,
@@ -92,18 +93,17 @@ const CONTACT_COLUMNS: Column[] = [
 ];
 
 /**
- * Inserts the new contacts; returns their ids by canonical address. The ids are the column's own
- * default (pc_uuid_v7(), time-ordered), drawn first so the rows can go by COPY, which returns none.
+ * Inserts the new contacts; returns their ids by canonical address. The ids are made here, time
+ * ordered as the column's default makes them (uuidV7), so the rows can go by COPY, which returns
+ * nothing.
  */
 export async function insertContacts(
   trx: Knex.Transaction,
   rows: NewContact[],
 ): Promise<Map<string, string>> {
   if (!rows.length) return new Map();
-  const { rows: drawn } = await trx.raw('select pc_uuid_v7() as id from generate_series(1, ?::int)', [
-    rows.length,
-  ]);
-  const ids = (drawn as { id: string }[]).map((r) => r.id);
+  const now = Date.now();
+  const ids = rows.map(() => uuidV7(now));
   await insertRows(
     trx,
     'contacts',

@@ -170,6 +170,28 @@ describe('bulk import', () => {
     expect(await count()).to.equal(after);
   });
 
+  it('gives imported contacts version 7 ids carrying the time of the import, as the column default does', async () => {
+    const emails = Array.from({ length: 40 }, () => uniqueEmail('v7import'));
+    const before = Date.now();
+    await run(['email,name', ...emails.map((e, i) => `${e},P ${i}`)].join('\n'));
+    const after = Date.now();
+    const ids: string[] = (
+      await core.db
+        .knex('contacts')
+        .whereIn(
+          'email_key',
+          emails.map((e) => e.toLowerCase()),
+        )
+        .select('id')
+    ).map((r) => r.id);
+    expect(ids).to.have.length(40);
+    for (const id of ids) {
+      expect(id, id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)).to.be.within(before, after);
+    }
+    expect(new Set(ids.map((id) => id.slice(14))).size, 'the random part differs').to.equal(40);
+  });
+
   it('writes a batch that meets a fault it did not foresee one row at a time: only the faulty row fails', async () => {
     // a real refusal from the database, for one row only (the batch cannot see it coming)
     await core.db.knex.raw(`create or replace function pc_test_refuse() returns trigger language plpgsql as $$
