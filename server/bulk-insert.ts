@@ -58,6 +58,7 @@ export async function insertRows(
   columns: readonly Column[],
   rows: readonly Cell[][],
 ): Promise<void> {
+  if (!trx.isTransaction) throw new Error('insertRows runs inside the transaction of the change');
   if (!rows.length) return;
   if (!NAME.test(table) || columns.some((c) => !NAME.test(c.name)))
     throw new Error(`insertRows: not a plain table or column name (${table})`);

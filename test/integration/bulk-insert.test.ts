@@ -86,6 +86,17 @@ describe('insertRows', () => {
     expect(text).to.equal('1\ta\\tb\\\\c\\nd\t{"q\\\\"e","b\\\\\\\\s"}\t{"k":"v\\\\n"}\t\\N\n');
   });
 
+  it('refuses to run outside a transaction (it would hold a pooled connection it never gives back)', async () => {
+    let failed: unknown;
+    try {
+      await insertRows(db.knex as never, 'bulk_insert_probe', COLUMNS, [[2000, 'x', [], {}, null]]);
+    } catch (err) {
+      failed = err;
+    }
+    expect(String(failed)).to.match(/inside the transaction/);
+    expect(await db.knex('bulk_insert_probe').where({ n: 2000 }).first()).to.equal(undefined);
+  });
+
   it('refuses a table or column name it would have to quote', async () => {
     let failed: unknown;
     try {
