@@ -34,7 +34,7 @@ function arrayLiteral(values: readonly string[]): string {
 }
 
 /** One cell in COPY's text format, as the column's type reads it. */
-export function copyCell(value: Cell, type: string): string {
+function copyCell(value: Cell, type: string): string {
   if (value === null || value === undefined) return '\\N';
   if (type.endsWith('[]')) return copyText(arrayLiteral(value as readonly string[]));
   if (type === 'jsonb' || type === 'json') return copyText(JSON.stringify(value));

@@ -1,6 +1,7 @@
 // The bulk import's statements: each takes a whole batch at once (the reads and updates as one
-// JSON parameter, the same on pg and PGlite; the new contacts by COPY on pg, bulk-insert.ts), so
-// a batch of thousands of rows costs a handful of round trips instead of several per row.
+// JSON parameter, the same on pg and PGlite; the new contacts and preference rows by COPY on pg,
+// bulk-insert.ts), so a batch of thousands of rows costs a handful of round trips instead of
+// several per row.
 import type { Knex } from 'knex';
 import { type Column, insertRows } from '../bulk-insert.ts';
 import type { ContactRow } from '../contacts/service.ts';
@@ -141,6 +142,13 @@ export async function updateContacts(
   );
 }
 
+const PREFERENCE_COLUMNS: Column[] = [
+  { name: 'contact_id', type: 'uuid' },
+  { name: 'channel', type: 'text' },
+  { name: 'topic', type: 'text' },
+  { name: 'status', type: 'text' },
+];
+
 /** Writes preference rows: new ones inserted, existing ones updated. */
 export async function writePreferences(
   trx: Knex.Transaction,
@@ -148,13 +156,12 @@ export async function writePreferences(
 ): Promise<void> {
   const added = rows.filter((r) => !r.exists);
   const changed = rows.filter((r) => r.exists);
-  if (added.length)
-    await trx.raw(
-      `insert into preferences (contact_id, channel, topic, status)
-       select contact_id, channel, topic, status
-         from jsonb_to_recordset(?::jsonb) as v(contact_id uuid, channel text, topic text, status text)`,
-      [json(added)],
-    );
+  await insertRows(
+    trx,
+    'preferences',
+    PREFERENCE_COLUMNS,
+    added.map((r) => [r.contact_id, r.channel, r.topic, r.status]),
+  );
   if (changed.length)
     await trx.raw(
       `update preferences p set status = v.status, updated_at = now()

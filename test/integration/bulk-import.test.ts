@@ -11,6 +11,7 @@ import { createLedger } from '../../server/ledger/ledger.ts';
 import { setPreferences } from '../../server/preferences/service.ts';
 import { testConfig, uniqueEmail, uniquePhone } from '../support/app.ts';
 import { sharedDb } from '../support/db.ts';
+import { millisOf, UUID_V7 } from '../support/uuid.ts';
 
 describe('bulk import', () => {
   let core: Core;
@@ -186,8 +187,8 @@ describe('bulk import', () => {
     ).map((r) => r.id);
     expect(ids).to.have.length(40);
     for (const id of ids) {
-      expect(id, id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-      expect(Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16)).to.be.within(before, after);
+      expect(id, id).to.match(UUID_V7);
+      expect(millisOf(id)).to.be.within(before, after);
     }
     expect(new Set(ids.map((id) => id.slice(14))).size, 'the random part differs').to.equal(40);
   });

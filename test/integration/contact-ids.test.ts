@@ -4,9 +4,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { apiKeyFor, type TestApp, testApp, uniqueId } from '../support/app.ts';
-
-/** The Unix milliseconds a version 7 uuid carries in its first 48 bits. */
-const millisOf = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+import { millisOf, UUID_V7 } from '../support/uuid.ts';
 
 describe('contact ids in time order', () => {
   let t: TestApp;
@@ -31,7 +29,7 @@ describe('contact ids in time order', () => {
     }
     const after = Date.now();
     for (const id of ids) {
-      expect(id, id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(id, id).to.match(UUID_V7);
       // the database's clock and this process's are the same machine's (PGlite: the same process)
       expect(millisOf(id)).to.be.within(before - 1000, after + 1000);
     }
