@@ -5,9 +5,9 @@
 // under "C" (as shipped), under the database's own collation and under ICU's English, each
 // index freshly built inside a transaction that is rolled back (nothing is changed), alternating.
 //   DATABASE_URL=postgres://… npm run bench:key-probe   (KEY_PROBE_ROUNDS=4)
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { EMAIL_SPARSE_SQL } from '../server/permission/queries.ts';
+import { cpuSecondsOf } from './cpu.ts';
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -24,18 +24,13 @@ const keys = rows.map((r: { email_key: string }) => r.email_key);
 const {
   rows: [{ pid }],
 } = await c.query('select pg_backend_pid() as pid');
-/** The backend's user + system CPU so far, ms (clock ticks of 10 ms). */
-const backendCpu = () => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-};
 let statement = 0;
 async function pass() {
   const name = `key_probe_${statement++}`; // a fresh plan for each index
-  const c0 = backendCpu();
+  const c0 = cpuSecondsOf(pid);
   for (let i = 0; i < keys.length; i += 5000)
     await c.query({ name, text: EMAIL_SPARSE_SQL, values: [keys.slice(i, i + 5000)] });
-  return ((backendCpu() - c0) * 1000) / keys.length;
+  return ((cpuSecondsOf(pid) - c0) * 1e6) / keys.length;
 }
 async function variant(ddl: string) {
   await c.query('begin');
