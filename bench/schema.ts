@@ -36,6 +36,10 @@ const VARIANTS: [string, string[]][] = [
     [`drop trigger ${t} on contacts`],
   ]),
   ['without the feed trigger (events_place_in_feed, deferred, a row each)', dropFeedTrigger],
+  [
+    'with events_chain over every event, as before session 17 (now: only the events of no contact)',
+    ['drop index events_chain', 'create index events_chain on events (chain, id)'],
+  ],
   [`without the events' four secondary indexes (${EVENT_INDEXES.join(', ')})`, dropIndexes(EVENT_INDEXES)],
   [
     'without all of the above',

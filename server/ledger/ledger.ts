@@ -151,6 +151,22 @@ export function chainOf(input: Pick<EventInput, 'contactId' | 'accountId'>): str
   return 'system';
 }
 
+/**
+ * A chain's last event's hash, or null for a new chain. A contact's chain is found through
+ * events_contact ((contact_id, id)); events_chain holds only the events of no contact (account
+ * chains and the system chain), so the other lookups name `contact_id is null` for the planner.
+ */
+async function chainHead(
+  trx: Knex.Transaction,
+  contactId: string | null,
+  chain: string,
+): Promise<{ hash: string } | undefined> {
+  const q = trx('events').where({ chain });
+  if (contactId) q.where({ contact_id: contactId });
+  else q.whereNull('contact_id');
+  return q.orderBy('id', 'desc').first('hash');
+}
+
 const MAX_UA = 500;
 
 /** An event row with its place in its chain and its hash. */
@@ -189,7 +205,7 @@ export interface Ledger {
    * chain them, in the order given. The caller holds the row lock of every contact named (or
    * created them in this transaction): this does not lock. Contact chains only. `createdHere`
    * names contacts inserted in this same transaction: their chains begin here, so their heads
-   * are not looked up (a probe of events_chain a contact, the import's one per new row).
+   * are not looked up (a probe of events_contact a contact, the import's one per new row).
    */
   appendMany(
     trx: Knex.Transaction,
@@ -216,7 +232,7 @@ export function createLedger(secret: Buffer): Ledger {
       } else {
         await trx.raw("select pg_advisory_xact_lock(hashtext('ledger:system'))");
       }
-      const prev = await trx('events').where({ chain }).orderBy('id', 'desc').first('hash');
+      const prev = await chainHead(trx, input.contactId ?? null, chain);
       const {
         rows: [{ id }],
       } = await trx.raw("select nextval('events_id_seq') as id");
@@ -229,15 +245,18 @@ export function createLedger(secret: Buffer): Ledger {
       if (!trx.isTransaction) throw new Error('ledger append must run inside the transaction of the change');
       if (!inputs.length) return 0;
       if (inputs.some((i) => !i.contactId)) throw new Error('appendMany writes contact chains only');
-      const chains = [
-        ...new Set(inputs.filter((i) => !createdHere?.has(i.contactId as string)).map(chainOf)),
+      const older = [
+        ...new Set(inputs.map((i) => i.contactId as string).filter((id) => !createdHere?.has(id))),
       ];
-      // each older chain's last hash: one index probe per chain (events_chain is (chain, id))
-      const { rows: heads } = chains.length
+      // each older chain's last hash: one probe of events_contact ((contact_id, id)) a contact
+      const { rows: heads } = older.length
         ? await trx.raw(
-            `select c.chain, (select e.hash from events e where e.chain = c.chain order by e.id desc limit 1) as hash
-               from json_array_elements_text(?::json) as c(chain)`,
-            [JSON.stringify(chains)],
+            `select 'contact:' || c.id as chain,
+                    (select e.hash from events e
+                      where e.contact_id = c.id::uuid and e.chain = 'contact:' || c.id
+                      order by e.id desc limit 1) as hash
+               from json_array_elements_text(?::json) as c(id)`,
+            [JSON.stringify(older)],
           )
         : { rows: [] };
       const last = new Map<string, string | null>(

@@ -151,5 +151,59 @@ describe('ledger', () => {
       expect(result.ok).to.equal(false);
       if (!result.ok) expect(result.brokenAt.problem).to.match(/altered/);
     });
+
+    it("finds each chain's last event through an index, and events_chain holds no contact's events", async () => {
+      const k = fresh.db.knex;
+      const contactId = await seed();
+      const [account] = await k('accounts').insert({ external_id: 'chain-heads' }).returning('id');
+      // the statements the ledger itself runs to find a chain's last event, as it sends them
+      const lookups: { sql: string; bindings: unknown[] }[] = [];
+      const record = (q: { sql: string; bindings?: unknown[] }) => {
+        if (/from "?events"?/.test(q.sql) && /"?hash"?/.test(q.sql) && !/^insert/i.test(q.sql))
+          lookups.push({ sql: q.sql, bindings: q.bindings ?? [] });
+      };
+      k.on('query', record);
+      try {
+        await k.transaction(async (trx) => {
+          for (let i = 0; i < 2; i++) {
+            await ledger.append(trx, { actor: 'system' }, { type: 'account.updated', accountId: account.id });
+            await ledger.append(trx, { actor: 'system' }, { type: 'topic.created', data: { i } });
+            await ledger.appendMany(trx, { actor: 'system' }, [{ type: 'contact.updated', contactId }]);
+            await ledger.append(trx, { actor: 'system' }, { type: 'contact.updated', contactId });
+          }
+        });
+      } finally {
+        k.off('query', record);
+      }
+      // three chains, each unbroken: the contact's (3 + 4), the account's (2), the system's (2)
+      expect(await ledger.verify(k)).to.deep.include({ ok: true, events: 11, chains: 3 });
+      const counts = await k('events').select('chain').count('* as n').groupBy('chain');
+      expect(Object.fromEntries(counts.map((c) => [c.chain, Number(c.n)]))).to.deep.equal({
+        [`contact:${contactId}`]: 7,
+        [`account:${account.id}`]: 2,
+        system: 2,
+      });
+
+      const { rows: def } = await k.raw("select indexdef from pg_indexes where indexname = 'events_chain'");
+      expect(def[0].indexdef).to.match(/\(chain, id\) WHERE \(contact_id IS NULL\)$/);
+      // each of those statements, as the planner sees it when it may not read the whole table
+      expect(lookups).to.have.length(8);
+      const plans: string[] = [];
+      await k.transaction(async (trx) => {
+        await trx.raw('set local enable_seqscan = off');
+        for (const { sql, bindings } of lookups) {
+          const { rows } = await trx.raw(`explain ${sql.replace(/\$\d+/g, '?')}`, bindings as never);
+          plans.push(rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']).join('\n'));
+        }
+      });
+      // per round: the account's head, the system's, the contact's through appendMany and append
+      for (let round = 0; round < 2; round++) {
+        const [acc, sys, many, one] = plans.slice(round * 4, round * 4 + 4);
+        expect(acc).to.match(/Index Scan Backward using events_chain on events/);
+        expect(sys).to.match(/Index Scan Backward using events_chain on events/);
+        expect(many).to.match(/Index Scan Backward using events_contact on events/);
+        expect(one).to.match(/Index Scan Backward using events_contact on events/);
+      }
+    });
   });
 });
