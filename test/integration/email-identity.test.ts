@@ -104,6 +104,19 @@ describe('one identity per mailbox', () => {
       .update({ email: `Moved.${tag}@example.com`, email_key: null })
       .returning(['email_key']);
     expect(moved.email_key).to.equal(`moved.${tag}@example.com`);
+    // An address changed with its key left alone keeps the key it has (the writer's business).
+    const [kept] = await k('contacts')
+      .where({ id: bare.id })
+      .update({ email: `Else.${tag}@example.com` })
+      .returning(['email_key']);
+    expect(kept.email_key).to.equal(`moved.${tag}@example.com`);
+    // The function is called only for a row without a key: the test is the trigger's WHEN.
+    const { rows } = await k.raw(
+      "select pg_get_triggerdef(oid) as def from pg_trigger where tgname = 'contacts_default_email_key'",
+    );
+    expect(rows[0].def).to.match(
+      /WHEN \(\(new\.email_key IS NULL\)\) EXECUTE FUNCTION contacts_default_email_key\(\)$/,
+    );
   });
 
   describe('the migration of an existing database', () => {
