@@ -35,6 +35,14 @@ const VARIANTS: [string, string[]][] = [
     `without the row trigger ${t} on contacts`,
     [`drop trigger ${t} on contacts`],
   ]),
+  [
+    'with contacts_default_email_key called for every row, as before session 17 (now: WHEN the key is null)',
+    [
+      'drop trigger contacts_default_email_key on contacts',
+      `create trigger contacts_default_email_key before insert or update of email on contacts
+         for each row execute function contacts_default_email_key()`,
+    ],
+  ],
   ['without the feed trigger (events_place_in_feed, deferred, a row each)', dropFeedTrigger],
   [
     'with events_chain over every event, as before session 17 (now: only the events of no contact)',

@@ -1,0 +1,94 @@
+// npm run bench:schema-ab: one schema change against the schema as shipped, in ABBA pairs of the
+// import's SQL-alone floor (bench/import.ts's schemaFloor: N contacts and their creation events
+// written by SQL alone in one backend, rolled back), in a fresh database beside DATABASE_URL's
+// (dropped afterwards). For effects of a few µs a row that bench:schema's single pass per round
+// cannot tell from a noisy box: each cycle runs shipped, variant, variant, shipped (or the
+// reverse), and the answer is the median difference and how many cycles agree.
+//   DATABASE_URL=postgres://… npm run bench:schema-ab   (AB_ROWS=30000, AB_CYCLES=8, AB_ONLY=name)
+import pg from 'pg';
+import { migrateLatest } from '../db/migrate.ts';
+import { createDb } from '../server/db.ts';
+import { schemaFloor, scratchDatabase } from './import.ts';
+
+const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
+  'events-chain-all': {
+    label: 'events_chain over every event, as before session 17',
+    ddl: ['drop index events_chain', 'create index events_chain on events (chain, id)'],
+  },
+  'email-key-trigger-always': {
+    label: 'contacts_default_email_key called for every row, as before session 17',
+    ddl: [
+      'drop trigger contacts_default_email_key on contacts',
+      `create trigger contacts_default_email_key before insert or update of email on contacts
+         for each row execute function contacts_default_email_key()`,
+    ],
+  },
+  'suppression-by-statement': {
+    label: 'contacts_take_suppression for inserts as one statement-level trigger (not shipped)',
+    ddl: [
+      'drop trigger contacts_take_suppression on contacts',
+      `create trigger contacts_take_suppression before update of email_hash on contacts
+         for each row execute function contacts_take_suppression()`,
+      `create function pc_take_suppression_by_statement() returns trigger language plpgsql as $$
+       begin
+         update contacts c set suppressed = x.s
+           from (select n.id, exists (select 1 from suppressions s where s.email_hash = n.email_hash) as s
+                   from new_contacts n) x
+          where c.id = x.id and c.suppressed is distinct from x.s;
+         return null;
+       end $$`,
+      `create trigger contacts_take_suppression_by_statement after insert on contacts
+         referencing new table as new_contacts for each statement
+         execute function pc_take_suppression_by_statement()`,
+    ],
+  },
+};
+
+const base = process.env.DATABASE_URL;
+if (!base) {
+  console.error('needs DATABASE_URL');
+  process.exit(2);
+}
+const rows = Number(process.env.AB_ROWS ?? 30_000);
+const cycles = Number(process.env.AB_CYCLES ?? 8);
+const only = process.env.AB_ONLY;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const scratch = await scratchDatabase(base, 'pc_bench_schema_ab');
+try {
+  const db = await createDb({ databaseUrl: scratch.url });
+  await migrateLatest(db.knex, { hashSecret: Buffer.from('bench-schema-secret-bench-schema-secret') });
+  await db.close();
+  const c = new pg.Client({ connectionString: scratch.url });
+  await c.connect();
+  const lines: string[] = [];
+  for (const [name, { label, ddl }] of Object.entries(VARIANTS)) {
+    if (only && only !== name) continue;
+    const diffs: number[] = [];
+    for (let i = 0; i < cycles; i++) {
+      const pair = i % 2 ? ['variant', 'shipped'] : ['shipped', 'variant'];
+      const us: Record<string, number> = { shipped: 0, variant: 0 };
+      for (const which of [...pair, ...[...pair].reverse()]) {
+        const rate = await schemaFloor(scratch.url, rows, which === 'variant' ? ddl : []);
+        us[which] += 1e6 / rate / 2;
+        // the rolled-back rows leave dead index entries behind: cleared so each run starts alike
+        await c.query('vacuum contacts, events, event_feed');
+      }
+      diffs.push(us.variant - us.shipped);
+      console.log(
+        `${name}, cycle ${i + 1}: shipped ${us.shipped.toFixed(1)}, variant ${us.variant.toFixed(1)} µs a row`,
+      );
+    }
+    const slower = diffs.filter((d) => d > 0).length;
+    lines.push(
+      `| ${label} | ${median(diffs) > 0 ? '+' : ''}${median(diffs).toFixed(1)} µs | ${slower} of ${cycles} |`,
+    );
+  }
+  await c.end();
+  console.log(`\nThe import's floor, ${rows.toLocaleString()} rows, ${cycles} ABBA cycles:\n`);
+  console.log('| variant | against shipped, median a row | cycles where the variant was slower |');
+  console.log('| --- | --- | --- |');
+  for (const l of lines) console.log(l);
+} finally {
+  await scratch.drop();
+}
