@@ -125,8 +125,19 @@ export async function updateAccount(trx: Knex.Transaction, id: string, fields: R
   return account as AccountRow;
 }
 
-export async function insertContact(trx: Knex.Transaction, row: Record<string, unknown>) {
-  const [contact] = await trx<ContactRow>('contacts').insert(row).returning('*');
+/**
+ * A new contact, suppressed if its address is: the database would mark it after the statement
+ * (contacts_take_suppression_inserted), but RETURNING shows the row as inserted, so the insert
+ * says it itself.
+ */
+export async function insertContact(
+  trx: Knex.Transaction,
+  row: Record<string, unknown> & { email_hash: string },
+) {
+  const suppressed = trx.raw('exists (select 1 from suppressions where email_hash = ?)', [row.email_hash]);
+  const [contact] = await trx<ContactRow>('contacts')
+    .insert({ ...row, suppressed })
+    .returning('*');
   return contact as ContactRow;
 }
 

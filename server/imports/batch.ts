@@ -167,8 +167,9 @@ export async function importBatch(
       return { done, all: have };
     });
 
-    // Suppressions first: a new contact then takes its state as it is inserted (the contacts
-    // trigger), and a known one is marked by the suppressions trigger.
+    // Suppressions first: a known contact is marked by the suppressions trigger; a new one is
+    // written suppressed if its row suppresses it, and the contacts' statement trigger marks any
+    // other new one whose address was suppressed before (an erased person, an earlier bounce).
     const hashes = plans.map((pl) => keyedHash(secret, 'email', pl.row.email));
     const added = await insertSuppressions(
       trx,
@@ -186,6 +187,7 @@ export async function importBatch(
           email_hash: hashes[i],
           ...pl.next,
           optouts: optoutsOf(prefChanges[i].all),
+          suppressed: Boolean(pl.row.suppressed),
         });
     });
     const ids = await insertContacts(trx, fresh);

@@ -77,6 +77,8 @@ export interface NewContact extends Omit<LiveContact, 'id'> {
   email: string;
   email_hash: string;
   optouts: string[];
+  /** Whether the address is suppressed (the database sets it from suppressions if this is wrong). */
+  suppressed: boolean;
 }
 
 const CONTACT_COLUMNS: Column[] = [
@@ -91,6 +93,7 @@ const CONTACT_COLUMNS: Column[] = [
   { name: 'region', type: 'text' },
   { name: 'account_id', type: 'uuid' },
   { name: 'optouts', type: 'text[]' },
+  { name: 'suppressed', type: 'boolean' },
 ];
 
 /**
@@ -121,6 +124,7 @@ export async function insertContacts(
       r.region,
       r.account_id,
       r.optouts,
+      r.suppressed,
     ]),
   );
   return new Map(rows.map((r, i) => [r.email_key, ids[i]]));
