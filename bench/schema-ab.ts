@@ -23,23 +23,13 @@ const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
          for each row execute function contacts_default_email_key()`,
     ],
   },
-  'suppression-by-statement': {
-    label: 'contacts_take_suppression for inserts as one statement-level trigger (not shipped)',
+  'suppression-by-row': {
+    label: 'contacts_take_suppression once a row for inserts, as before session 17',
     ddl: [
+      'drop trigger contacts_take_suppression_inserted on contacts',
       'drop trigger contacts_take_suppression on contacts',
-      `create trigger contacts_take_suppression before update of email_hash on contacts
+      `create trigger contacts_take_suppression before insert or update of email_hash on contacts
          for each row execute function contacts_take_suppression()`,
-      `create function pc_take_suppression_by_statement() returns trigger language plpgsql as $$
-       begin
-         update contacts c set suppressed = x.s
-           from (select n.id, exists (select 1 from suppressions s where s.email_hash = n.email_hash) as s
-                   from new_contacts n) x
-          where c.id = x.id and c.suppressed is distinct from x.s;
-         return null;
-       end $$`,
-      `create trigger contacts_take_suppression_by_statement after insert on contacts
-         referencing new table as new_contacts for each statement
-         execute function pc_take_suppression_by_statement()`,
     ],
   },
 };

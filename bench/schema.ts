@@ -17,7 +17,7 @@ const SEARCH_INDEXES = [
   'contacts_email_domain',
   'contacts_phone_last4',
 ];
-const CONTACT_TRIGGERS = ['contacts_take_suppression', 'contacts_default_email_key'];
+const CONTACT_TRIGGERS = ['contacts_take_suppression_inserted', 'contacts_default_email_key'];
 const EVENT_INDEXES = ['events_account', 'events_chain', 'events_contact', 'events_time'];
 
 const dropIndexes = (names: string[]) => names.map((n) => `drop index ${n}`);
@@ -32,7 +32,7 @@ const VARIANTS: [string, string[]][] = [
   ],
   [`without the console's four search indexes (${SEARCH_INDEXES.join(', ')})`, dropIndexes(SEARCH_INDEXES)],
   ...CONTACT_TRIGGERS.map((t): [string, string[]] => [
-    `without the row trigger ${t} on contacts`,
+    `without the trigger ${t} on contacts`,
     [`drop trigger ${t} on contacts`],
   ]),
   [
