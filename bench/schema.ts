@@ -4,7 +4,8 @@
 // indexes or triggers dropped inside the same rolled-back transaction, in alternating rounds, in
 // a fresh database beside DATABASE_URL's (dropped afterwards). A price list for a decision about
 // the schema, not a proposal to drop anything: every index here serves a console search, a
-// tenant's listing or the ledger's reads.
+// tenant's listing or the ledger's reads. One pass a variant a round, in a fixed order: on a noisy
+// box an effect under ~10 µs a row needs `npm run bench:schema-ab` (ABBA pairs) to be told apart.
 //   DATABASE_URL=postgres://… npm run bench:schema   (SCHEMA_ROWS=100000, SCHEMA_ROUNDS=3)
 import pg from 'pg';
 import { migrateLatest } from '../db/migrate.ts';
