@@ -13,6 +13,7 @@ import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { createImportJob, runImportJob } from '../../server/imports/service.ts';
+import { keyedHash } from '../../server/keyed-hash.ts';
 import { mailtoCode, signToken } from '../../server/tokens/tokens.ts';
 import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
 import { formOf, pressOf } from '../support/forms.ts';
@@ -380,10 +381,27 @@ if (process.env.DATABASE_URL) {
         const tag = uniqueId('imp');
         // batches of 2,000 rows: enough of them that the cut lands with batches in flight
         const emails = Array.from({ length: 20_000 }, (_, i) => `${tag}-${i}@drill.example`);
-        const csv = ['email,unsubscribed', ...emails.map((e) => `${e},newsletter`), `${emails[5]},*`].join(
-          '\n',
-        );
+        // a tenth of the lines suppress their address; a hundredth more were suppressed before
+        // the import (an old bounce): each must be a suppressed contact after the retry
+        const byLine = (i: number) => i % 10 === 0;
+        const before = (i: number) => i % 100 === 3;
+        const csv = [
+          'email,unsubscribed,suppressed',
+          ...emails.map((e, i) => `${e},newsletter,${byLine(i) ? 'bounce' : ''}`),
+          `${emails[5]},*,`,
+        ].join('\n');
         const ctx = app.locals.ctx;
+        await t.db
+          .knex('suppressions')
+          .insert(
+            emails
+              .filter((_, i) => before(i))
+              .map((e) => ({
+                email_hash: keyedHash(ctx.config.hashSecret, 'email', e),
+                reason: 'bounce',
+                actor: 'system',
+              })),
+          );
         const job = await createImportJob(t.db.knex, {
           createdBy: null,
           accountId: null,
@@ -435,6 +453,14 @@ if (process.env.DATABASE_URL) {
           .select('c.email');
         expect(optOuts.length, 'one opt-out per person, none lost, none twice').to.equal(20_000);
         expect(new Set(optOuts.map((r) => r.email)).size).to.equal(20_000);
+        const suppressed = await t.db
+          .knex('contacts')
+          .where('email', 'like', `${tag}-%`)
+          .where({ suppressed: true })
+          .pluck('email');
+        expect(new Set(suppressed), 'every suppressed address, by its line or from before').to.deep.equal(
+          new Set(emails.filter((_, i) => byLine(i) || before(i))),
+        );
         // the batches the cut rolled back and their retry left every chain whole (a new contact's
         // chain begins at its import batch, with no lookup of a head)
         const verified = await ctx.ledger.verify(t.db.knex);
