@@ -120,6 +120,20 @@ export async function scratchDatabase(baseUrl: string, prefix: string) {
   };
 }
 
+/** A scratch database (as `scratchDatabase`) with the schema migrated in, for the schema benches. */
+export async function migratedScratchDatabase(baseUrl: string, prefix: string) {
+  const scratch = await scratchDatabase(baseUrl, prefix);
+  try {
+    const db = await createDb({ databaseUrl: scratch.url });
+    await migrateLatest(db.knex, { hashSecret: Buffer.from('bench-schema-secret-bench-schema-secret') });
+    await db.close();
+    return scratch;
+  } catch (err) {
+    await scratch.drop();
+    throw err;
+  }
+}
+
 export async function benchImport(baseUrl: string, sizes: number[]): Promise<ImportMeasure[]> {
   const scratch = await scratchDatabase(baseUrl, 'pc_bench_import');
   const url = scratch.url;

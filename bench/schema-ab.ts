@@ -6,9 +6,7 @@
 // reverse), and the answer is the median difference and how many cycles agree.
 //   DATABASE_URL=postgres://… npm run bench:schema-ab   (AB_ROWS=30000, AB_CYCLES=8, AB_ONLY=name)
 import pg from 'pg';
-import { migrateLatest } from '../db/migrate.ts';
-import { createDb } from '../server/db.ts';
-import { schemaFloor, scratchDatabase } from './import.ts';
+import { migratedScratchDatabase, schemaFloor } from './import.ts';
 
 const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
   'events-chain-all': {
@@ -44,11 +42,8 @@ const cycles = Number(process.env.AB_CYCLES ?? 8);
 const only = process.env.AB_ONLY;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const scratch = await scratchDatabase(base, 'pc_bench_schema_ab');
+const scratch = await migratedScratchDatabase(base, 'pc_bench_schema_ab');
 try {
-  const db = await createDb({ databaseUrl: scratch.url });
-  await migrateLatest(db.knex, { hashSecret: Buffer.from('bench-schema-secret-bench-schema-secret') });
-  await db.close();
   const c = new pg.Client({ connectionString: scratch.url });
   await c.connect();
   const lines: string[] = [];

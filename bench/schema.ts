@@ -8,9 +8,7 @@
 // box an effect under ~10 µs a row needs `npm run bench:schema-ab` (ABBA pairs) to be told apart.
 //   DATABASE_URL=postgres://… npm run bench:schema   (SCHEMA_ROWS=100000, SCHEMA_ROUNDS=3)
 import pg from 'pg';
-import { migrateLatest } from '../db/migrate.ts';
-import { createDb } from '../server/db.ts';
-import { schemaFloor, scratchDatabase } from './import.ts';
+import { migratedScratchDatabase, schemaFloor } from './import.ts';
 
 const SEARCH_INDEXES = [
   'contacts_name_words',
@@ -70,12 +68,9 @@ if (!base) {
 }
 const rows = Number(process.env.SCHEMA_ROWS ?? 100_000);
 const rounds = Number(process.env.SCHEMA_ROUNDS ?? 3);
-const scratch = await scratchDatabase(base, 'pc_bench_schema');
+const scratch = await migratedScratchDatabase(base, 'pc_bench_schema');
 const url = scratch.url;
 try {
-  const db = await createDb({ databaseUrl: url });
-  await migrateLatest(db.knex, { hashSecret: Buffer.from('bench-schema-secret-bench-schema-secret') });
-  await db.close();
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   const perRow = VARIANTS.map(() => [] as number[]);
