@@ -9,7 +9,7 @@ import { runStatements } from '../migrate.ts';
 // Inserts now take it once a statement: an AFTER INSERT trigger over the statement's new rows
 // (a transition table, filled by INSERT and COPY alike) sets `suppressed` from one join with
 // suppressions wherever it differs, so a bulk insert pays one join and a writer that already
-// gave the right value (the service's own inserts do) pays no update. It runs before the
+// gave the right value (the import, for lines that suppress) pays no update. It runs before the
 // statement's caller sees it return, inside its transaction, for every writer, SQL by hand
 // included. An address changed on an existing contact keeps the row trigger (an update of
 // email_hash), as before.

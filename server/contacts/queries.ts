@@ -126,18 +126,13 @@ export async function updateAccount(trx: Knex.Transaction, id: string, fields: R
 }
 
 /**
- * A new contact, suppressed if its address is: the database would mark it after the statement
- * (contacts_take_suppression_inserted), but RETURNING shows the row as inserted, so the insert
- * says it itself.
+ * A new contact as the database left it: its suppression is set by a statement trigger
+ * (contacts_take_suppression_inserted) after the insert, which RETURNING would not show, so the
+ * row is read back.
  */
-export async function insertContact(
-  trx: Knex.Transaction,
-  row: Record<string, unknown> & { email_hash: string },
-) {
-  const suppressed = trx.raw('exists (select 1 from suppressions where email_hash = ?)', [row.email_hash]);
-  const [contact] = await trx<ContactRow>('contacts')
-    .insert({ ...row, suppressed })
-    .returning('*');
+export async function insertContact(trx: Knex.Transaction, row: Record<string, unknown>) {
+  const [{ id }] = await trx('contacts').insert(row).returning('id');
+  const contact = await trx<ContactRow>('contacts').where({ id }).first();
   return contact as ContactRow;
 }
 
