@@ -384,24 +384,22 @@ if (process.env.DATABASE_URL) {
         // a tenth of the lines suppress their address; a hundredth more were suppressed before
         // the import (an old bounce): each must be a suppressed contact after the retry
         const byLine = (i: number) => i % 10 === 0;
-        const before = (i: number) => i % 100 === 3;
+        const earlier = (i: number) => i % 100 === 3;
         const csv = [
           'email,unsubscribed,suppressed',
           ...emails.map((e, i) => `${e},newsletter,${byLine(i) ? 'bounce' : ''}`),
           `${emails[5]},*,`,
         ].join('\n');
         const ctx = app.locals.ctx;
-        await t.db
-          .knex('suppressions')
-          .insert(
-            emails
-              .filter((_, i) => before(i))
-              .map((e) => ({
-                email_hash: keyedHash(ctx.config.hashSecret, 'email', e),
-                reason: 'bounce',
-                actor: 'system',
-              })),
-          );
+        await t.db.knex('suppressions').insert(
+          emails
+            .filter((_, i) => earlier(i))
+            .map((e) => ({
+              email_hash: keyedHash(ctx.config.hashSecret, 'email', e),
+              reason: 'bounce',
+              actor: 'system',
+            })),
+        );
         const job = await createImportJob(t.db.knex, {
           createdBy: null,
           accountId: null,
@@ -459,7 +457,7 @@ if (process.env.DATABASE_URL) {
           .where({ suppressed: true })
           .pluck('email');
         expect(new Set(suppressed), 'every suppressed address, by its line or from before').to.deep.equal(
-          new Set(emails.filter((_, i) => byLine(i) || before(i))),
+          new Set(emails.filter((_, i) => byLine(i) || earlier(i))),
         );
         // the batches the cut rolled back and their retry left every chain whole (a new contact's
         // chain begins at its import batch, with no lookup of a head)
