@@ -3,13 +3,29 @@
 // known address reads. The database sees to it for every writer, once a statement for inserts
 // (contacts_take_suppression_inserted) and once a row for an address changed in place.
 import { expect } from 'chai';
-import { upsertContact } from '../../server/contacts/service.ts';
+import type { Knex } from 'knex';
+import request from 'supertest';
+import { ADDRESS_LOCK, ADDRESS_LOCKS_MAX } from '../../db/migrations/20261127000700_address_locks.ts';
+import { deleteSuppression, setContactEmail } from '../../server/contacts/queries.ts';
+import { suppressIn, upsertContact, upsertContactIn } from '../../server/contacts/service.ts';
 import type { Core } from '../../server/core.ts';
+import { type BulkRow, importBatch } from '../../server/imports/batch.ts';
 import { insertContacts } from '../../server/imports/queries.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
-import { testConfig, uniqueEmail } from '../support/app.ts';
+import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
 import { sharedDb } from '../support/db.ts';
+
+// N contacts written in one statement, as an operator's load by hand would be: addresses
+// "<prefix>-<i>@bulk.example.net".
+function bulkContacts(q: Knex | Knex.Transaction, secret: Buffer, prefix: string, n: number) {
+  const emails = Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}@bulk.example.net`);
+  return q.raw(
+    `insert into contacts (email, email_key, email_hash)
+     select a, a, h from unnest(?::text[], ?::text[]) as x(a, h)`,
+    [emails, emails.map((e) => keyedHash(secret, 'email', e))],
+  );
+}
 
 describe('a new contact takes its address suppression', () => {
   let core: Core;
@@ -75,6 +91,16 @@ describe('a new contact takes its address suppression', () => {
     expect(await suppressedOf([held, free, claimed])).to.deep.equal([true, false, false]);
   });
 
+  it("in one statement of more contacts than the lock table holds addresses (an operator's load)", async function () {
+    this.timeout(60_000);
+    const prefix = uniqueEmail('load').split('@')[0];
+    await suppress(`${prefix}-3@bulk.example.net`);
+    await bulkContacts(core.db.knex, core.config.hashSecret, prefix, 16_000);
+    const rows = await core.db.knex('contacts').whereLike('email_key', `${prefix}-%`).select('suppressed');
+    expect(rows).to.have.length(16_000);
+    expect(rows.filter((r) => r.suppressed)).to.have.length(1);
+  });
+
   it('when a live contact moves to a suppressed address, and back', async () => {
     const [from, onto] = [uniqueEmail('from'), uniqueEmail('onto')];
     await suppress(onto);
@@ -94,3 +120,168 @@ describe('a new contact takes its address suppression', () => {
     expect(await moved(from)).to.equal(false);
   });
 });
+
+// Two transactions at the same moment, one giving a contact an address and one suppressing (or
+// lifting) it, each must end up seeing the other: the one that comes second waits on the
+// address's lock (ADDRESS_LOCK) until the first ends. Needs two real connections: PostgreSQL
+// (CI sets DATABASE_URL); PGlite has one connection, so nothing there runs at the same moment.
+if (process.env.DATABASE_URL) {
+  describe('a contact and a suppression of its address, written at the same moment', () => {
+    let t: TestApp;
+    let auth: string;
+    before(async () => {
+      t = await testApp();
+      auth = (await apiKeyFor(t, ['check'])).auth;
+    });
+    const sys = { actor: 'system' as const };
+    const hash = (email: string) => keyedHash(t.ctx.config.hashSecret, 'email', email);
+    const verdict = async (email: string) =>
+      (
+        await request(t.app)
+          .post('/api/v1/send-permission')
+          .set('Authorization', auth)
+          .send({ channel: 'email', recipient: email, topic: 'newsletter' })
+          .expect(200)
+      ).body;
+    const suppressedOf = async (email: string) =>
+      (await t.db.knex('contacts').where({ email_key: email }).first('suppressed'))?.suppressed;
+
+    /**
+     * Runs `second` in its own transaction while `first` holds its own open, and tells whether
+     * `second` had to wait on a lock before `first` committed. Both commit.
+     */
+    async function interleave(
+      first: (trx: Knex.Transaction) => Promise<unknown>,
+      second: (trx: Knex.Transaction) => Promise<unknown>,
+    ) {
+      const a = await t.db.knex.transaction();
+      const b = await t.db.knex.transaction();
+      try {
+        await first(a);
+        let finished = false;
+        const running = second(b).then(() => {
+          finished = true;
+        });
+        // Until the second either finishes or stands waiting on an address's lock (or, past
+        // ADDRESS_LOCKS_MAX, on the other side's table).
+        let waited = false;
+        for (let i = 0; i < 200 && !finished && !waited; i++) {
+          const { rows } = await t.db.knex.raw(
+            `select 1 from pg_locks
+              where not granted
+                and (locktype = 'advisory' and classid = ? and objsubid = 2
+                     or locktype = 'relation' and relation in ('contacts'::regclass, 'suppressions'::regclass))`,
+            [ADDRESS_LOCK],
+          );
+          waited = rows.length > 0;
+          if (!waited) await new Promise((r) => setTimeout(r, 25));
+        }
+        await a.commit();
+        await running;
+        await b.commit();
+        return { waited };
+      } finally {
+        if (!a.isCompleted()) await a.rollback();
+        if (!b.isCompleted()) await b.rollback();
+      }
+    }
+
+    it('a suppression waits for a contact being created at its address, and marks it', async () => {
+      const email = uniqueEmail('racing');
+      const { waited } = await interleave(
+        (trx) => upsertContactIn(t.ctx, trx, sys, email, { name: 'Created Meanwhile' }),
+        (trx) => suppressIn(t.ctx, trx, sys, { email, contactId: null, reason: 'bounce' }),
+      );
+      expect(waited).to.equal(true);
+      expect(await suppressedOf(email)).to.equal(true);
+      expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
+    });
+
+    it('a contact created while its address is being suppressed waits, and is suppressed', async () => {
+      const email = uniqueEmail('racing');
+      const { waited } = await interleave(
+        (trx) => suppressIn(t.ctx, trx, sys, { email, contactId: null, reason: 'spam_complaint' }),
+        (trx) => upsertContactIn(t.ctx, trx, sys, email, {}),
+      );
+      expect(waited).to.equal(true);
+      expect(await suppressedOf(email)).to.equal(true);
+      expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
+    });
+
+    it('a contact moved onto an address being suppressed is suppressed', async () => {
+      const [from, onto] = [uniqueEmail('from'), uniqueEmail('onto')];
+      const { contact } = await upsertContact(t.ctx, sys, from, {});
+      const { waited } = await interleave(
+        (trx) => suppressIn(t.ctx, trx, sys, { email: onto, contactId: null, reason: 'bounce' }),
+        (trx) => setContactEmail(trx, contact.id, { email: onto, email_key: onto, email_hash: hash(onto) }),
+      );
+      expect(waited).to.equal(true);
+      expect(await suppressedOf(onto)).to.equal(true);
+      expect(await verdict(onto)).to.include({ allowed: false, reason: 'suppressed' });
+    });
+
+    it("an import's batch creating the contact waits for a bounce of its address, and suppresses it", async () => {
+      const [bounced, other] = [uniqueEmail('imported'), uniqueEmail('imported')];
+      const rows: BulkRow[] = [bounced, other].map((email, i) => ({
+        line: i + 2,
+        email,
+        patch: { name: `Imported ${i}` },
+        unsubscribed: [],
+        suppressed: null,
+      }));
+      const { waited } = await interleave(
+        (trx) => suppressIn(t.ctx, trx, sys, { email: bounced, contactId: null, reason: 'bounce' }),
+        () => importBatch(t.ctx, sys, rows, { accounts: new Map(), onlyAccountId: null }),
+      );
+      expect(waited).to.equal(true);
+      expect([await suppressedOf(bounced), await suppressedOf(other)]).to.deep.equal([true, false]);
+      expect(await verdict(bounced)).to.include({ allowed: false, reason: 'suppressed' });
+      expect(await verdict(other)).to.include({ allowed: true });
+    });
+
+    it('a contact created while its suppression is being lifted is not left suppressed', async () => {
+      const email = uniqueEmail('lifted');
+      await t.db.knex.transaction((trx) =>
+        suppressIn(t.ctx, trx, sys, { email, contactId: null, reason: 'manual' }),
+      );
+      const { waited } = await interleave(
+        (trx) => deleteSuppression(trx, hash(email)),
+        (trx) => upsertContactIn(t.ctx, trx, sys, email, {}),
+      );
+      expect(waited).to.equal(true);
+      expect(await suppressedOf(email)).to.equal(false);
+      expect(await verdict(email)).to.include({ allowed: true });
+    });
+
+    // Past ADDRESS_LOCKS_MAX addresses a transaction locks the other side's table instead.
+    const many = ADDRESS_LOCKS_MAX + 500;
+
+    it('a bulk insert of more contacts than a transaction locks one by one waits all the same', async () => {
+      const prefix = uniqueEmail('bulk').split('@')[0];
+      const email = (i: number) => `${prefix}-${i}@bulk.example.net`;
+      const { waited } = await interleave(
+        (trx) => suppressIn(t.ctx, trx, sys, { email: email(7), contactId: null, reason: 'bounce' }),
+        (trx) => bulkContacts(trx, t.ctx.config.hashSecret, prefix, many),
+      );
+      expect(waited).to.equal(true);
+      expect([await suppressedOf(email(7)), await suppressedOf(email(8))]).to.deep.equal([true, false]);
+      expect(await verdict(email(7))).to.include({ allowed: false, reason: 'suppressed' });
+    });
+
+    it('a suppression list loaded by hand in one statement waits for a contact being created', async () => {
+      const email = uniqueEmail('listed');
+      const hashes = [hash(email), ...Array.from({ length: many }, (_, i) => hash(`${email}.${i}`))];
+      const { waited } = await interleave(
+        (trx) => upsertContactIn(t.ctx, trx, sys, email, {}),
+        (trx) =>
+          trx.raw(
+            `insert into suppressions (email_hash, reason, actor) select h, 'manual', 'test' from unnest(?::text[]) h`,
+            [hashes],
+          ),
+      );
+      expect(waited).to.equal(true);
+      expect(await suppressedOf(email)).to.equal(true);
+      expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
+    });
+  });
+}
