@@ -30,6 +30,16 @@ const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
          for each row execute function contacts_take_suppression()`,
     ],
   },
+  'no-address-locks': {
+    label: "new contacts without their addresses' locks, as before session 18",
+    // the shipped function with its lock statement cut out, so nothing else differs
+    ddl: [
+      `do $$ begin
+         execute regexp_replace(pg_get_functiondef('contacts_take_suppression_inserted'::regproc),
+           'perform lock_addresses\\(.*?\\);', '');
+       end $$`,
+    ],
+  },
 };
 
 const base = process.env.DATABASE_URL;
