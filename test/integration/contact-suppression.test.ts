@@ -253,6 +253,43 @@ if (process.env.DATABASE_URL) {
       expect(await verdict(email)).to.include({ allowed: true });
     });
 
+    it("matches a statement's rows by index, never by reading the whole of contacts or suppressions", async () => {
+      // An import batch's two statements on a connection whose plans were made first (the
+      // triggers' plans last as long as the connection); this transaction's own scan counts.
+      const prefix = uniqueEmail('probed').split('@')[0];
+      const emails = Array.from({ length: 2000 }, (_, i) => `${prefix}-${i + 1}@bulk.example.net`);
+      // pg_stat_xact_user_tables also holds a connection's counts not yet reported from its
+      // earlier transactions (reported only between transactions): the difference is this one's.
+      const seqScans = async (trx: Knex.Transaction) =>
+        (
+          await trx.raw(
+            `select relname, seq_scan::int from pg_stat_xact_user_tables
+              where relname in ('contacts', 'suppressions') order by relname`,
+          )
+        ).rows as { relname: string; seq_scan: number }[];
+      const scans = await t.db.knex.transaction(async (trx) => {
+        const before = await seqScans(trx);
+        for (let round = 0; round < 2; round++) {
+          const some = emails.filter((_, i) => i % 50 === round);
+          await trx.raw(
+            `insert into suppressions (email_hash, reason, actor) select h, 'bounce', 'test' from unnest(?::text[]) h`,
+            [some.map(hash)],
+          );
+          await bulkContacts(trx, t.ctx.config.hashSecret, `${prefix}r${round}`, 1000);
+        }
+        await bulkContacts(trx, t.ctx.config.hashSecret, prefix, 2000);
+        await trx.raw('delete from suppressions where email_hash = ?', [hash(emails[0])]);
+        const after = await seqScans(trx);
+        return after.map((a, i) => ({ relname: a.relname, seq_scan: a.seq_scan - before[i].seq_scan }));
+      });
+      expect(scans).to.deep.equal([
+        { relname: 'contacts', seq_scan: 0 },
+        { relname: 'suppressions', seq_scan: 0 },
+      ]);
+      expect(await suppressedOf(emails[50])).to.equal(true);
+      expect([await suppressedOf(emails[0]), await suppressedOf(emails[2])]).to.deep.equal([false, false]);
+    });
+
     // Past ADDRESS_LOCKS_MAX addresses a transaction locks the other side's table instead.
     const many = ADDRESS_LOCKS_MAX + 500;
 
