@@ -11,6 +11,7 @@ import { suppressIn, upsertContact, upsertContactIn } from '../../server/contact
 import type { Core } from '../../server/core.ts';
 import { type BulkRow, importBatch } from '../../server/imports/batch.ts';
 import { insertContacts } from '../../server/imports/queries.ts';
+import { createImportJob, runImportJob } from '../../server/imports/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
 import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
@@ -288,6 +289,57 @@ if (process.env.DATABASE_URL) {
       ]);
       expect(await suppressedOf(emails[50])).to.equal(true);
       expect([await suppressedOf(emails[0]), await suppressedOf(emails[2])]).to.deep.equal([false, false]);
+    });
+
+    it('a storm of bounces and sign-ups during an import: no deadlock, every bounced contact suppressed @slow', async function () {
+      this.timeout(180_000);
+      const prefix = uniqueEmail('storm').split('@')[0];
+      const email = (i: number) => `${prefix}-${i}@storm.example.net`;
+      const lines = 6000;
+      // a tenth of the file suppresses itself; bounces arrive for every 20th line (some before
+      // the import reaches them, some after) and for 200 sign-ups that are not in the file,
+      // each sign-up racing its own bounce
+      const csv = ['email,name,unsubscribed,suppressed'];
+      for (let i = 0; i < lines; i++)
+        csv.push(`${email(i)},Storm ${i},${i % 7 === 0 ? 'newsletter' : ''},${i % 10 === 0 ? 'manual' : ''}`);
+      const bounced = Array.from({ length: lines / 20 }, (_, k) => email(k * 20 + 3));
+      const signups = Array.from({ length: 200 }, (_, k) => email(lines + k));
+      const job = await createImportJob(t.db.knex, {
+        createdBy: null,
+        accountId: null,
+        defaultAccount: null,
+        filename: 'storm.csv',
+      });
+      await job.append(Buffer.from(`${csv.join('\n')}\n`));
+      const bounce = (e: string) =>
+        t.db.knex.transaction((trx) =>
+          suppressIn(t.ctx, trx, sys, { email: e, contactId: null, reason: 'bounce' }),
+        );
+      const storm = async () => {
+        // eight writers at a time, interleaving the file's bounces with sign-ups and theirs
+        const work = [
+          ...bounced.map((e) => () => bounce(e)),
+          ...signups.flatMap((e) => [() => upsertContact(t.ctx, sys, e, {}), () => bounce(e)]),
+        ];
+        for (let at = 0; at < work.length; at += 8) await Promise.all(work.slice(at, at + 8).map((w) => w()));
+      };
+      await Promise.all([runImportJob(t.ctx, job.id), storm()]);
+
+      const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
+      expect([done.status, done.imported_rows, done.failed_rows]).to.deep.equal(['done', lines, 0]);
+      const rows: { email_key: string; suppressed: boolean }[] = await t.db
+        .knex('contacts')
+        .whereLike('email_key', `${prefix}-%`)
+        .whereNull('erased_at')
+        .select('email_key', 'suppressed');
+      expect(rows).to.have.length(lines + signups.length);
+      const should = new Set([
+        ...bounced,
+        ...signups,
+        ...Array.from({ length: lines / 10 }, (_, k) => email(k * 10)),
+      ]);
+      const wrong = rows.filter((r) => r.suppressed !== should.has(r.email_key)).map((r) => r.email_key);
+      expect(wrong).to.deep.equal([]);
     });
 
     // Past ADDRESS_LOCKS_MAX addresses a transaction locks the other side's table instead.
