@@ -9,13 +9,22 @@ import path from 'node:path';
 import { expect } from 'chai';
 import request from 'supertest';
 import twilio from 'twilio';
+import { ADDRESS_LOCK } from '../../db/migrations/20261127000700_address_locks.ts';
 import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
-import { upsertAccount, upsertContact } from '../../server/contacts/service.ts';
+import { suppressIn, upsertAccount, upsertContact } from '../../server/contacts/service.ts';
 import { createImportJob, runImportJob } from '../../server/imports/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { mailtoCode, signToken } from '../../server/tokens/tokens.ts';
-import { type TestApp, testApp, testConfig, uniqueEmail, uniqueId, uniquePhone } from '../support/app.ts';
+import {
+  apiKeyFor,
+  type TestApp,
+  testApp,
+  testConfig,
+  uniqueEmail,
+  uniqueId,
+  uniquePhone,
+} from '../support/app.ts';
 import { formOf, pressOf } from '../support/forms.ts';
 import { type DbProxy, proxiedDb } from '../support/proxy.ts';
 
@@ -464,6 +473,71 @@ if (process.env.DATABASE_URL) {
         const verified = await ctx.ledger.verify(t.db.knex);
         expect(verified.ok, JSON.stringify(verified)).to.equal(true);
       });
+
+    // The address locks' worst moment: a bounce of an address in the file is being written (its
+    // transaction holds the address's lock) when the import's batch reaches that address and
+    // waits on it, and the import's connection is cut while it waits. The bounce commits, the
+    // queue retries the import, and the contact the retry creates takes the suppression.
+    it('import: a batch cut while it waits on a bounce of one of its addresses; the retry creates that contact suppressed', async () => {
+      const tag = uniqueId('wait');
+      const emails = Array.from({ length: 6000 }, (_, i) => `${tag}-${i}@drill.example`);
+      const byLine = (i: number) => i % 10 === 0;
+      const csv = ['email,suppressed', ...emails.map((e, i) => `${e},${byLine(i) ? 'bounce' : ''}`)].join(
+        '\n',
+      );
+      const ctx = app.locals.ctx;
+      // in the second batch of 2,000 rows, so the first has committed when the cut lands
+      const bounced = emails[3001];
+      const bounce = await t.db.knex.transaction();
+      try {
+        await suppressIn(t.ctx, bounce, system, { email: bounced, contactId: null, reason: 'bounce' });
+        const job = await createImportJob(t.db.knex, {
+          createdBy: null,
+          accountId: null,
+          defaultAccount: null,
+          filename: 'drill.csv',
+        });
+        await job.append(Buffer.from(csv));
+        const run = runImportJob(ctx, job.id);
+        let failed: unknown = null;
+        const ended = run.catch((err) => {
+          failed = err;
+        });
+        await waitFor(async () => {
+          const { rows } = await t.db.knex.raw(
+            `select 1 from pg_locks where locktype = 'advisory' and classid = ? and objsubid = 2 and not granted`,
+            [ADDRESS_LOCK],
+          );
+          return rows.length > 0;
+        });
+        await p.cut();
+        await ended;
+        expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
+        await bounce.commit();
+        await p.restore();
+        await runImportJob(ctx, job.id); // what the queue's retry does
+        const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
+        expect(done).to.include({ status: 'done', imported_rows: 6000, failed_rows: 0 });
+      } finally {
+        if (!bounce.isCompleted()) await bounce.rollback();
+      }
+      const suppressed = await t.db
+        .knex('contacts')
+        .where('email', 'like', `${tag}-%`)
+        .where({ suppressed: true })
+        .pluck('email');
+      expect(new Set(suppressed), 'every suppressed address: by its line, and the bounce').to.deep.equal(
+        new Set([...emails.filter((_, i) => byLine(i)), bounced]),
+      );
+      const check = await request(app)
+        .post('/api/v1/send-permission')
+        .set('Authorization', (await apiKeyFor(t, ['check'])).auth)
+        .send({ channel: 'email', recipient: bounced, topic: 'newsletter' })
+        .expect(200);
+      expect(check.body).to.include({ allowed: false, reason: 'suppressed' });
+      const verified = await ctx.ledger.verify(t.db.knex);
+      expect(verified.ok, JSON.stringify(verified)).to.equal(true);
+    });
 
     it('SMS: a text whose transaction failed is applied on the retry with the same MessageSid', async () => {
       const c = await consenting();
