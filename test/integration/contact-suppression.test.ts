@@ -17,15 +17,24 @@ import { createLedger } from '../../server/ledger/ledger.ts';
 import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
 import { sharedDb } from '../support/db.ts';
 
+const { hashSecret } = testConfig();
+const hash = (email: string) => keyedHash(hashSecret, 'email', email);
+
 // N contacts written in one statement, as an operator's load by hand would be: addresses
 // "<prefix>-<i>@bulk.example.net".
-function bulkContacts(q: Knex | Knex.Transaction, secret: Buffer, prefix: string, n: number) {
+function bulkContacts(q: Knex | Knex.Transaction, prefix: string, n: number) {
   const emails = Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}@bulk.example.net`);
   return q.raw(
     `insert into contacts (email, email_key, email_hash)
      select a, a, h from unnest(?::text[], ?::text[]) as x(a, h)`,
-    [emails, emails.map((e) => keyedHash(secret, 'email', e))],
+    [emails, emails.map(hash)],
   );
+}
+
+/** contacts.suppressed of each address, in order (undefined where no contact holds it). */
+async function suppressedOf(knex: Knex, emails: string[]) {
+  const rows = await knex('contacts').whereIn('email_key', emails).select('email_key', 'suppressed');
+  return emails.map((e) => rows.find((r) => r.email_key === e)?.suppressed);
 }
 
 describe('a new contact takes its address suppression', () => {
@@ -35,16 +44,8 @@ describe('a new contact takes its address suppression', () => {
     const config = testConfig();
     core = { config, db, ledger: createLedger(config.hashSecret) } as Core;
   });
-  const hash = (email: string) => keyedHash(core.config.hashSecret, 'email', email);
   const suppress = (email: string) =>
     core.db.knex('suppressions').insert({ email_hash: hash(email), reason: 'bounce', actor: 'system' });
-  const suppressedOf = async (emails: string[]) => {
-    const rows = await core.db
-      .knex('contacts')
-      .whereIn('email_key', emails)
-      .select('email_key', 'suppressed');
-    return emails.map((e) => rows.find((r) => r.email_key === e)?.suppressed);
-  };
 
   it('through the service, and the contact it returns says so', async () => {
     const gone = uniqueEmail('bounced');
@@ -53,7 +54,7 @@ describe('a new contact takes its address suppression', () => {
     const { contact, created } = await upsertContact(core, sys, gone, { name: 'Bounced Before' });
     expect(created).to.equal(true);
     expect(contact.suppressed).to.equal(true);
-    expect(await suppressedOf([gone])).to.deep.equal([true]);
+    expect(await suppressedOf(core.db.knex, [gone])).to.deep.equal([true]);
     const { contact: fine } = await upsertContact(core, sys, uniqueEmail('fine'), {});
     expect(fine.suppressed).to.equal(false);
   });
@@ -67,7 +68,7 @@ describe('a new contact takes its address suppression', () => {
       // suppressed without a suppression: the database knows better
       { email: claimed, email_key: claimed, email_hash: hash(claimed), suppressed: true },
     ]);
-    expect(await suppressedOf([held, free, claimed])).to.deep.equal([true, false, false]);
+    expect(await suppressedOf(core.db.knex, [held, free, claimed])).to.deep.equal([true, false, false]);
   });
 
   it("through the import's bulk insert (COPY on PostgreSQL), whatever the batch claimed", async () => {
@@ -89,14 +90,14 @@ describe('a new contact takes its address suppression', () => {
     await core.db.knex.transaction((trx) =>
       insertContacts(trx, [row(held, false), row(free, false), row(claimed, true)]),
     );
-    expect(await suppressedOf([held, free, claimed])).to.deep.equal([true, false, false]);
+    expect(await suppressedOf(core.db.knex, [held, free, claimed])).to.deep.equal([true, false, false]);
   });
 
   it("in one statement of more contacts than the lock table holds addresses (an operator's load)", async function () {
     this.timeout(60_000);
     const prefix = uniqueEmail('load').split('@')[0];
     await suppress(`${prefix}-3@bulk.example.net`);
-    await bulkContacts(core.db.knex, core.config.hashSecret, prefix, 16_000);
+    await bulkContacts(core.db.knex, prefix, 16_000);
     const rows = await core.db.knex('contacts').whereLike('email_key', `${prefix}-%`).select('suppressed');
     expect(rows).to.have.length(16_000);
     expect(rows.filter((r) => r.suppressed)).to.have.length(1);
@@ -135,7 +136,6 @@ if (process.env.DATABASE_URL) {
       auth = (await apiKeyFor(t, ['check'])).auth;
     });
     const sys = { actor: 'system' as const };
-    const hash = (email: string) => keyedHash(t.ctx.config.hashSecret, 'email', email);
     const verdict = async (email: string) =>
       (
         await request(t.app)
@@ -144,8 +144,7 @@ if (process.env.DATABASE_URL) {
           .send({ channel: 'email', recipient: email, topic: 'newsletter' })
           .expect(200)
       ).body;
-    const suppressedOf = async (email: string) =>
-      (await t.db.knex('contacts').where({ email_key: email }).first('suppressed'))?.suppressed;
+    const suppressedOne = async (email: string) => (await suppressedOf(t.db.knex, [email]))[0];
 
     /**
      * Runs `second` in its own transaction while `first` holds its own open, and tells whether
@@ -194,7 +193,7 @@ if (process.env.DATABASE_URL) {
         (trx) => suppressIn(t.ctx, trx, sys, { email, contactId: null, reason: 'bounce' }),
       );
       expect(waited).to.equal(true);
-      expect(await suppressedOf(email)).to.equal(true);
+      expect(await suppressedOne(email)).to.equal(true);
       expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
     });
 
@@ -205,7 +204,7 @@ if (process.env.DATABASE_URL) {
         (trx) => upsertContactIn(t.ctx, trx, sys, email, {}),
       );
       expect(waited).to.equal(true);
-      expect(await suppressedOf(email)).to.equal(true);
+      expect(await suppressedOne(email)).to.equal(true);
       expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
     });
 
@@ -217,7 +216,7 @@ if (process.env.DATABASE_URL) {
         (trx) => setContactEmail(trx, contact.id, { email: onto, email_key: onto, email_hash: hash(onto) }),
       );
       expect(waited).to.equal(true);
-      expect(await suppressedOf(onto)).to.equal(true);
+      expect(await suppressedOne(onto)).to.equal(true);
       expect(await verdict(onto)).to.include({ allowed: false, reason: 'suppressed' });
     });
 
@@ -235,7 +234,7 @@ if (process.env.DATABASE_URL) {
         () => importBatch(t.ctx, sys, rows, { accounts: new Map(), onlyAccountId: null }),
       );
       expect(waited).to.equal(true);
-      expect([await suppressedOf(bounced), await suppressedOf(other)]).to.deep.equal([true, false]);
+      expect([await suppressedOne(bounced), await suppressedOne(other)]).to.deep.equal([true, false]);
       expect(await verdict(bounced)).to.include({ allowed: false, reason: 'suppressed' });
       expect(await verdict(other)).to.include({ allowed: true });
     });
@@ -250,7 +249,7 @@ if (process.env.DATABASE_URL) {
         (trx) => upsertContactIn(t.ctx, trx, sys, email, {}),
       );
       expect(waited).to.equal(true);
-      expect(await suppressedOf(email)).to.equal(false);
+      expect(await suppressedOne(email)).to.equal(false);
       expect(await verdict(email)).to.include({ allowed: true });
     });
 
@@ -276,9 +275,9 @@ if (process.env.DATABASE_URL) {
             `insert into suppressions (email_hash, reason, actor) select h, 'bounce', 'test' from unnest(?::text[]) h`,
             [some.map(hash)],
           );
-          await bulkContacts(trx, t.ctx.config.hashSecret, `${prefix}r${round}`, 1000);
+          await bulkContacts(trx, `${prefix}r${round}`, 1000);
         }
-        await bulkContacts(trx, t.ctx.config.hashSecret, prefix, 2000);
+        await bulkContacts(trx, prefix, 2000);
         await trx.raw('delete from suppressions where email_hash = ?', [hash(emails[0])]);
         const after = await seqScans(trx);
         return after.map((a, i) => ({ relname: a.relname, seq_scan: a.seq_scan - before[i].seq_scan }));
@@ -287,8 +286,8 @@ if (process.env.DATABASE_URL) {
         { relname: 'contacts', seq_scan: 0 },
         { relname: 'suppressions', seq_scan: 0 },
       ]);
-      expect(await suppressedOf(emails[50])).to.equal(true);
-      expect([await suppressedOf(emails[0]), await suppressedOf(emails[2])]).to.deep.equal([false, false]);
+      expect(await suppressedOne(emails[50])).to.equal(true);
+      expect([await suppressedOne(emails[0]), await suppressedOne(emails[2])]).to.deep.equal([false, false]);
     });
 
     it('a storm of bounces and sign-ups during an import: no deadlock, every bounced contact suppressed @slow', async function () {
@@ -350,10 +349,10 @@ if (process.env.DATABASE_URL) {
       const email = (i: number) => `${prefix}-${i}@bulk.example.net`;
       const { waited } = await interleave(
         (trx) => suppressIn(t.ctx, trx, sys, { email: email(7), contactId: null, reason: 'bounce' }),
-        (trx) => bulkContacts(trx, t.ctx.config.hashSecret, prefix, many),
+        (trx) => bulkContacts(trx, prefix, many),
       );
       expect(waited).to.equal(true);
-      expect([await suppressedOf(email(7)), await suppressedOf(email(8))]).to.deep.equal([true, false]);
+      expect([await suppressedOne(email(7)), await suppressedOne(email(8))]).to.deep.equal([true, false]);
       expect(await verdict(email(7))).to.include({ allowed: false, reason: 'suppressed' });
     });
 
@@ -369,7 +368,7 @@ if (process.env.DATABASE_URL) {
           ),
       );
       expect(waited).to.equal(true);
-      expect(await suppressedOf(email)).to.equal(true);
+      expect(await suppressedOne(email)).to.equal(true);
       expect(await verdict(email)).to.include({ allowed: false, reason: 'suppressed' });
     });
   });
