@@ -15,7 +15,14 @@ export function isUuid(value: unknown): value is string {
  * that hand the database many ids at once (the import's COPY); one id is the column's default.
  */
 export function uuidV7(now = Date.now()): string {
-  const random = randomUUID();
-  const time = now.toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8)}-7${random.slice(15)}`;
+  if (now !== lastMs) {
+    const time = now.toString(16).padStart(12, '0');
+    lastPrefix = `${time.slice(0, 8)}-${time.slice(8)}-7`;
+    lastMs = now;
+  }
+  return lastPrefix + randomUUID().slice(15);
 }
+
+// the time part of the last id made: a batch's ids share one millisecond
+let lastMs = -1;
+let lastPrefix = '';

@@ -178,7 +178,7 @@ function sealed(
   occurredAt: Date,
   prevHash: string | null,
 ): EventRow {
-  const row: Omit<EventRow, 'hash'> = {
+  const row: EventRow = {
     id,
     occurred_at: occurredAt,
     chain: chainOf(input),
@@ -194,8 +194,10 @@ function sealed(
     ip: origin.ip ?? null,
     user_agent: origin.userAgent ? origin.userAgent.slice(0, MAX_UA) : null,
     prev_hash: prevHash,
+    hash: '',
   };
-  return { ...row, hash: rowHash(secret, row) };
+  row.hash = rowHash(secret, row);
+  return row;
 }
 
 export interface Ledger {
