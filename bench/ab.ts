@@ -8,8 +8,10 @@
 //   git stash && npm run build && rm -rf dist-before && cp -r dist dist-before && git stash pop
 //   DATABASE_URL=postgres://…/pc_bench PAGE=check npm run bench:ab
 //
-// PAGE: u (GET /u/{token}, the default), preferences, check (POST /api/v1/send-permission);
-// ROUNDS (6) rounds of SECONDS (4) each per server. AFTER_FLAGS adds Node flags to the second
+// PAGE: u (GET /u/{token}, the default), preferences, check (POST /api/v1/send-permission),
+// stream (STREAM recipients, 300,000 by default, through /send-permission/stream without links,
+// of the bench's 1,000,000 contacts; CPU and rates per recipient); ROUNDS (6) rounds of SECONDS
+// (4) each per server. AFTER_FLAGS adds Node flags to the second
 // server only (a flag weighed against the same build: copy dist/ to dist-before/ unchanged).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -25,12 +27,15 @@ import {
   serverEnv,
   startServer,
   stopServers,
+  stream,
 } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
 if (!URL_) throw new Error('needs DATABASE_URL (the bench database)');
 const page = process.env.PAGE ?? 'u';
-if (!['u', 'preferences', 'check'].includes(page)) throw new Error('PAGE is u, preferences or check');
+if (!['u', 'preferences', 'check', 'stream'].includes(page))
+  throw new Error('PAGE is u, preferences, check or stream');
+const streamed = Number(process.env.STREAM ?? 300_000);
 const rounds = Number(process.env.ROUNDS ?? 6);
 const afterFlags = (process.env.AFTER_FLAGS ?? '').split(' ').filter(Boolean);
 const seconds = Number(process.env.SECONDS ?? 4);
@@ -42,11 +47,12 @@ if (!existsSync(before))
 
 const contact = await benchContact(URL_);
 
-const apiKey = page === 'check' ? await checkApiKey(URL_, 'ab') : '';
+const apiKey = page === 'check' || page === 'stream' ? await checkApiKey(URL_, 'ab') : '';
 
 const servers: {
   name: string;
   pid: number;
+  port: number;
   url: string;
   body: string | null;
   headers: Record<string, string>;
@@ -65,24 +71,39 @@ for (const [i, [name, script]] of [
     page === 'check'
       ? checkRequest(origin, contact.email, apiKey)
       : { url: page === 'u' ? urls.unsubscribe : urls.preferences, body: null, headers: {} };
-  servers.push({ name, pid: child.pid as number, ...load, split: new CpuSplit(), perSecond: [] });
+  servers.push({ name, pid: child.pid as number, port, ...load, split: new CpuSplit(), perSecond: [] });
 }
-for (const s of servers) await cannon(s.url, s.body, s.headers, 2); // warm-up
+const streamOf = (s: (typeof servers)[number]) => stream(s.port, apiKey, streamed, 1_000_000);
+for (const s of servers) await (page === 'stream' ? streamOf(s) : cannon(s.url, s.body, s.headers, 2)); // warm-up
 for (let r = 0; r < rounds; r++) {
   // Alternate which goes first: a round's position must not favour one server.
   for (const s of r % 2 ? [...servers].reverse() : servers) {
+    if (page === 'stream') {
+      const result = await s.split.around(
+        s.pid,
+        () => streamOf(s),
+        (x) => x.lines,
+      );
+      if (result.lines !== streamed) throw new Error(`${s.name}: ${result.lines} lines for ${streamed}`);
+      s.perSecond.push(Math.round(result.perSecond));
+      continue;
+    }
     const result = await s.split.around(s.pid, () => cannon(s.url, s.body, s.headers, seconds));
     if (result.non2xx) throw new Error(`${s.name}: ${result.non2xx} answers not 2xx`);
     s.perSecond.push(Math.round(result.requests.average));
   }
 }
 console.log(
-  `${page}: CPU a request, µs (server + PostgreSQL + load generator), ${rounds} rounds of ${seconds} s each`,
+  page === 'stream'
+    ? `stream: CPU a recipient, µs (server + PostgreSQL + load generator), ${rounds} rounds of ${streamed.toLocaleString()} recipients each`
+    : `${page}: CPU a request, µs (server + PostgreSQL + load generator), ${rounds} rounds of ${seconds} s each`,
 );
 for (const s of servers) {
   const p = s.split.perRequest();
   console.log(
-    `${s.name}: ${p.server.toFixed(0)} + ${p.postgres.toFixed(0)} + ${p.loadgen.toFixed(0)} = ${p.total.toFixed(0)}; req/s by round ${s.perSecond.join(', ')}`,
+    page === 'stream'
+      ? `${s.name}: ${p.server.toFixed(2)} + ${p.postgres.toFixed(2)} + ${p.loadgen.toFixed(2)} = ${p.total.toFixed(2)}; recipients/s by round ${s.perSecond.join(', ')}`
+      : `${s.name}: ${p.server.toFixed(0)} + ${p.postgres.toFixed(0)} + ${p.loadgen.toFixed(0)} = ${p.total.toFixed(0)}; req/s by round ${s.perSecond.join(', ')}`,
   );
 }
 stopServers();

@@ -6,7 +6,7 @@
 // index freshly built inside a transaction that is rolled back (nothing is changed), alternating.
 //   DATABASE_URL=postgres://… npm run bench:key-probe   (KEY_PROBE_ROUNDS=4)
 import pg from 'pg';
-import { EMAIL_SPARSE_SQL } from '../server/permission/queries.ts';
+import { EMAIL_SPARSE_SQL, emailLines } from '../server/permission/queries.ts';
 import { cpuSecondsOf } from './cpu.ts';
 
 const url = process.env.DATABASE_URL;
@@ -29,7 +29,7 @@ async function pass() {
   const name = `key_probe_${statement++}`; // a fresh plan for each index
   const c0 = cpuSecondsOf(pid);
   for (let i = 0; i < keys.length; i += 5000)
-    await c.query({ name, text: EMAIL_SPARSE_SQL, values: [keys.slice(i, i + 5000)] });
+    await c.query({ name, text: EMAIL_SPARSE_SQL, values: [emailLines(keys.slice(i, i + 5000))] });
   return ((cpuSecondsOf(pid) - c0) * 1e6) / keys.length;
 }
 async function variant(ddl: string) {
