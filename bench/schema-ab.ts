@@ -40,6 +40,10 @@ const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
        end $$`,
     ],
   },
+  'no-event-contact-fk': {
+    label: 'events without their foreign key to contacts',
+    ddl: ['alter table events drop constraint events_contact_id_fkey'],
+  },
 };
 
 const base = process.env.DATABASE_URL;
