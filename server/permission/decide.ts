@@ -77,8 +77,10 @@ export function decide(channel: Channel, topic: TopicFacts, state: RecipientStat
     if (topic.kind === 'operational') return allow('operational');
     if (state.suppressed) return deny('suppressed');
     if (!state.known) return deny('unknown_recipient');
-    if (optouts.includes('email:*')) return deny('unsubscribed_all');
-    if (optouts.includes(`email:${topic.slug}`)) return deny('unsubscribed_topic');
+    if (optouts.length) {
+      if (optouts.includes('email:*')) return deny('unsubscribed_all');
+      if (optouts.includes(`email:${topic.slug}`)) return deny('unsubscribed_topic');
+    }
     if (state.pausedUntil && state.pausedUntil.getTime() > now.getTime())
       return { allowed: false, reason: 'paused', retryAfter: state.pausedUntil.toISOString() };
     return allow('subscribed');
