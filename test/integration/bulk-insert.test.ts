@@ -3,7 +3,7 @@
 // (backslash, tab, newline, return, the literal \N), array elements with quotes, commas and
 // braces, nested JSON, NULLs and times.
 import { expect } from 'chai';
-import { type Cell, type Column, copyLines, insertRows } from '../../server/bulk-insert.ts';
+import { type Cell, type Column, copyChunks, copyLines, insertRows } from '../../server/bulk-insert.ts';
 import type { Db } from '../../server/db.ts';
 import { sharedDb } from '../support/db.ts';
 
@@ -61,6 +61,34 @@ describe('insertRows', () => {
     const last = back[AWKWARD.length];
     expect([last.label, last.doc, last.at]).to.deep.equal([null, null, null]);
     expect(last.tags).to.deep.equal([]);
+  });
+
+  it('writes rows across many of its 64 KB buffers, and one row longer than a buffer, whole', async () => {
+    // 3,000 rows of about 100 characters, some of them three bytes each in UTF-8, then one value
+    // of 200,000 characters: the text crosses buffer boundaries at every kind of character.
+    const wide = (i: number) => `${'é李🙂'.repeat(i % 7)}${String(i).padStart(6, '0')}\t${'x'.repeat(80)}`;
+    const rows: Cell[][] = Array.from({ length: 3000 }, (_, i) => [
+      5000 + i,
+      wide(i),
+      [wide(i)],
+      { v: wide(i) },
+      null,
+    ]);
+    const long = '李'.repeat(100_000) + 'a\\b'.repeat(25_000);
+    rows.push([9000, long, [], null, null]);
+    await db.knex.transaction((trx) => insertRows(trx, 'bulk_insert_probe', COLUMNS, rows));
+    const back = await db.knex('bulk_insert_probe').whereBetween('n', [5000, 9000]).orderBy('n');
+    expect(back).to.have.length(rows.length);
+    back.slice(0, 3000).forEach((r, i) => {
+      expect(r.label).to.equal(wide(i));
+      expect(r.tags).to.deep.equal([wide(i)]);
+      expect(r.doc).to.deep.equal({ v: wide(i) });
+    });
+    expect(back[3000].label).to.equal(long);
+    // what PostgreSQL was sent (PGlite takes the JSON path): many buffers, a line a row
+    const chunks = copyChunks(COLUMNS, rows);
+    expect(chunks.length).to.be.greaterThan(10);
+    expect(Buffer.concat(chunks).toString().split('\n')).to.have.length(rows.length + 1);
   });
 
   it('writes nothing of a batch with a bad row: the transaction fails whole', async () => {
