@@ -10,6 +10,7 @@ import { type ApiRoute, sendJson } from '../http/route-table.ts';
 import { isUuid } from '../ids.ts';
 import { drained } from '../streams.ts';
 import { unsubscribeBlock } from '../tokens/tokens.ts';
+import { REASONS, type Reason } from './decide.ts';
 import {
   type CheckResult,
   checkMany,
@@ -327,17 +328,14 @@ export function permissionApi(ctx: AppContext): ApiRoute[] {
   ];
 }
 
-/** `,"allowed":…,"reason":"…"}`, one string per decision for every stream's lines. */
-const TAILS = new Map<string, string>();
-function decisionTail(allowed: boolean, reason: string): string {
-  const key = allowed ? reason : `!${reason}`;
-  let tail = TAILS.get(key);
-  if (tail === undefined) {
-    tail = `,"allowed":${allowed},"reason":"${reason}"}`;
-    TAILS.set(key, tail);
-  }
-  return tail;
-}
+/** `,"allowed":…,"reason":"…"}` for each decision, the end of every plain stream line. */
+const tailsOf = (allowed: boolean) =>
+  Object.fromEntries(REASONS.map((r) => [r, `,"allowed":${allowed},"reason":"${r}"}`])) as Record<
+    Reason,
+    string
+  >;
+const ALLOWED_TAIL = tailsOf(true);
+const DENIED_TAIL = tailsOf(false);
 
 function parseLine(line: string, channel: Channel, region: string): Recipient {
   if (line === OVERLONG) {
@@ -394,7 +392,7 @@ async function streamCheck(ctx: AppContext, req: Request, res: Response) {
           ? `{"recipient":${JSON.stringify(x.recipient)},"allowed":${x.allowed},"reason":"${x.reason}"${
               x.retryAfter ? `,"retryAfter":"${x.retryAfter}"` : ''
             }${unsubscribe ? `,"unsubscribe":${JSON.stringify(unsubscribe)}` : ''}}`
-          : `{"recipient":${JSON.stringify(x.recipient)}${decisionTail(x.allowed, x.reason)}`;
+          : `{"recipient":${JSON.stringify(x.recipient)}${(x.allowed ? ALLOWED_TAIL : DENIED_TAIL)[x.reason]}`;
     }
     lines[n] = ''; // the last line's newline
     for (const [reason, k] of counts) ctx.metrics.decisions.inc({ channel: ch, reason }, k);
