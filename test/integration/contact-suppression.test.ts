@@ -11,11 +11,12 @@ import { suppressIn, upsertContact, upsertContactIn } from '../../server/contact
 import type { Core } from '../../server/core.ts';
 import { type BulkRow, importBatch } from '../../server/imports/batch.ts';
 import { insertContacts } from '../../server/imports/queries.ts';
-import { createImportJob, runImportJob } from '../../server/imports/service.ts';
+import { runImportJob } from '../../server/imports/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { createLedger } from '../../server/ledger/ledger.ts';
 import { apiKeyFor, type TestApp, testApp, testConfig, uniqueEmail } from '../support/app.ts';
 import { sharedDb } from '../support/db.ts';
+import { uploadedImport } from '../support/imports.ts';
 
 const { hashSecret } = testConfig();
 const hash = (email: string) => keyedHash(hashSecret, 'email', email);
@@ -303,13 +304,7 @@ if (process.env.DATABASE_URL) {
         csv.push(`${email(i)},Storm ${i},${i % 7 === 0 ? 'newsletter' : ''},${i % 10 === 0 ? 'manual' : ''}`);
       const bounced = Array.from({ length: lines / 20 }, (_, k) => email(k * 20 + 3));
       const signups = Array.from({ length: 200 }, (_, k) => email(lines + k));
-      const job = await createImportJob(t.db.knex, {
-        createdBy: null,
-        accountId: null,
-        defaultAccount: null,
-        filename: 'storm.csv',
-      });
-      await job.append(Buffer.from(`${csv.join('\n')}\n`));
+      const job = await uploadedImport(t.db.knex, `${csv.join('\n')}\n`, 'storm.csv');
       const bounce = (e: string) =>
         t.db.knex.transaction((trx) =>
           suppressIn(t.ctx, trx, sys, { email: e, contactId: null, reason: 'bounce' }),

@@ -4,8 +4,9 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { upsertContact } from '../../server/contacts/service.ts';
-import { createImportJob, runImportJob } from '../../server/imports/service.ts';
+import { runImportJob } from '../../server/imports/service.ts';
 import { apiKeyFor, type TestApp, testApp, uniqueEmail } from '../support/app.ts';
+import { uploadedImport } from '../support/imports.ts';
 
 const system = { actor: 'system' as const };
 
@@ -87,13 +88,7 @@ describe('GET /api/v1/events (the feed)', () => {
       'email,unsubscribed',
       ...Array.from({ length: 1000 }, (_, i) => `fi${i}.${tag}@feed.example.net,${i % 5 ? '' : '*'}`),
     ];
-    const job = await createImportJob(t.db.knex, {
-      createdBy: null,
-      accountId: null,
-      defaultAccount: null,
-      filename: 'feed.csv',
-    });
-    await job.append(Buffer.from(`${csv.join('\n')}\n`));
+    const job = await uploadedImport(t.db.knex, `${csv.join('\n')}\n`, 'feed.csv');
     await Promise.all([
       runImportJob(t.ctx, job.id),
       ...people.flatMap((p) => [

@@ -13,7 +13,7 @@ import { ADDRESS_LOCK } from '../../db/migrations/20261127000700_address_locks.t
 import { createApp } from '../../server/app.ts';
 import { grantConsent } from '../../server/consent/service.ts';
 import { suppressIn, upsertAccount, upsertContact } from '../../server/contacts/service.ts';
-import { createImportJob, runImportJob } from '../../server/imports/service.ts';
+import { runImportJob } from '../../server/imports/service.ts';
 import { keyedHash } from '../../server/keyed-hash.ts';
 import { mailtoCode, signToken } from '../../server/tokens/tokens.ts';
 import {
@@ -26,6 +26,7 @@ import {
   uniquePhone,
 } from '../support/app.ts';
 import { formOf, pressOf } from '../support/forms.ts';
+import { uploadedImport } from '../support/imports.ts';
 import { type DbProxy, proxiedDb } from '../support/proxy.ts';
 
 const system = { actor: 'system' as const };
@@ -409,13 +410,7 @@ if (process.env.DATABASE_URL) {
               actor: 'system',
             })),
         );
-        const job = await createImportJob(t.db.knex, {
-          createdBy: null,
-          accountId: null,
-          defaultAccount: null,
-          filename: 'drill.csv',
-        });
-        await job.append(Buffer.from(csv));
+        const job = await uploadedImport(t.db.knex, csv, 'drill.csv');
         const run = runImportJob(ctx, job.id);
         // after the first checkpoint, with rows in flight
         for (let i = 0; i < 400; i++) {
@@ -491,13 +486,7 @@ if (process.env.DATABASE_URL) {
       const bounce = await t.db.knex.transaction();
       try {
         await suppressIn(t.ctx, bounce, system, { email: bounced, contactId: null, reason: 'bounce' });
-        const job = await createImportJob(t.db.knex, {
-          createdBy: null,
-          accountId: null,
-          defaultAccount: null,
-          filename: 'drill.csv',
-        });
-        await job.append(Buffer.from(csv));
+        const job = await uploadedImport(t.db.knex, csv, 'drill.csv');
         const run = runImportJob(ctx, job.id);
         let failed: unknown = null;
         const ended = run.catch((err) => {
