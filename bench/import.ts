@@ -4,6 +4,8 @@
 // import, the floor: PostgreSQL's COPY of the same bytes into a bare table with a unique index,
 // in the same run. Prints rows/s and the peak RSS of this process while the job ran.
 //   DATABASE_URL=postgres://… npm run bench:import   (IMPORT_ROWS=100000,1000000 sets the sizes)
+// IMPORT_OPTOUTS=1 follows each import with a second file giving every contact it created one
+// opt-out (known contacts: a preference row, the snapshot trigger's write, an event each).
 // npm run bench runs it too.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -31,6 +33,8 @@ export interface ImportMeasure {
   imported: number;
   failed: number;
   status: string;
+  /** With IMPORT_OPTOUTS: a second file, an opt-out for each contact the first created. */
+  optouts?: { rowsPerSecond: number; seconds: number; cpuPerRow: { node: number; postgres: number } };
 }
 
 /** The file, 1 MB at a time (never whole in memory). */
@@ -38,6 +42,19 @@ function* csvParts(rows: number, tag: string) {
   let part = 'email,name,unsubscribed,suppressed\n';
   for (let i = 0; i < rows; i++) {
     part += `imp${i}.${tag}@bench.example.net,Person ${i},${i % 10 === 0 ? 'newsletter' : ''},${i % 50 === 0 ? 'bounce' : ''}\n`;
+    if (part.length >= 1024 * 1024) {
+      yield Buffer.from(part);
+      part = '';
+    }
+  }
+  if (part) yield Buffer.from(part);
+}
+
+/** A follow-up file of prior opt-outs for the contacts csvParts(rows, tag) created: one topic each. */
+function* optoutParts(rows: number, tag: string) {
+  let part = 'email,unsubscribed\n';
+  for (let i = 0; i < rows; i++) {
+    part += `imp${i}.${tag}@bench.example.net,offers\n`;
     if (part.length >= 1024 * 1024) {
       yield Buffer.from(part);
       part = '';
@@ -152,37 +169,21 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
     for (const rows of sizes) {
       const copyRowsPerSecond = await copyFloor(url, rows);
       const schemaRowsPerSecond = await schemaFloor(url, rows);
-      const job = await createImportJob(db.knex, {
-        createdBy: null,
-        accountId: null,
-        defaultAccount: null,
-        filename: 'bench.csv',
-      });
-      for (const part of csvParts(rows, randomBytes(3).toString('hex'))) await job.append(part);
-      let peak = process.memoryUsage().rss;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, process.memoryUsage().rss);
-      }, 50);
-      const pg0 = postgresCpu();
-      const own0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      await runImportJob(core, job.id);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const own = process.cpuUsage(own0);
-      const postgresSeconds = postgresSecondsSince(pg0);
-      clearInterval(sampler);
-      const done = await db.knex('import_jobs').where({ id: job.id }).first();
+      const tag = randomBytes(3).toString('hex');
+      const run = await timedImport(core, 'bench.csv', csvParts(rows, tag));
+      const optouts = process.env.IMPORT_OPTOUTS ? await importOptouts(core, rows, tag) : undefined;
       out.push({
+        optouts,
         rows,
-        seconds,
-        rowsPerSecond: Number(done.processed_rows) / seconds,
+        seconds: run.seconds,
+        rowsPerSecond: Number(run.done.processed_rows) / run.seconds,
         copyRowsPerSecond,
         schemaRowsPerSecond,
-        peakRssMb: peak / 1024 / 1024,
-        cpuPerRow: { node: (own.user + own.system) / rows, postgres: (postgresSeconds * 1e6) / rows },
-        imported: Number(done.imported_rows),
-        failed: Number(done.failed_rows),
-        status: done.status,
+        peakRssMb: run.peakRss / 1024 / 1024,
+        cpuPerRow: cpuOf(run, rows),
+        imported: Number(run.done.imported_rows),
+        failed: Number(run.done.failed_rows),
+        status: run.done.status,
       });
     }
   } finally {
@@ -190,6 +191,46 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
     await scratch.drop();
   }
   return out;
+}
+
+type Core = Parameters<typeof runImportJob>[0];
+
+/** Stores a file as an upload and runs its import job: time, CPU (this process and PostgreSQL's), peak RSS. */
+async function timedImport(core: Core, filename: string, parts: Iterable<Buffer>) {
+  const job = await createImportJob(core.db.knex, {
+    createdBy: null,
+    accountId: null,
+    defaultAccount: null,
+    filename,
+  });
+  for (const part of parts) await job.append(part);
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 50);
+  const pg0 = postgresCpu();
+  const own0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await runImportJob(core, job.id);
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const own = process.cpuUsage(own0);
+  const postgresSeconds = postgresSecondsSince(pg0);
+  clearInterval(sampler);
+  const done = await core.db.knex('import_jobs').where({ id: job.id }).first();
+  return { seconds, own, postgresSeconds, peakRss, done };
+}
+
+const cpuOf = (run: Awaited<ReturnType<typeof timedImport>>, rows: number) => ({
+  node: (run.own.user + run.own.system) / rows,
+  postgres: (run.postgresSeconds * 1e6) / rows,
+});
+
+/** Imports optoutParts(rows, tag): known contacts, each given one opt-out (a preference row and its event). */
+async function importOptouts(core: Core, rows: number, tag: string) {
+  const run = await timedImport(core, 'optouts.csv', optoutParts(rows, tag));
+  if (run.done.status !== 'done' || Number(run.done.imported_rows) !== rows)
+    throw new Error(`the opt-out file: ${run.done.status}, ${run.done.imported_rows} of ${rows} imported`);
+  return { rowsPerSecond: rows / run.seconds, seconds: run.seconds, cpuPerRow: cpuOf(run, rows) };
 }
 
 /** What a row cost the machine's CPU, and the rate that allows on all its cores. */
@@ -216,6 +257,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const sizes = (process.env.IMPORT_ROWS ?? '100000,1000000').split(',').map(Number);
   const measures = await benchImport(url, sizes);
   // npm run bench reads the last line (it runs this in a process of its own, so the RSS is the import's)
-  for (const m of measures) console.log(describeImport(m));
+  for (const m of measures) {
+    console.log(describeImport(m));
+    if (m.optouts)
+      console.log(
+        `  then an opt-out for each of them: ${Math.round(m.optouts.rowsPerSecond).toLocaleString()} rows/s in ${m.optouts.seconds.toFixed(1)} s; ` +
+          cpuPerRow({ ...m, cpuPerRow: m.optouts.cpuPerRow }),
+      );
+  }
   if (process.env.IMPORT_JSON) console.log(JSON.stringify(measures));
 }
