@@ -469,6 +469,70 @@ if (process.env.DATABASE_URL) {
         expect(verified.ok, JSON.stringify(verified)).to.equal(true);
       });
 
+    // Prior opt-outs for contacts that exist already: each row writes a preference row, and the
+    // preferences' statement trigger rewrites the contact's opt-out list (what a check reads) in
+    // the batch's transaction. The worst moment is after that rewrite and before the commit: the
+    // cut lands while a batch is in a COPY (its preference rows, or its events after the rewrite).
+    it('import: opt-outs of known contacts cut mid-COPY; the retry applies each once and every check of them says no', async () => {
+      const tag = uniqueId('known');
+      const emails = Array.from({ length: 8_000 }, (_, i) => `${tag}-${i}@drill.example`);
+      const ctx = app.locals.ctx;
+      // the contacts first, as a migration's first file (on the connection nothing cuts)
+      const first = await uploadedImport(t.db.knex, ['email', ...emails].join('\n'), 'contacts.csv');
+      await runImportJob(t.ctx, first.id);
+      const job = await uploadedImport(
+        t.db.knex,
+        ['email,unsubscribed', ...emails.map((e) => `${e},newsletter`)].join('\n'),
+        'optouts.csv',
+      );
+      const run = runImportJob(ctx, job.id);
+      let copying = false;
+      for (let i = 0; i < 4000 && !copying; i++) {
+        const { rows } = await t.db.knex.raw(
+          "select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query like 'copy %'",
+        );
+        copying = rows.length > 0;
+      }
+      expect(copying, 'caught a batch in its COPY').to.equal(true);
+      await p.cut();
+      let failed: unknown = null;
+      await run.catch((err) => {
+        failed = err;
+      });
+      expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
+      await p.restore();
+      await runImportJob(ctx, job.id); // what the queue's retry does
+      const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
+      expect(done).to.include({
+        status: 'done',
+        processed_rows: 8_000,
+        imported_rows: 8_000,
+        failed_rows: 0,
+      });
+      const events = await t.db
+        .knex('events as e')
+        .join('contacts as c', 'c.id', 'e.contact_id')
+        .where('c.email', 'like', `${tag}-%`)
+        .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
+        .select('c.email');
+      expect(events.length, 'one opt-out per person, none lost, none twice').to.equal(8_000);
+      expect(new Set(events.map((r) => r.email)).size).to.equal(8_000);
+      const lists = await t.db.knex('contacts').where('email', 'like', `${tag}-%`).pluck('optouts');
+      expect(lists).to.have.length(8_000);
+      expect(lists.every((l: string[]) => l.length === 1 && l[0] === 'email:newsletter')).to.equal(true);
+      const auth = (await apiKeyFor(t, ['check'])).auth;
+      const checked = await request(t.app)
+        .post('/api/v1/send-permission/batch')
+        .set('Authorization', auth)
+        .send({ channel: 'email', topic: 'newsletter', recipients: emails })
+        .expect(200);
+      expect(new Set(checked.body.results.map((r: { reason: string }) => r.reason))).to.deep.equal(
+        new Set(['unsubscribed_topic']),
+      );
+      const verified = await ctx.ledger.verify(t.db.knex);
+      expect(verified.ok, JSON.stringify(verified)).to.equal(true);
+    });
+
     // The address locks' worst moment: a bounce of an address in the file is being written (its
     // transaction holds the address's lock) when the import's batch reaches that address and
     // waits on it, and the import's connection is cut while it waits. The bounce commits, the
