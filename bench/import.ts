@@ -15,6 +15,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { migrateLatest } from '../db/migrate.ts';
 import { loadConfig } from '../server/config.ts';
+import type { Core } from '../server/core.ts';
 import { createDb } from '../server/db.ts';
 import { createImportJob, runImportJob } from '../server/imports/service.ts';
 import { createLedger } from '../server/ledger/ledger.ts';
@@ -192,8 +193,6 @@ export async function benchImport(baseUrl: string, sizes: number[]): Promise<Imp
   }
   return out;
 }
-
-type Core = Parameters<typeof runImportJob>[0];
 
 /** Stores a file as an upload and runs its import job: time, CPU (this process and PostgreSQL's), peak RSS. */
 async function timedImport(core: Core, filename: string, parts: Iterable<Buffer>) {
