@@ -15,7 +15,11 @@ import { runStatements } from '../migrate.ts';
 // contact's list aggregated from its preference rows and written only where it differs. Same
 // list, same order ("channel:topic" by channel then topic, "*" last), in the same transaction,
 // before the writing statement returns, for every writer, SQL by hand included. An update looks
-// at the contacts of the old rows and of the new ones (a merge moves rows between contacts).
+// at the contacts of the old rows and of the new ones (an update that
+// moves rows from one contact to another, by hand, changes both).
+// Three triggers and three functions because PostgreSQL gives transition tables only to a
+// trigger of one event ("transition tables cannot be specified for triggers with more than one
+// event"); the work itself is one function, refresh_optouts().
 // Planned as the address locks' statement triggers are: index probes whatever the statistics.
 const INDEX_DRIVEN = 'set enable_seqscan = off set enable_hashjoin = off set enable_mergejoin = off';
 

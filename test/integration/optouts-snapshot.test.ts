@@ -65,7 +65,7 @@ describe('the opt-out snapshot follows every write to preferences', () => {
     expect(await allowed(a.email, 'newsletter')).to.equal(true);
     expect(await allowed(b.email, 'newsletter')).to.equal(false);
 
-    // a's newsletter row deleted, then c's rows moved to a (as a merge moves them): both
+    // a's newsletter row deleted, then c's rows moved to a (an update by hand): both
     // contacts are refreshed by the one update
     await knex('preferences').where({ contact_id: a.id, channel: 'email', topic: 'newsletter' }).del();
     expect(await optouts(a.id)).to.deep.equal([]);
