@@ -10,6 +10,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { withDeadline } from './deadline.ts';
+import { HotRead } from './hot-read.ts';
 
 // int8 (count(*), bigserial ids) arrive as strings from pg and as numbers from PGlite: make both
 // numbers. Every id we keep in int8 stays far below 2^53.
@@ -101,9 +102,12 @@ async function createPgDb(url: string, opts: DbOptions): Promise<Db> {
   return {
     kind: 'pg',
     knex,
-    async read<T>(name: string, text: string, values: unknown[]) {
-      const res = await hot.query({ name, text, values });
-      return res.rows as T[];
+    read<T>(name: string, text: string, values: unknown[]) {
+      return new Promise<T[]>((resolve, reject) => {
+        hot.query(new HotRead(name, text, values) as unknown as string, (err, res) =>
+          err ? reject(err) : resolve(res.rows as T[]),
+        );
+      });
     },
     async ping(timeoutMs = 2000) {
       await withDeadline(hot.query('select 1'), timeoutMs, 'database ping');
