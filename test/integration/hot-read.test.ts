@@ -149,6 +149,32 @@ describe('db.read (the hot path reads)', () => {
       }
     });
 
+    it('reads the new columns after a table changes under a described statement', async () => {
+      const one = await createDb({ databaseUrl: process.env.DATABASE_URL, poolSize: 1 });
+      const table = `hot_read_${Date.now()}`;
+      try {
+        await one.knex.raw(`create table ${table} (id int primary key, a text)`);
+        await one.knex.raw(`insert into ${table} values (1, 'x')`);
+        const sql = `select * from ${table} where id = $1`;
+        for (let i = 0; i < 3; i++)
+          expect(await one.read('hot_read_star', sql, [1])).to.deep.equal([{ id: 1, a: 'x' }]);
+        await one.knex.raw(`alter table ${table} add column b int not null default 7`);
+        // PostgreSQL refuses the old plan once ("cached plan must not change result type")...
+        let err: (Error & { code?: string }) | undefined;
+        await one.read('hot_read_star', sql, [1]).catch((e) => {
+          err = e;
+        });
+        expect(err?.code).to.equal('0A000');
+        // ...and the next read (on a new connection: pg's pool closes one whose query failed)
+        // describes the statement again and reads the table as it is now.
+        expect(await one.read('hot_read_star', sql, [1])).to.deep.equal([{ id: 1, a: 'x', b: 7 }]);
+        expect(await one.read('hot_read_star', sql, [1])).to.deep.equal([{ id: 1, a: 'x', b: 7 }]);
+      } finally {
+        await one.knex.raw(`drop table if exists ${table}`);
+        await one.close();
+      }
+    });
+
     it('fails a read whose connection is cut mid-flight, and reads again once it is back', async () => {
       const p = await proxiedDb(undefined, { statementTimeoutMs: 3000 });
       try {
