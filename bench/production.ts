@@ -154,11 +154,29 @@ export function cannon(url: string, body: string | null, headers: Record<string,
   });
 }
 
+/** A step coprime with `contacts`, so `i * step % contacts` visits every contact once a cycle. */
+function scatterStep(contacts: number) {
+  const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+  let step = 7919;
+  while (gcd(step, contacts) !== 1) step += 2;
+  return step;
+}
+
 /**
  * Streams `n` bench addresses (b0…, cycling over `contacts`) through /send-permission/stream
- * without links and counts the answer lines and the allowed ones as they arrive.
+ * without links and counts the answer lines and the allowed ones as they arrive. In `keys`
+ * order consecutive lines are neighbours in the address index (b5000, b5001, …), as a list
+ * sorted by address would be; `scattered` takes them 7,919 apart, as a list in signup order
+ * meets the index: each probe lands on a page of its own.
  */
-export async function stream(port: number, apiKey: string, n: number, contacts: number) {
+export async function stream(
+  port: number,
+  apiKey: string,
+  n: number,
+  contacts: number,
+  order: 'keys' | 'scattered' = 'keys',
+) {
+  const step = order === 'scattered' ? scatterStep(contacts) : 1;
   const t0 = process.hrtime.bigint();
   let lines = 0;
   let allowed = 0;
@@ -200,7 +218,7 @@ export async function stream(port: number, apiKey: string, n: number, contacts: 
     const write = () => {
       while (i < n) {
         let chunk = '';
-        for (let j = 0; j < 2000 && i < n; j++, i++) chunk += `b${i % contacts}@bench.example.org\n`;
+        for (let j = 0; j < 2000 && i < n; j++, i++) chunk += `b${(i * step) % contacts}@bench.example.org\n`;
         if (!req.write(chunk)) return req.once('drain', write);
       }
       req.end();
