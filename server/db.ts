@@ -103,6 +103,9 @@ async function createPgDb(url: string, opts: DbOptions): Promise<Db> {
     kind: 'pg',
     knex,
     read<T>(name: string, text: string, values: unknown[]) {
+      // A Submittable (hot-read.ts) with pg-pool's callback form: the pool checks a client out,
+      // hands it the query, and returns the client when the query calls back (destroying it
+      // after an error). pg's typings know a Submittable only in the form that returns it.
       return new Promise<T[]>((resolve, reject) => {
         hot.query(new HotRead(name, text, values) as unknown as string, (err, res) =>
           err ? reject(err) : resolve(res.rows as T[]),
