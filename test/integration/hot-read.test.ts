@@ -2,7 +2,6 @@
 // and types as the rest of the code expects them, errors that leave the statement usable, and on
 // PostgreSQL a row description asked for once per connection, not at every execution
 // (server/hot-read.ts), counted on the wire and again after the connection is cut.
-import net from 'node:net';
 import { expect } from 'chai';
 import { createDb, type Db } from '../../server/db.ts';
 import { sharedDb } from '../support/db.ts';
@@ -82,22 +81,18 @@ describe('db.read (the hot path reads)', () => {
     });
 
     it('asks for the row description once a connection, again after a cut', async () => {
-      // A counting relay in front of the real server: the frontend's messages are a type byte
-      // and a length (after the startup packet, which has no type byte).
-      const target = new URL(process.env.DATABASE_URL as string);
+      // The test proxy with a tap on what the client sends: after the startup packet (no type
+      // byte), each frontend message is a type byte and a length.
       let describes = 0;
       let binds = 0;
-      const sockets = new Set<net.Socket>();
-      const relay = net.createServer((client) => {
-        const upstream = net.connect(Number(target.port || 5432), target.hostname);
-        sockets.add(client).add(upstream);
+      const countMessages = () => {
         let pending = Buffer.alloc(0);
         let started = false;
-        client.on('data', (chunk) => {
+        return (chunk: Buffer) => {
           pending = Buffer.concat([pending, chunk]);
           for (;;) {
             if (!started) {
-              if (pending.length < 4) break;
+              if (pending.length < 8) break;
               const len = pending.readInt32BE(0);
               if (pending.length < len) break;
               const code = pending.readInt32BE(4);
@@ -113,39 +108,24 @@ describe('db.read (the hot path reads)', () => {
             if (type === 'B') binds++;
             pending = pending.subarray(len + 1);
           }
-          upstream.write(chunk);
-        });
-        upstream.on('data', (d) => client.write(d));
-        for (const s of [client, upstream]) {
-          s.on('close', () => {
-            client.destroy();
-            upstream.destroy();
-            sockets.delete(s);
-          });
-          s.on('error', () => s.destroy());
-        }
-      });
-      await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
-      const url = new URL(target);
-      url.hostname = '127.0.0.1';
-      url.port = String((relay.address() as net.AddressInfo).port);
-      const one = await createDb({ databaseUrl: url.toString(), poolSize: 1 });
+        };
+      };
+      const p = await proxiedDb(undefined, { poolSize: 1, tap: countMessages });
       try {
         const sql = 'select $1::int + 1 as n';
         for (let i = 0; i < 50; i++)
-          expect(await one.read('hot_read_counted', sql, [i])).to.deep.equal([{ n: i + 1 }]);
+          expect(await p.db.read('hot_read_counted', sql, [i])).to.deep.equal([{ n: i + 1 }]);
         expect(binds).to.equal(50);
         expect(describes).to.equal(1);
         // The connection dies: the next connection is a new one and describes again.
-        for (const s of sockets) s.destroy();
-        await one.read('hot_read_counted', sql, [0]).catch(() => {});
+        await p.cut();
+        await p.db.read('hot_read_counted', sql, [0]).catch(() => {});
+        await p.restore();
         for (let i = 0; i < 20; i++)
-          expect(await one.read('hot_read_counted', sql, [i])).to.deep.equal([{ n: i + 1 }]);
+          expect(await p.db.read('hot_read_counted', sql, [i])).to.deep.equal([{ n: i + 1 }]);
         expect(describes).to.equal(2);
       } finally {
-        await one.close();
-        for (const s of sockets) s.destroy();
-        await new Promise((r) => relay.close(r));
+        await p.close();
       }
     });
 

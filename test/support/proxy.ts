@@ -14,9 +14,16 @@ export interface DbProxy {
   close(): Promise<void>;
 }
 
+export interface ProxyOptions {
+  statementTimeoutMs?: number;
+  poolSize?: number;
+  /** Called for each connection; the function it returns sees the bytes the client sends. */
+  tap?: () => (chunk: Buffer) => void;
+}
+
 export async function proxiedDb(
   target = process.env.DATABASE_URL as string,
-  opts: { statementTimeoutMs?: number } = {},
+  opts: ProxyOptions = {},
 ): Promise<DbProxy> {
   const real = new URL(target);
   const pairs = new Set<[net.Socket, net.Socket]>();
@@ -29,7 +36,11 @@ export async function proxiedDb(
         const upstream = net.connect(Number(real.port || 5432), real.hostname);
         const pair: [net.Socket, net.Socket] = [client, upstream];
         pairs.add(pair);
-        client.on('data', (d) => upstream.write(d));
+        const seen = opts.tap?.();
+        client.on('data', (d) => {
+          seen?.(d);
+          upstream.write(d);
+        });
         upstream.on('data', (d) => client.write(d));
         for (const s of pair) {
           s.on('close', () => {
@@ -56,7 +67,11 @@ export async function proxiedDb(
   const url = new URL(real);
   url.hostname = '127.0.0.1';
   url.port = String(port);
-  const db = await createDb({ databaseUrl: url.toString(), statementTimeoutMs: opts.statementTimeoutMs });
+  const db = await createDb({
+    databaseUrl: url.toString(),
+    statementTimeoutMs: opts.statementTimeoutMs,
+    poolSize: opts.poolSize,
+  });
   return {
     db,
     cut,
