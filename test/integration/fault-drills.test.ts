@@ -383,6 +383,39 @@ if (process.env.DATABASE_URL) {
       });
     }
 
+    /** Polls until a statement of this database is in a COPY; false when none began in time. */
+    async function untilCopying(tries: number) {
+      for (let i = 0; i < tries; i++) {
+        const { rows } = await t.db.knex.raw(
+          "select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query like 'copy %'",
+        );
+        if (rows.length > 0) return true;
+      }
+      return false;
+    }
+
+    /** Cuts the connection under a running import, which must fail, then runs it again as the queue would. */
+    async function cutThenRetry(run: Promise<unknown>, jobId: string) {
+      await p.cut();
+      let failed: unknown = null;
+      await run.catch((err) => {
+        failed = err;
+      });
+      expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
+      await p.restore();
+      await runImportJob(app.locals.ctx, jobId); // what the queue's retry does
+    }
+
+    /** The addresses (tagged `${tag}-…`) with a newsletter opt-out event, one entry an event. */
+    function newsletterOptOuts(tag: string): Promise<{ email: string }[]> {
+      return t.db
+        .knex('events as e')
+        .join('contacts as c', 'c.id', 'e.contact_id')
+        .where('c.email', 'like', `${tag}-%`)
+        .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
+        .select('c.email');
+    }
+
     // The worst moments: after the first checkpoint with batches in flight, and in the middle of
     // a batch's COPY (on PostgreSQL the new contacts and their events go by COPY: the cut lands
     // with part of a batch's rows sent).
@@ -418,24 +451,9 @@ if (process.env.DATABASE_URL) {
           if (Number(row.processed_rows) >= 2000) break;
           await sleep(10);
         }
-        if (moment === 'mid-COPY') {
-          let copying = false;
-          for (let i = 0; i < 2000 && !copying; i++) {
-            const { rows } = await t.db.knex.raw(
-              "select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query like 'copy %'",
-            );
-            copying = rows.length > 0;
-          }
-          expect(copying, 'caught a batch in its COPY').to.equal(true);
-        }
-        await p.cut();
-        let failed: unknown = null;
-        await run.catch((err) => {
-          failed = err;
-        });
-        expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
-        await p.restore();
-        await runImportJob(ctx, job.id); // what the queue's retry does
+        if (moment === 'mid-COPY')
+          expect(await untilCopying(2000), 'caught a batch in its COPY').to.equal(true);
+        await cutThenRetry(run, job.id);
         const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
         expect(done).to.include({
           status: 'done',
@@ -447,12 +465,7 @@ if (process.env.DATABASE_URL) {
         expect(errors.map((e: { message: string }) => e.message)).to.deep.equal([
           'email: the same address as line 7; only the first row for a person is imported',
         ]);
-        const optOuts = await t.db
-          .knex('events as e')
-          .join('contacts as c', 'c.id', 'e.contact_id')
-          .where('c.email', 'like', `${tag}-%`)
-          .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
-          .select('c.email');
+        const optOuts = await newsletterOptOuts(tag);
         expect(optOuts.length, 'one opt-out per person, none lost, none twice').to.equal(20_000);
         expect(new Set(optOuts.map((r) => r.email)).size).to.equal(20_000);
         const suppressed = await t.db
@@ -486,22 +499,8 @@ if (process.env.DATABASE_URL) {
         'optouts.csv',
       );
       const run = runImportJob(ctx, job.id);
-      let copying = false;
-      for (let i = 0; i < 4000 && !copying; i++) {
-        const { rows } = await t.db.knex.raw(
-          "select 1 from pg_stat_activity where datname = current_database() and state = 'active' and query like 'copy %'",
-        );
-        copying = rows.length > 0;
-      }
-      expect(copying, 'caught a batch in its COPY').to.equal(true);
-      await p.cut();
-      let failed: unknown = null;
-      await run.catch((err) => {
-        failed = err;
-      });
-      expect(failed, 'the run fails, for the queue to retry it').to.not.equal(null);
-      await p.restore();
-      await runImportJob(ctx, job.id); // what the queue's retry does
+      expect(await untilCopying(4000), 'caught a batch in its COPY').to.equal(true);
+      await cutThenRetry(run, job.id);
       const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
       expect(done).to.include({
         status: 'done',
@@ -509,12 +508,7 @@ if (process.env.DATABASE_URL) {
         imported_rows: 8_000,
         failed_rows: 0,
       });
-      const events = await t.db
-        .knex('events as e')
-        .join('contacts as c', 'c.id', 'e.contact_id')
-        .where('c.email', 'like', `${tag}-%`)
-        .where({ 'e.type': 'preference.changed', 'e.topic': 'newsletter', 'e.new_value': 'unsubscribed' })
-        .select('c.email');
+      const events = await newsletterOptOuts(tag);
       expect(events.length, 'one opt-out per person, none lost, none twice').to.equal(8_000);
       expect(new Set(events.map((r) => r.email)).size).to.equal(8_000);
       const lists = await t.db.knex('contacts').where('email', 'like', `${tag}-%`).pluck('optouts');
