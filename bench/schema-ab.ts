@@ -6,6 +6,7 @@
 // reverse), and the answer is the median difference and how many cycles agree.
 //   DATABASE_URL=postgres://… npm run bench:schema-ab   (AB_ROWS=30000, AB_CYCLES=8, AB_ONLY=name)
 import pg from 'pg';
+import { FEED_LOCK } from '../db/migrations/20261126000300_event_feed.ts';
 import { migratedScratchDatabase, schemaFloor } from './import.ts';
 
 const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
@@ -37,6 +38,36 @@ const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
       `do $$ begin
          execute regexp_replace(pg_get_functiondef('contacts_take_suppression_inserted'::regproc),
            'perform lock_addresses\\(.*?\\);', '');
+       end $$`,
+    ],
+  },
+  'feed-by-statement': {
+    // A design measured, not shipped: a statement trigger gathers a statement's event ids into a
+    // transaction-local setting, and the first deferred call at commit numbers all of them under
+    // the feed's lock in one insert, in id order (a transaction's ids rise in insertion order);
+    // the deferred calls after it find nothing left and return.
+    label: "the feed's positions numbered once a transaction instead of an insert an event",
+    ddl: [
+      `create function gather_feed_ids() returns trigger language plpgsql as $$
+       declare ids text := (select string_agg(id::text, ',' order by id) from added_events);
+       begin
+         if ids is not null then
+           perform set_config('pc.feed_pending',
+             coalesce(current_setting('pc.feed_pending', true), '') || ids || ',', true);
+         end if;
+         return null;
+       end $$`,
+      `create trigger events_gather_feed after insert on events referencing new table as added_events
+         for each statement execute function gather_feed_ids()`,
+      `create or replace function place_event_in_feed() returns trigger language plpgsql as $$
+       declare pending text := current_setting('pc.feed_pending', true);
+       begin
+         if pending is null or pending = '' then return null; end if;
+         perform pg_advisory_xact_lock(${FEED_LOCK});
+         insert into event_feed (event_id)
+           select x::bigint from unnest(string_to_array(rtrim(pending, ','), ',')) x order by x::bigint;
+         perform set_config('pc.feed_pending', '', true);
+         return null;
        end $$`,
     ],
   },
