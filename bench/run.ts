@@ -343,10 +343,13 @@ async function main() {
   // PostgreSQL and the load generator together), so the baseline's sum over a route's is the
   // ratio the CPU alone allows: what bounds a ratio, measured rather than guessed.
   const baseCpu = cpu.baseline.perRequest().total;
-  const sc = cpu.stream.perRequest();
-  const streamCpu = `server ${sc.server.toFixed(2)} µs + PostgreSQL ${sc.postgres.toFixed(2)} µs + load generator ${sc.loadgen.toFixed(2)} µs (${coresAllow(sc.total)}/s)`;
-  const ss = cpu.scattered.perRequest();
-  const scatteredCpu = `server ${ss.server.toFixed(2)} µs + PostgreSQL ${ss.postgres.toFixed(2)} µs + load generator ${ss.loadgen.toFixed(2)} µs (${coresAllow(ss.total)}/s)`;
+  // a streamed recipient's CPU, split by process, and the rate it allows
+  const perRecipient = (split: CpuSplit) => {
+    const x = split.perRequest();
+    return `server ${x.server.toFixed(2)} µs + PostgreSQL ${x.postgres.toFixed(2)} µs + load generator ${x.loadgen.toFixed(2)} µs (${coresAllow(x.total)}/s)`;
+  };
+  const streamCpu = perRecipient(cpu.stream);
+  const scatteredCpu = perRecipient(cpu.scattered);
   const cpuLine = (
     [
       ['baseline', cpu.baseline],
