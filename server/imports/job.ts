@@ -5,7 +5,6 @@
 // row is reported with its line number and changes nothing.
 
 import { pipeline, Readable } from 'node:stream';
-import { parse } from 'csv-parse';
 import {
   type ContactPatch,
   canonicalEmail,
@@ -24,6 +23,7 @@ import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type PreferenceChange } from '../preferences/service.ts';
 import { importBatch } from './batch.ts';
+import { NumberedCsvParser, type NumberedRecord, recordOf } from './csv.ts';
 import {
   accountIdsByExternalId,
   finishImport,
@@ -356,31 +356,24 @@ export async function runImportJob(core: Core, jobId: string) {
   let batch = newBatch();
   try {
     const topics = await listTopics(knex);
-    const parser = parse({
-      columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
-      bom: true,
-      skip_empty_lines: true,
-      info: true,
-      relax_quotes: false,
-    });
+    // a record of the wrong length, or a stray quote, ends the file with csv-parse's message
+    const parser = new NumberedCsvParser({ bom: true, skip_empty_lines: true, relax_quotes: false });
     // pipeline, not pipe: a failure reading the upload (the database, the encoding) reaches
     // the loop below instead of going unhandled
     pipeline(Readable.from(decodedParts(uploadParts(knex, jobId), fed)), parser, () => {});
-    let headerChecked = false;
+    let names: string[] | null = null;
     let record = 0;
-    for await (const { record: rec, info } of parser as AsyncIterable<{
-      record: Record<string, string>;
-      info: { lines: number };
-    }>) {
-      if (!headerChecked) {
-        headerChecked = true;
-        if (!('email' in rec))
+    for await (const { fields, line } of parser as AsyncIterable<NumberedRecord>) {
+      if (!names) {
+        names = fields.map((c) => c.trim().toLowerCase());
+        if (!names.includes('email'))
           throw new DomainError(
             'validation_failed',
             'The first line must name the columns, including "email".',
           );
+        continue;
       }
-      const line = info.lines;
+      const rec = recordOf(names, fields);
       const read = readImportRow(rec, {
         region: core.config.defaultPhoneRegion,
         topics,

@@ -254,6 +254,37 @@ describe('bulk import', () => {
     expect(job.errors.at(-1)?.message).to.match(/line 4502/);
   });
 
+  it('names each bad row by the line it ends on and keeps it as the file had it', async () => {
+    const [ann, bob, twice] = [uniqueEmail('lines'), uniqueEmail('lines'), uniqueEmail('lines')];
+    // a header with spaces and capitals, Windows line ends, a name broken over two lines, a
+    // blank line, an address broken over two lines
+    const job = await run(
+      [
+        ' Email , NAME ,unsubscribed',
+        `${ann},"Ann\r\nSecond Line",`,
+        '',
+        'not-an-email,Bad,',
+        `${bob},"Bob ""Q""",newsletter`,
+        '"broken\r\naddress@example.com",Broken,',
+        `${uniqueEmail('lines')},Topic,nosuchtopic`,
+      ].join('\r\n'),
+    );
+    expect(job).to.include({ status: 'done', processed_rows: 5, imported_rows: 2, failed_rows: 3 });
+    expect(job.errors.map((e) => e.line)).to.deep.equal([5, 8, 9]);
+    const stored = job.errors as unknown as { line: number; record: Record<string, string> }[];
+    expect(stored[0].record).to.deep.equal({ email: 'not-an-email', name: 'Bad', unsubscribed: '' });
+    expect(stored[1].record).to.deep.equal({
+      email: 'broken\r\naddress@example.com',
+      name: 'Broken',
+      unsubscribed: '',
+    });
+    expect((await byEmail(ann)).name).to.equal('Ann\r\nSecond Line');
+    expect((await byEmail(bob)).name).to.equal('Bob "Q"');
+    // a column named twice: the last one is read, as it always was
+    await run(`email,name,name\n${twice},First,Second\n`);
+    expect((await byEmail(twice)).name).to.equal('Second');
+  });
+
   it('reads Latin-1 and UTF-16 files as the spreadsheet meant them', async () => {
     for (const [encoding, file] of [
       ['latin1', (e: string) => Buffer.from(`email,name\n${e},José Müller\n`, 'latin1')],
