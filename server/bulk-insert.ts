@@ -30,7 +30,22 @@ function copyText(value: string): string {
 
 /** An array literal of text elements, each quoted ({"a","b \"c\""}). */
 function arrayLiteral(values: readonly string[]): string {
+  if (!values.length) return '{}';
   return `{${values.map((v) => `"${v.replace(/["\\]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+// A batch's rows share a time or two (an import's events their batch's one, which the ledger's
+// row hash reads too): its text is made once, not a new string a row.
+let lastTime = Number.NaN;
+let lastIso = '';
+/** A time as ISO 8601 text (`toISOString`), remembered for the next call with the same time. */
+export function isoOf(at: Date): string {
+  const t = at.getTime();
+  if (t !== lastTime) {
+    lastIso = at.toISOString(); // throws for an invalid date, as it always did
+    lastTime = t;
+  }
+  return lastIso;
 }
 
 /** One cell in COPY's text format, as the column's type reads it. */
@@ -38,7 +53,7 @@ function copyCell(value: Cell, type: string): string {
   if (value === null || value === undefined) return '\\N';
   if (type.endsWith('[]')) return copyText(arrayLiteral(value as readonly string[]));
   if (type === 'jsonb' || type === 'json') return copyText(JSON.stringify(value));
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return isoOf(value);
   return copyText(String(value));
 }
 

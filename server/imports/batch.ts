@@ -38,6 +38,10 @@ export interface BulkResult {
   refused: { line: number; message: string }[];
 }
 
+const NO_OPTOUTS: readonly string[] = Object.freeze([]);
+/** A row that opts out of nothing changes no preference (most rows of a migration). */
+const NO_CHANGES = Object.freeze({ done: Object.freeze([]), all: Object.freeze([]) });
+
 const FIELDS = ['name', 'phone', 'locale', 'time_zone', 'region', 'account_id'] as const;
 type Fields = Record<(typeof FIELDS)[number], string | null>;
 
@@ -46,7 +50,10 @@ type Fields = Record<(typeof FIELDS)[number], string | null>;
  * "*" last), so a new contact is inserted with it and the trigger, which stays the authority,
  * finds nothing to rewrite (were they ever to differ, the trigger's list is the one kept).
  */
-function optoutsOf(prefs: { channel: string; topic: string | null; status: string }[]): string[] {
+function optoutsOf(
+  prefs: readonly { channel: string; topic: string | null; status: string }[],
+): readonly string[] {
+  if (!prefs.length) return NO_OPTOUTS;
   return prefs
     .filter((p) => p.status === 'unsubscribed')
     .sort((a, b) =>
@@ -146,6 +153,7 @@ export async function importBatch(
       current.set(p.contact_id, list);
     }
     const prefChanges = plans.map((pl) => {
+      if (!pl.row.unsubscribed.length) return NO_CHANGES;
       const have = pl.before ? [...(current.get(pl.before.id) ?? [])] : [];
       const done: {
         channel: Channel;

@@ -54,6 +54,7 @@ export const IMPORT_COLUMNS = [
 const SUPPRESSION_REASONS = ['bounce', 'spam_complaint', 'manual'];
 
 const PREVIEW_ROWS = 10;
+const NOTHING_LISTED: readonly string[] = Object.freeze([]);
 
 export interface ImportError {
   line: number;
@@ -134,10 +135,13 @@ function readImportRow(
   // unsubscribed: "*" (all marketing email) or topic slugs separated by ";", optionally
   // "channel:topic" (email when no channel is given).
   const unsubscribed: PreferenceChange[] = [];
-  for (const part of val('unsubscribed')
-    .split(/[;|]/)
-    .map((s) => s.trim())
-    .filter(Boolean)) {
+  const listed = val('unsubscribed');
+  for (const part of listed
+    ? listed
+        .split(/[;|]/)
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : NOTHING_LISTED) {
     const [a, b] = part.includes(':') ? part.split(':', 2) : ['email', part];
     const channel = a.toLowerCase();
     if (!['email', 'sms', 'voice'].includes(channel)) {
@@ -355,7 +359,11 @@ export async function runImportJob(core: Core, jobId: string) {
   };
   let batch = newBatch();
   try {
-    const topics = await listTopics(knex);
+    const rowContext = {
+      region: core.config.defaultPhoneRegion,
+      topics: await listTopics(knex),
+      defaultAccount: job.default_account,
+    };
     // a record of the wrong length, or a stray quote, ends the file with csv-parse's message
     const parser = new NumberedCsvParser({ bom: true, skip_empty_lines: true, relax_quotes: false });
     // pipeline, not pipe: a failure reading the upload (the database, the encoding) reaches
@@ -374,11 +382,7 @@ export async function runImportJob(core: Core, jobId: string) {
         continue;
       }
       const rec = recordOf(names, fields);
-      const read = readImportRow(rec, {
-        region: core.config.defaultPhoneRegion,
-        topics,
-        defaultAccount: job.default_account,
-      });
+      const read = readImportRow(rec, rowContext);
       const earlier = read.ok ? firstLine.firstOr(canonicalEmail(read.row.email), line) : undefined;
       if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
       batch.records++;

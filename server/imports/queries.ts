@@ -76,7 +76,7 @@ export async function insertSuppressions(
 export interface NewContact extends Omit<LiveContact, 'id'> {
   email: string;
   email_hash: string;
-  optouts: string[];
+  optouts: readonly string[];
   /** Whether the address is suppressed (the database sets it from suppressions if this is wrong). */
   suppressed: boolean;
 }

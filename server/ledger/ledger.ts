@@ -5,7 +5,7 @@
 // contact (or account), so two writers can never fork a chain.
 
 import type { Knex } from 'knex';
-import { type Cell, type Column, insertRows } from '../bulk-insert.ts';
+import { type Cell, type Column, insertRows, isoOf } from '../bulk-insert.ts';
 import { hmacSha256 } from '../hmac.ts';
 
 export type Actor =
@@ -141,18 +141,6 @@ function alreadyStable(data: Record<string, unknown>): boolean {
     }
   }
   return true;
-}
-
-// A batch's events share one time: its text is made once.
-let lastTime = Number.NaN;
-let lastIso = '';
-function isoOf(at: Date): string {
-  const t = at.getTime();
-  if (t !== lastTime) {
-    lastIso = at.toISOString(); // throws for an invalid date, as it always did
-    lastTime = t;
-  }
-  return lastIso;
 }
 
 export function rowHash(secret: Buffer, row: Omit<EventRow, 'hash'>): string {
