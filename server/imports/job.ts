@@ -339,6 +339,7 @@ export async function runImportJob(core: Core, jobId: string) {
   // the checkpoint never passes a batch that has not committed.
   const inFlight: { batch: Batch; result: Promise<{ imported: number; errors: ImportError[] }> }[] = [];
   const lanes = core.db.kind === 'pg' ? IMPORT_LANES : 1;
+  let saving: Promise<unknown> = Promise.resolve();
   const settleOldest = async () => {
     const head = inFlight.shift();
     if (!head) return;
@@ -349,13 +350,20 @@ export async function runImportJob(core: Core, jobId: string) {
     failed += head.batch.errors.length + result.errors.length;
     for (const e of head.batch.errors) keep(e);
     for (const e of result.errors) keep(e);
-    await checkpoint();
+    // saved while the next batches go on; the one before is awaited first, so checkpoints land in
+    // order and a failure to save one stops the run a batch later
+    await saving;
+    saving = checkpoint();
+    saving.catch(() => {}); // awaited by the next settle or the end
   };
+  // A batch goes out as soon as a lane is free, and the next is read while every lane is busy:
+  // a lane that finishes is given its next batch at once. (Waiting for the oldest right after
+  // sending left one lane empty while the next 2,000 rows were read.)
   const dispatch = async (batch: Batch) => {
+    while (inFlight.length >= lanes) await settleOldest();
     const result = write(batch);
     result.catch(() => {}); // awaited in order by settleOldest; this keeps a failure from going unhandled
     inFlight.push({ batch, result });
-    if (inFlight.length >= lanes) await settleOldest();
   };
   let batch = newBatch();
   try {
@@ -411,18 +419,20 @@ export async function runImportJob(core: Core, jobId: string) {
     batch.readBytes = fed.bytes;
     if (batch.records) await dispatch(batch);
     while (inFlight.length) await settleOldest();
+    await saving;
     readBytes = fed.bytes;
     await checkpoint();
     await finish(checkOnly ? 'checked' : 'done');
   } catch (err) {
     if (isDatabaseUnavailable(err)) {
-      await Promise.allSettled(inFlight.map((f) => f.result));
+      await Promise.allSettled([...inFlight.map((f) => f.result), saving]);
       throw err; // the queue retries; the checkpoint holds
     }
     // The file went bad part way (a stray quote, a wrong encoding): the batches already sent
     // are settled and counted, so the job's counts are what was written; the rows read since
     // the last batch, and the rest of the file, are not written.
     while (inFlight.length) await settleOldest();
+    await saving;
     const message =
       err instanceof DomainError
         ? err.message
