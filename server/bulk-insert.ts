@@ -58,7 +58,7 @@ function copyCell(value: Cell, type: string): string {
 }
 
 /** The rows as COPY text: a line each, cells separated by tabs. */
-export function copyLines(columns: readonly Column[], rows: readonly Cell[][]): string {
+export function copyLines(columns: readonly Column[], rows: Iterable<readonly Cell[]>): string {
   return Buffer.concat(copyChunks(columns, rows)).toString();
 }
 
@@ -70,7 +70,7 @@ const CHUNK = 64 * 1024;
  * thirty small strings a row, a fifth of all an import allocated, kept until the whole batch
  * had been built and copied once more into a Buffer.)
  */
-export function copyChunks(columns: readonly Column[], rows: readonly Cell[][]): Buffer[] {
+export function copyChunks(columns: readonly Column[], rows: Iterable<readonly Cell[]>): Buffer[] {
   const chunks: Buffer[] = [];
   let buf = Buffer.allocUnsafe(CHUNK);
   let at = 0;
@@ -96,22 +96,26 @@ export async function insertRows(
   trx: Knex.Transaction,
   table: string,
   columns: readonly Column[],
-  rows: readonly Cell[][],
+  rows: Iterable<readonly Cell[]>,
 ): Promise<void> {
   if (!trx.isTransaction) throw new Error('insertRows runs inside the transaction of the change');
-  if (!rows.length) return;
+  if (Array.isArray(rows) && !rows.length) return;
   if (!NAME.test(table) || columns.some((c) => !NAME.test(c.name)))
     throw new Error(`insertRows: not a plain table or column name (${table})`);
   const names = columns.map((c) => c.name).join(', ');
   const connection: unknown = await trx.client.acquireConnection();
   if (connection instanceof pg.Client) {
-    await pipeline(
-      copyChunks(columns, rows),
-      connection.query(copyFrom(`copy ${table} (${names}) from stdin`)),
-    );
+    // the rows are read once, here, into the text sent: rows made by a generator live only as
+    // long as their line takes to write
+    const chunks = copyChunks(columns, rows);
+    if (!chunks.length) return;
+    await pipeline(chunks, connection.query(copyFrom(`copy ${table} (${names}) from stdin`)));
     return;
   }
-  const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i] ?? null])));
+  const objects = Array.from(rows, (row) =>
+    Object.fromEntries(columns.map((c, i) => [c.name, row[i] ?? null])),
+  );
+  if (!objects.length) return;
   await trx.raw(
     `insert into ${table} (${names})
      select ${names} from jsonb_to_recordset(?::jsonb) as v(${columns.map((c) => `${c.name} ${c.type}`).join(', ')})`,

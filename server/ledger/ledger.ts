@@ -291,19 +291,19 @@ export function createLedger(secret: Buffer): Ledger {
       );
       const ids = (idRows as { id: string | number }[]).map((r) => Number(r.id)).sort((a, b) => a - b);
       const occurredAt = new Date();
-      const rows = inputs.map((input, i) => {
-        const chain = chainOf(input);
-        const row = sealed(secret, origin, input, ids[i], occurredAt, last.get(chain) ?? null);
-        last.set(chain, row.hash);
-        return row;
-      });
-      await insertRows(
-        trx,
-        'events',
-        EVENT_COLUMNS,
-        rows.map((r) => EVENT_COLUMNS.map((c) => r[c.name as keyof EventRow] as Cell)),
-      );
-      return rows.length;
+      // Each event is sealed as its line is written, in order: a batch's thousands of rows are
+      // never all held at once (held across the COPY's round trips, they outlived the young
+      // generation and filled the old one, whose collections were the import's largest cost).
+      function* sealedRows() {
+        for (let i = 0; i < inputs.length; i++) {
+          const chain = chainOf(inputs[i]);
+          const row = sealed(secret, origin, inputs[i], ids[i], occurredAt, last.get(chain) ?? null);
+          last.set(chain, row.hash);
+          yield EVENT_COLUMNS.map((c) => row[c.name as keyof EventRow] as Cell);
+        }
+      }
+      await insertRows(trx, 'events', EVENT_COLUMNS, sealedRows());
+      return inputs.length;
     },
 
     async verify(knex, onProgress) {

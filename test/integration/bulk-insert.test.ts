@@ -39,6 +39,27 @@ describe('insertRows', () => {
   });
   after(() => db.knex.raw('drop table if exists bulk_insert_probe'));
 
+  it('takes its rows from a generator, each read once and in order, and an empty one writes nothing', async () => {
+    await db.knex('bulk_insert_probe').del();
+    const made: number[] = [];
+    function* rows() {
+      for (let n = 5000; n < 7500; n++) {
+        made.push(n);
+        yield [n, `row ${n}`, [`t${n}`], { n }, null];
+      }
+    }
+    await db.knex.transaction((trx) => insertRows(trx, 'bulk_insert_probe', COLUMNS, rows()));
+    expect(made).to.have.length(2500);
+    const back = await db.knex('bulk_insert_probe').orderBy('n');
+    expect(back.map((r) => r.n)).to.deep.equal(made);
+    expect(back[1234]).to.include({ label: 'row 6234' });
+    expect(back[1234].tags).to.deep.equal(['t6234']);
+    function* none(): Generator<Cell[]> {}
+    await db.knex.transaction((trx) => insertRows(trx, 'bulk_insert_probe', COLUMNS, none()));
+    expect(await db.knex('bulk_insert_probe').count({ n: '*' }).first()).to.deep.equal({ n: 2500 });
+    await db.knex('bulk_insert_probe').del();
+  });
+
   it('writes every awkward value as given, in both the text, array and JSON columns', async () => {
     const at = new Date('2026-11-27T10:11:12.345Z');
     const rows: Cell[][] = AWKWARD.map((s, i) => [
