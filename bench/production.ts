@@ -83,16 +83,21 @@ export async function checkApiKey(databaseUrl: string, name: string) {
   }
 }
 
+const scripts = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts;
+
+/** The flags a package.json script gives Node before `dist/server/<entry>.js`. */
+const flagsOf = (script: string, entry: string) =>
+  (new RegExp(`\\bnode\\s+((?:--\\S+\\s+)*)dist/server/${entry}\\.js`).exec(script)?.[1] ?? '')
+    .split(' ')
+    .filter(Boolean);
+
 /** The flags `npm start` gives Node (BENCH_NODE_FLAGS to try others). */
-export const NODE_FLAGS = (
-  process.env.BENCH_NODE_FLAGS ??
-  /\bnode\s+((?:--\S+\s+)*)dist\/server\/index\.js/.exec(
-    JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start,
-  )?.[1] ??
-  ''
-)
-  .split(' ')
-  .filter(Boolean);
+export const NODE_FLAGS =
+  process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? flagsOf(scripts.start, 'index');
+
+/** The flags `npm run worker` gives Node, for the import (BENCH_WORKER_FLAGS to try others). */
+export const WORKER_NODE_FLAGS =
+  process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? flagsOf(scripts.worker, 'worker');
 
 /** Builds dist/ (npm run build) and returns the compiled path of a source file (server/index.ts → dist/server/index.js). */
 export function compiled(source: string): string {

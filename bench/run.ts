@@ -32,6 +32,7 @@ import {
   serverEnv,
   startServer as start,
   stream,
+  WORKER_NODE_FLAGS,
 } from './production.ts';
 
 const URL_ = process.env.DATABASE_URL;
@@ -287,18 +288,25 @@ async function main() {
       ? `import of ${importSizes.map((n) => n.toLocaleString()).join(' and ')} rows…`
       : 'import: skipped (BENCH_IMPORT=0)',
   );
-  // in a process of its own, started as the server is, so the peak RSS is the import's alone
-  let imports: ImportMeasure[] = [];
-  if (importSizes.length) {
-    const out = spawnSync(process.execPath, [...NODE_FLAGS, compiled('bench/import.ts')], {
-      env: { ...process.env, IMPORT_ROWS: importSizes.join(','), IMPORT_JSON: '1' },
+  // in a process of its own, started as the worker is, so the peak RSS is the import's alone;
+  // then the largest again as the web process (which works jobs unless JOBS_IN_WEB=false) runs it
+  const measureImports = (sizes: number[], flags: string[]): ImportMeasure[] => {
+    const out = spawnSync(process.execPath, [...flags, compiled('bench/import.ts')], {
+      env: { ...process.env, IMPORT_ROWS: sizes.join(','), IMPORT_JSON: '1' },
       encoding: 'utf8',
       maxBuffer: 16 * 1024 * 1024,
     });
     if (out.status !== 0) throw new Error(`bench/import.ts failed: ${out.stderr}`);
-    imports = JSON.parse(out.stdout.trim().split('\n').at(-1) as string);
+    return JSON.parse(out.stdout.trim().split('\n').at(-1) as string);
+  };
+  let imports: ImportMeasure[] = [];
+  let importsInWeb: ImportMeasure[] = [];
+  if (importSizes.length) {
+    imports = measureImports(importSizes, WORKER_NODE_FLAGS);
+    importsInWeb = measureImports([Math.max(...importSizes)], NODE_FLAGS);
   }
-  for (const m of imports) console.log(describeImport(m));
+  for (const m of imports) console.log(`in the worker: ${describeImport(m)}`);
+  for (const m of importsInWeb) console.log(`in the web process: ${describeImport(m)}`);
   // A read replica, when one is given (docs/scaling.md says how one was made here).
   let replica =
     'not measured: set PRIMARY_URL and REPLICA_URL (a hot standby of the bench database; docs/scaling.md)';
@@ -399,7 +407,7 @@ async function main() {
       ok(['req/s', pRatio >= 0.5]),
     ],
     ...imports.map((m) => [
-      `console import, ${m.rows.toLocaleString()} rows (new contacts, a tenth with opt-outs)`,
+      `console import, ${m.rows.toLocaleString()} rows (new contacts, a tenth with opt-outs; \`npm run worker\`)`,
       `${Math.round(m.rowsPerSecond).toLocaleString()} rows/s`,
       `${m.seconds.toFixed(1)} s`,
       `COPY floor ${Math.round(m.copyRowsPerSecond).toLocaleString()} rows/s (${((100 * m.rowsPerSecond) / m.copyRowsPerSecond).toFixed(1)}% of it); contacts and their events by SQL alone in one backend ${Math.round(m.schemaRowsPerSecond).toLocaleString()} rows/s; peak RSS ${m.peakRssMb.toFixed(0)} MB; ${m.imported.toLocaleString()} imported, ${m.failed} failed; ${cpuPerRow(m)}`,
@@ -408,6 +416,13 @@ async function main() {
         ['RSS', m.peakRssMb < 300],
         ['every row', m.imported === m.rows],
       ),
+    ]),
+    ...importsInWeb.map((m) => [
+      `the same ${m.rows.toLocaleString()} rows worked by the web process (\`npm start\`'s flags, JOBS_IN_WEB=true)`,
+      `${Math.round(m.rowsPerSecond).toLocaleString()} rows/s`,
+      `${m.seconds.toFixed(1)} s`,
+      `peak RSS ${m.peakRssMb.toFixed(0)} MB; ${m.imported.toLocaleString()} imported, ${m.failed} failed; ${cpuPerRow(m)}`,
+      'for comparison',
     ]),
   ];
   const table = [

@@ -9,7 +9,7 @@ import { warnWithoutMemoryFlags } from './memory-flags.ts';
 async function main() {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
-  warnWithoutMemoryFlags(config.env, logger);
+  warnWithoutMemoryFlags(config.env, logger, 'worker');
   const { db } = await openDatabase(config, false);
   const { jobs, webhooks } = createApp({ config, db, logger }).locals.ctx;
   await jobs.start({ work: true });

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { MEMORY_FLAGS, memoryFlagsWarning, missingMemoryFlags } from '../../server/memory-flags.ts';
+import {
+  MEMORY_FLAGS,
+  memoryFlagsWarning,
+  missingMemoryFlags,
+  WORKER_MEMORY_FLAGS,
+} from '../../server/memory-flags.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const scripts: Record<string, string> = JSON.parse(
@@ -16,12 +21,25 @@ function nodeFlags(script: string): string[] {
 }
 
 describe('memory flags', () => {
-  for (const name of ['start', 'worker', 'bench:import']) {
+  for (const [name, flags] of [
+    ['start', MEMORY_FLAGS],
+    ['worker', WORKER_MEMORY_FLAGS],
+    ['bench:import', WORKER_MEMORY_FLAGS],
+  ] as const) {
     it(`npm run ${name} passes every one of them`, () => {
-      expect(missingMemoryFlags(nodeFlags(scripts[name]))).to.deep.equal([]);
-      for (const flag of MEMORY_FLAGS) expect(nodeFlags(scripts[name])).to.include(flag);
+      expect(missingMemoryFlags(nodeFlags(scripts[name]), '', flags)).to.deep.equal([]);
+      for (const flag of flags) expect(nodeFlags(scripts[name])).to.include(flag);
     });
   }
+
+  it("names the worker's own flags to a worker started without them", () => {
+    const warning = memoryFlagsWarning([], undefined, 'worker');
+    expect(warning).to.include('--max-semi-space-size=16 --heap-growing-percent=100');
+    expect(warning).to.include('npm run worker');
+    expect(
+      memoryFlagsWarning(['--max-semi-space-size=16', '--heap-growing-percent=100'], '', 'worker'),
+    ).to.equal(null);
+  });
 
   it('names what a process started with plain node lacks', () => {
     expect(missingMemoryFlags([])).to.deep.equal([...MEMORY_FLAGS]);
