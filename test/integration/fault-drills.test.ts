@@ -48,9 +48,14 @@ if (process.env.DATABASE_URL) {
     let p: DbProxy;
     let app: ReturnType<typeof createApp>;
     let dataDir: string;
+    /** When set, sees each piece the app sends its database, before the proxy passes it on. */
+    let watchSent: ((chunk: Buffer) => void) | null = null;
     before(async () => {
       t = await testApp({ env });
-      p = await proxiedDb(undefined, { statementTimeoutMs: 3000 });
+      p = await proxiedDb(undefined, {
+        statementTimeoutMs: 3000,
+        tap: () => (chunk) => watchSent?.(chunk),
+      });
       dataDir = mkdtempSync(path.join(tmpdir(), 'pc-drill-'));
       app = createApp({ config: testConfig(env, dataDir), db: p.db });
     });
@@ -58,6 +63,7 @@ if (process.env.DATABASE_URL) {
       await p.close();
     });
     afterEach(async () => {
+      watchSent = null;
       await p.restore();
     });
 
@@ -416,10 +422,11 @@ if (process.env.DATABASE_URL) {
         .select('c.email');
     }
 
-    // The worst moments: after the first checkpoint with batches in flight, and in the middle of
-    // a batch's COPY (on PostgreSQL the new contacts and their events go by COPY: the cut lands
-    // with part of a batch's rows sent).
-    for (const moment of ['after a checkpoint', 'mid-COPY'] as const)
+    // The worst moments: after the first checkpoint with batches in flight; in the middle of a
+    // batch's COPY (on PostgreSQL the new contacts and their events go by COPY: the cut lands
+    // with part of a batch's rows sent); and as a checkpoint goes out, which the job no longer
+    // waits for: the batch it records has committed, the saved checkpoint is the one before it.
+    for (const moment of ['after a checkpoint', 'mid-COPY', 'as a checkpoint is saved'] as const)
       it(`import: a run whose connection is cut ${moment} fails for the queue to retry; the retry applies every opt-out once, and still reports a repeat of a row before the cut`, async () => {
         const tag = uniqueId('imp');
         // batches of 2,000 rows: enough of them that the cut lands with batches in flight
@@ -444,15 +451,35 @@ if (process.env.DATABASE_URL) {
             })),
         );
         const job = await uploadedImport(t.db.knex, csv, 'drill.csv');
-        const run = runImportJob(ctx, job.id);
-        // after the first checkpoint, with rows in flight
-        for (let i = 0; i < 400; i++) {
-          const row = await t.db.knex('import_jobs').where({ id: job.id }).first('processed_rows');
-          if (Number(row.processed_rows) >= 2000) break;
-          await sleep(10);
+        let run: Promise<unknown>;
+        if (moment === 'as a checkpoint is saved') {
+          // the second checkpoint's statement never reaches the server: cut as it is sent
+          // (only a checkpoint sets processed_rows while an import runs)
+          let seen = 0;
+          const cutAtSecond = new Promise<void>((resolve) => {
+            watchSent = (chunk) => {
+              if (!chunk.includes('set "processed_rows"') || ++seen < 2) return;
+              watchSent = null;
+              void p.cut();
+              resolve();
+            };
+          });
+          run = runImportJob(ctx, job.id);
+          await Promise.race([
+            cutAtSecond,
+            run.then(() => Promise.reject(new Error('the import ended before its second checkpoint'))),
+          ]);
+        } else {
+          run = runImportJob(ctx, job.id);
+          // after the first checkpoint, with rows in flight
+          for (let i = 0; i < 400; i++) {
+            const row = await t.db.knex('import_jobs').where({ id: job.id }).first('processed_rows');
+            if (Number(row.processed_rows) >= 2000) break;
+            await sleep(10);
+          }
+          if (moment === 'mid-COPY')
+            expect(await untilCopying(2000), 'caught a batch in its COPY').to.equal(true);
         }
-        if (moment === 'mid-COPY')
-          expect(await untilCopying(2000), 'caught a batch in its COPY').to.equal(true);
         await cutThenRetry(run, job.id);
         const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
         expect(done).to.include({
