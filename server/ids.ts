@@ -29,7 +29,7 @@ export function uuidV7(now = Date.now()): string {
   }
   const r = drawn;
   drawn += 10;
-  // 7xxx: 12 random bits
+  // the third group: the version (7), then 12 random bits
   ascii[15] = HEX[pool[r] & 15];
   ascii[16] = HEX[pool[r + 1] >> 4];
   ascii[17] = HEX[pool[r + 1] & 15];

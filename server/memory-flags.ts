@@ -16,43 +16,46 @@ export const MEMORY_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent
  */
 export const WORKER_MEMORY_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=100'] as const;
 
+/** Each process's flags, and the script that passes them. */
+const PROCESSES = {
+  web: { flags: MEMORY_FLAGS, script: 'npm start' },
+  worker: { flags: WORKER_MEMORY_FLAGS, script: 'npm run worker' },
+} as const;
+export type ProcessKind = keyof typeof PROCESSES;
+
 /** V8 reads `--a_b` as `--a-b`; a flag counts when given with any value. */
 const flagName = (arg: string) => arg.split('=')[0].replace(/_/g, '-');
 
 /**
- * Which of MEMORY_FLAGS this process lacks, from its own arguments (`process.execArgv`) and
+ * Which of a process's flags it lacks, from its own arguments (`process.execArgv`) and
  * `NODE_OPTIONS` (which may carry the first, and refuses the second). A flag given with another
  * value is someone's choice, not missing.
  */
 export function missingMemoryFlags(
   execArgv: readonly string[],
   nodeOptions = '',
-  wanted: readonly string[] = MEMORY_FLAGS,
+  kind: ProcessKind = 'web',
 ): string[] {
   const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].filter(Boolean).map(flagName));
-  return wanted.filter((flag) => !given.has(flagName(flag)));
+  return PROCESSES[kind].flags.filter((flag) => !given.has(flagName(flag)));
 }
 
 /** The warning a production process without them logs, or null when it has them. */
 export function memoryFlagsWarning(
   execArgv: readonly string[],
   nodeOptions?: string,
-  process: 'web' | 'worker' = 'web',
+  kind: ProcessKind = 'web',
 ): string | null {
-  const missing = missingMemoryFlags(
-    execArgv,
-    nodeOptions,
-    process === 'web' ? MEMORY_FLAGS : WORKER_MEMORY_FLAGS,
-  );
+  const missing = missingMemoryFlags(execArgv, nodeOptions, kind);
   if (!missing.length) return null;
-  return `Node was started without ${missing.join(' ')}, which ${process === 'web' ? 'npm start' : 'npm run worker'} passes: a stream or an import may take far more memory (docs/operations.md, "Memory"). Pass them on node's command line.`;
+  return `Node was started without ${missing.join(' ')}, which ${PROCESSES[kind].script} passes: a stream or an import may take far more memory (docs/operations.md, "Memory"). Pass them on node's command line.`;
 }
 
 /** In production, logs the warning when this process lacks a flag (development and tests run the sources). */
 export function warnWithoutMemoryFlags(
   env: string,
   logger: { warn(msg: string): void },
-  kind: 'web' | 'worker' = 'web',
+  kind: ProcessKind = 'web',
 ) {
   if (env !== 'production') return;
   const warning = memoryFlagsWarning(process.execArgv, process.env.NODE_OPTIONS, kind);
