@@ -7,9 +7,14 @@
 //   DATABASE_URL=postgres://… npm run bench:schema-ab   (AB_ROWS=30000, AB_CYCLES=8, AB_ONLY=name)
 import pg from 'pg';
 import { FEED_LOCK } from '../db/migrations/20261126000300_event_feed.ts';
+import { swapChecks } from '../db/migrations/20261128000300_checks_without_counted_repeats.ts';
 import { migratedScratchDatabase, schemaFloor } from './import.ts';
 
 const VARIANTS: Record<string, { label: string; ddl: string[] }> = {
+  'checks-with-counted-repeats': {
+    label: "the keyed hash's, the phone's and the actor's checks with counted repeats, as before session 24",
+    ddl: swapChecks('old'),
+  },
   'events-chain-all': {
     label: 'events_chain over every event, as before session 17',
     ddl: ['drop index events_chain', 'create index events_chain on events (chain, id)'],
