@@ -7,13 +7,33 @@
 // inside a quoted field as two lines, so every later row of such a file was named a line too far
 // on. Here each record is taken as the parser pushes it, with the parser's byte offset at that
 // moment (`info.bytes`, the end of the record), and the lines are counted from the bytes the
-// parser was given: an LF, a CRLF or a lone CR ends a line, once.
+// parser was given: an LF, a CRLF or a lone CR ends a line, once. When csv-parse refuses the file
+// (a stray quote, a row of the wrong length, a quote never closed), its error is given the line
+// by the same count (`fileLine`), and `describeCsvError` says in plain words what to mend there.
 import { type Options, Parser } from 'csv-parse';
 
-/** A record's fields, and the line of the file its last field is on (1-based). */
+/**
+ * A record's fields, and the line of the file its last field is on (1-based). The last item of a
+ * file csv-parse refuses carries the refusal instead (`refused`), after every record before it.
+ */
 export interface NumberedRecord {
   fields: string[];
   line: number;
+  refused?: LocatedCsvError;
+}
+
+/** csv-parse's refusal, placed in the file by this reader's count of its lines. */
+export interface LocatedCsvError extends Error {
+  /** csv-parse's code for the refusal (CSV_INVALID_CLOSING_QUOTE, …). */
+  code?: string;
+  /** The line the refusal is on. */
+  fileLine: number;
+  /** The line the last record read whole ends on (0: none), where an unclosed quote began after. */
+  afterLine: number;
+  /** The refused record's fields, for a record of the wrong length. */
+  record?: string[];
+  /** The field's index (0-based) where a quote was found. */
+  column?: number | string | null;
 }
 
 const LF = 0x0a;
@@ -26,14 +46,38 @@ export class NumberedCsvParser extends Parser {
   /** Bytes counted so far, and the line ends among them. */
   private counted = 0;
   private lineEnds = 0;
+  /** The last record's line, and this count less csv-parse's there (it counts a quoted CRLF twice). */
+  private lastLine = 0;
+  private drift = 0;
 
   constructor(options: Omit<Options, 'columns' | 'info' | 'raw' | 'objname' | 'on_record'>) {
     super(options);
   }
 
+  // A refusal is handed on as the last item, not as the stream's error: an error would destroy
+  // the stream and drop the records read before it from the same piece, and the import writes
+  // every row before the bad line. csv-parse reads nothing more once it has refused.
   override _transform(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void) {
     this.fed.push(chunk);
-    super._transform(chunk, encoding, callback);
+    super._transform(chunk, encoding, (err) => {
+      if (err && this.refuse(err)) {
+        super.push(null);
+        callback();
+      } else callback(err);
+    });
+  }
+
+  override _flush(callback: (error?: Error | null) => void) {
+    super._flush((err) => callback(err && this.refuse(err) ? null : err));
+  }
+
+  /** Hands on csv-parse's refusal, placed, as the last item; false for any other error. */
+  private refuse(err: Error): boolean {
+    const e = err as Error & Partial<LocatedCsvError> & { lines?: unknown };
+    if (typeof e.lines !== 'number') return false;
+    const out: NumberedRecord = { fields: [], line: 0, refused: this.located(e) };
+    super.push(out);
+    return true;
   }
 
   override push(record: unknown): boolean {
@@ -42,7 +86,33 @@ export class NumberedCsvParser extends Parser {
     // counted with the next record
     this.countTo(this.info.bytes - 1);
     const out: NumberedRecord = { fields: record as string[], line: this.lineEnds + 1 };
+    this.lastLine = out.line;
+    this.drift = out.line - this.info.lines;
     return super.push(out);
+  }
+
+  /**
+   * csv-parse's error, given the line of the file it is on. A record of the wrong length has been
+   * read to its end (`info.bytes`), so its line is counted as a record's is. Any other refusal
+   * comes part way through a record, where csv-parse gives no byte offset: its own line count
+   * there, moved by how far it had drifted from this count at the last record (a quoted CRLF
+   * in the refused record itself, before the refusal, still counts twice).
+   */
+  private located(e: Error & Partial<LocatedCsvError> & { lines?: unknown }): LocatedCsvError {
+    if (e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
+      this.countTo(this.info.bytes - 1);
+      e.fileLine = this.lineEnds + 1;
+    } else if (e.code === 'CSV_QUOTE_NOT_CLOSED') {
+      // found at the end of the file: its last line
+      const lastBuf = this.fed.at(-1);
+      const lastByte = lastBuf?.length ? lastBuf[lastBuf.length - 1] : -1;
+      this.countTo(Number.POSITIVE_INFINITY);
+      e.fileLine = this.lineEnds + (lastByte === LF || lastByte === CR ? 0 : 1);
+    } else {
+      e.fileLine = (e.lines as number) + this.drift;
+    }
+    e.afterLine = this.lastLine;
+    return e as LocatedCsvError;
   }
 
   /** Counts the line ends that begin before byte `end`. */
@@ -91,4 +161,25 @@ export function recordOf(names: readonly string[], fields: readonly string[]): R
     else rec[names[i]] = fields[i];
   }
   return rec;
+}
+
+/**
+ * What a refused file's problem is and where, in words a person can act on. The rows before it
+ * were imported; the line named and every row after it were not.
+ */
+export function describeCsvError(err: LocatedCsvError, names: readonly string[]): string {
+  const at = `The import stopped at line ${err.fileLine}`;
+  const column = typeof err.column === 'number' ? names[err.column] : undefined;
+  switch (err.code) {
+    case 'CSV_INVALID_CLOSING_QUOTE':
+      return `${at}: a quoted value there is followed by more text before the next comma. Write each quote inside a quoted value twice ("Bob ""Q"" Lee"), or leave the value unquoted.`;
+    case 'INVALID_OPENING_QUOTE':
+      return `${at}: a quote in the middle of a value${column ? ` (column "${column}")` : ''}. Put a value that holds quotes in quotes and write each of its quotes twice ("Bob ""Q"" Lee").`;
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return `The import stopped at the end of the file: a quote opened after line ${err.afterLine} is never closed, so the rest of the file read as one value. Check that row's quotes (each quote inside a value is written twice).`;
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH':
+      return `${at}: it has ${err.record?.length ?? 'a different number of'} values where the first line names ${names.length} columns. A value with a comma in it must be in quotes.`;
+    default:
+      return `${at}: the file could not be read as CSV there (${err.message}).`;
+  }
 }

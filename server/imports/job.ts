@@ -23,7 +23,13 @@ import { DomainError, isDatabaseUnavailable } from '../errors.ts';
 import type { Origin } from '../ledger/ledger.ts';
 import { applyPreferenceChanges, listTopics, type PreferenceChange } from '../preferences/service.ts';
 import { importBatch } from './batch.ts';
-import { NumberedCsvParser, type NumberedRecord, recordOf } from './csv.ts';
+import {
+  describeCsvError,
+  type LocatedCsvError,
+  NumberedCsvParser,
+  type NumberedRecord,
+  recordOf,
+} from './csv.ts';
 import {
   accountIdsByExternalId,
   finishImport,
@@ -377,6 +383,8 @@ export async function runImportJob(core: Core, jobId: string) {
     inFlight.push({ batch, result });
   };
   let batch = newBatch();
+  // the header's column names, once read (a refusal of the file names a column by them)
+  let names: string[] | null = null;
   try {
     const rowContext = {
       region: core.config.defaultPhoneRegion,
@@ -388,9 +396,9 @@ export async function runImportJob(core: Core, jobId: string) {
     // pipeline, not pipe: a failure reading the upload (the database, the encoding) reaches
     // the loop below instead of going unhandled
     pipeline(Readable.from(decodedParts(uploadParts(knex, jobId), fed)), parser, () => {});
-    let names: string[] | null = null;
     let record = 0;
-    for await (const { fields, line } of parser as AsyncIterable<NumberedRecord>) {
+    for await (const { fields, line, refused } of parser as AsyncIterable<NumberedRecord>) {
+      if (refused) throw refused;
       if (!names) {
         names = fields.map((c) => c.trim().toLowerCase());
         if (!names.includes('email'))
@@ -442,15 +450,25 @@ export async function runImportJob(core: Core, jobId: string) {
       await Promise.allSettled([...inFlight.map((f) => f.result), saving]);
       throw err; // the queue retries; the checkpoint holds
     }
-    // The file went bad part way (a stray quote, a wrong encoding): the batches already sent
-    // are settled and counted, so the job's counts are what was written; the rows read since
-    // the last batch, and the rest of the file, are not written.
+    // The file went bad part way. A line csv-parse refuses (a stray quote, a row of the wrong
+    // length): every row before it is written, the batch being read included, and the message
+    // names the line to mend. Anything else (a wrong encoding): the rows read since the last
+    // batch are not written. Either way the batches sent are settled and counted, so the job's
+    // counts are what was written, and the rest of the file is not.
+    const located = typeof (err as Partial<LocatedCsvError>).fileLine === 'number';
+    if (located && batch.records) {
+      batch.readBytes = fed.bytes;
+      await dispatch(batch);
+      batch = newBatch();
+    }
     while (inFlight.length) await settleOldest();
     await saving;
     const message =
       err instanceof DomainError
         ? err.message
-        : `The file could not be read as CSV: ${(err as Error).message}`.slice(0, 500);
+        : located
+          ? describeCsvError(err as LocatedCsvError, names ?? []).slice(0, 500)
+          : `The file could not be read as CSV: ${(err as Error).message}`.slice(0, 500);
     errors.push({ line: 0, message });
     await checkpoint();
     await finish('failed');
