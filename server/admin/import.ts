@@ -176,12 +176,17 @@ export function importRoutes(ctx: AppContext) {
   r.get('/admin/import/:id', can('owner', 'staff', 'customer_admin'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
     const job = await jobFor(req, id);
-    const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+    const all = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+    // a problem with no line is the file's own (not CSV past a line, not UTF-8, no email column):
+    // shown apart, with what to do, since the rows after it were never read
+    const errors = all.filter((e) => e.line);
+    const stopped = all.find((e) => !e.line) ?? null;
     const preview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
     const kept = job.status === 'checked' && (await uploadKept(ctx.db.knex, id));
     render(req, res, 'import-job', `${job.check_only ? 'Check' : 'Import'} of ${job.filename ?? 'a file'}`, {
       job,
       errors,
+      stopped,
       preview,
       kept,
       unknownAccount: errors.some((e) => e.message.startsWith('account: no account')),

@@ -324,6 +324,27 @@ describe('admin console in Chromium', () => {
         started_at: new Date(Date.now() - 40_000),
       })
       .returning('id');
+    // a file that stopped at a stray quote, after a row refused on its own
+    const [stopped] = await app.db
+      .knex('import_jobs')
+      .insert({
+        filename: 'contacts.csv',
+        status: 'failed',
+        file_bytes: 240,
+        read_bytes: 240,
+        processed_rows: 3,
+        imported_rows: 2,
+        failed_rows: 1,
+        errors: JSON.stringify([
+          { line: 3, message: 'email: not a valid email address', record: { email: 'broken', name: 'Bad' } },
+          {
+            line: 0,
+            message:
+              'The import stopped at line 5: a quote in the middle of a value (column "name"). Put a value that holds quotes in quotes and write each of its quotes twice ("Bob ""Q"" Lee").',
+          },
+        ]),
+      })
+      .returning('id');
     const context = await browser.newContext({
       viewport: { width: 360, height: 740 },
       isMobile: true,
@@ -346,6 +367,7 @@ describe('admin console in Chromium', () => {
         ['/admin/outbox', 'outbox'],
         ['/admin/exports', 'exports'],
         [`/admin/import/${running.id}`, 'import-running'],
+        [`/admin/import/${stopped.id}`, 'import-stopped'],
       ]) {
         await page.goto(`${app.base}${path}`);
         await expectAccessible(page, `${name} on a phone`);

@@ -915,6 +915,42 @@ describe('admin console', () => {
       expect(await t.db.knex('import_jobs').where({ id: job.id }).first()).to.include({ status: 'done' });
     });
 
+    it('names the line a file stops at and what to mend; the whole file again writes the rest, nothing twice', async () => {
+      const s = await signedIn('staff');
+      const [ann, bob, bad, after] = ['stop', 'stop', 'stop', 'stop'].map(uniqueEmail);
+      const rows = (badName: string) =>
+        ['email,name', `${ann},"Ann\r\nLee"`, `${bob},Bob`, `${bad},${badName}`, `${after},After`].join(
+          '\r\n',
+        );
+      const { job, page } = await upload(s, rows('Bad "quote here'));
+      expect(job).to.include({ status: 'failed', processed_rows: 2, imported_rows: 2 });
+      expect(page.text).to.include('The file was not read to its end');
+      expect(page.text).to.include(
+        'The import stopped at line 5: a quote in the middle of a value (column &#34;name&#34;).',
+      );
+      expect(page.text).to.include('upload the whole file again');
+      expect(page.text, 'no row of the file is listed as not imported').not.to.include('Rows not imported');
+      const eventsOf = async (email: string) =>
+        Number(
+          (
+            await t.db
+              .knex('events')
+              .join('contacts', 'contacts.id', 'events.contact_id')
+              .whereRaw('lower(contacts.email) = ?', [email])
+              .count({ n: '*' })
+              .first()
+          )?.n,
+        );
+      expect(await eventsOf(ann)).to.equal(1);
+      // mended as the page says, the whole file again
+      const again = await upload(s, rows('"Bad ""quote"" here"'));
+      expect(again.job).to.include({ status: 'done', processed_rows: 4, imported_rows: 4, failed_rows: 0 });
+      for (const email of [ann, bob]) expect(await eventsOf(email), email).to.equal(1);
+      for (const email of [bad, after]) expect(await eventsOf(email), email).to.equal(1);
+      const mended = await t.db.knex('contacts').whereRaw('lower(email) = ?', [bad]).first();
+      expect(mended.name).to.equal('Bad "quote" here');
+    });
+
     it('imports good rows, reports bad ones by line number, and writes nothing of a failed row', async () => {
       const s = await signedIn('staff');
       const a = await account();
