@@ -949,6 +949,13 @@ describe('admin console', () => {
       for (const email of [bad, after]) expect(await eventsOf(email), email).to.equal(1);
       const mended = await t.db.knex('contacts').whereRaw('lower(email) = ?', [bad]).first();
       expect(mended.name).to.equal('Bad "quote" here');
+      // a check that stops says to check the file again, and that nothing was written
+      const check = await upload(s, rows('Bad "quote here'), true);
+      expect(check.job.status).to.equal('failed');
+      expect(check.page.text).to.include(
+        'nothing was written. Mend it there and check the whole file again.',
+      );
+      expect(check.page.text).not.to.include('upload the whole file again');
     });
 
     it('imports good rows, reports bad ones by line number, and writes nothing of a failed row', async () => {
