@@ -384,6 +384,11 @@ describe('admin console in Chromium', () => {
       await page.goto(`${app.base}/admin/import/${running.id}`);
       expect(await page.textContent('main')).to.match(/43 % of the file read, about 5\d s left\./);
       expect(await page.getAttribute('progress', 'value')).to.equal('43');
+      // the stopped file's page on a desktop's width too
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.goto(`${app.base}/admin/import/${stopped.id}`);
+      expect(await page.textContent('main')).to.include('The file was not read to its end');
+      await shot(page, 'console-import-stopped-desktop');
     } finally {
       await context.close();
     }

@@ -509,6 +509,50 @@ if (process.env.DATABASE_URL) {
         expect(verified.ok, JSON.stringify(verified)).to.equal(true);
       });
 
+    // A file csv-parse refuses part way: the rows before the bad line are written after the
+    // refusal, by the batch the job was reading. The worst moment for that write is its COPY
+    // going out: the connection is cut as it is sent, the run must fail for the queue (not end
+    // 'failed' with the rows unwritten), and the retry must write every opt-out before the bad
+    // line once and fail on the same line.
+    it('import: a file refused at a stray quote, cut as the rows before it go out; the retry writes each of their opt-outs once', async () => {
+      const tag = uniqueId('stray');
+      const emails = Array.from({ length: 1_500 }, (_, i) => `${tag}-${i}@drill.example`);
+      const csv = [
+        'email,unsubscribed',
+        ...emails.map((e) => `${e},newsletter`),
+        `${tag}-bad@drill.example,"news"letter`,
+        `${tag}-after@drill.example,newsletter`,
+      ].join('\n');
+      const ctx = app.locals.ctx;
+      const job = await uploadedImport(t.db.knex, csv, 'stray.csv');
+      // the file is one batch: its only COPY goes out after the refusal
+      const cutAtCopy = new Promise<void>((resolve) => {
+        watchSent = (chunk) => {
+          if (!chunk.includes('copy ')) return;
+          watchSent = null;
+          void p.cut();
+          resolve();
+        };
+      });
+      const run = runImportJob(ctx, job.id);
+      await Promise.race([
+        cutAtCopy,
+        run.then(() => Promise.reject(new Error('the import ended before its COPY went out'))),
+      ]);
+      await cutThenRetry(run, job.id);
+      const done = await t.db.knex('import_jobs').where({ id: job.id }).first();
+      expect(done).to.include({ status: 'failed', processed_rows: 1_500, imported_rows: 1_500 });
+      const errors = typeof done.errors === 'string' ? JSON.parse(done.errors) : done.errors;
+      expect(errors.at(-1).message).to.match(/^The import stopped at line 1502: /);
+      const optOuts = await newsletterOptOuts(tag);
+      expect(optOuts.length, 'one opt-out per row before the bad line, none lost, none twice').to.equal(
+        1_500,
+      );
+      expect(new Set(optOuts.map((r) => r.email))).to.deep.equal(new Set(emails));
+      const verified = await ctx.ledger.verify(t.db.knex);
+      expect(verified.ok, JSON.stringify(verified)).to.equal(true);
+    });
+
     // Prior opt-outs for contacts that exist already: each row writes a preference row, and the
     // preferences' statement trigger rewrites the contact's opt-out list (what a check reads) in
     // the batch's transaction. The worst moment is after that rewrite and before the commit: the
