@@ -212,8 +212,13 @@ export async function markRunning(knex: Knex, id: string, startedAt: Date) {
     .update({ status: 'running', started_at: startedAt, file_bytes: await uploadSize(knex, id) });
 }
 
-/** Where a run stands: the records before `processed` are written and counted. */
-export function saveCheckpoint(
+/**
+ * Where a run stands: the records before `processed` are written and counted. A promise, not
+ * knex's builder: a builder runs its query again for every `then` on it, and the job both
+ * watches a checkpoint for failure and awaits it later. As a builder, the watcher's copy of a
+ * stale checkpoint could land after the final one and take the file's error with it (CI, stop 42).
+ */
+export async function saveCheckpoint(
   knex: Knex,
   id: string,
   at: {
@@ -225,7 +230,7 @@ export function saveCheckpoint(
     preview: unknown[];
   },
 ) {
-  return knex('import_jobs')
+  await knex('import_jobs')
     .where({ id })
     .update({
       processed_rows: at.processed,

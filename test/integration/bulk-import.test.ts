@@ -255,6 +255,37 @@ describe('bulk import', () => {
     expect(job.errors.at(-1)?.message).to.match(/line 4502/);
   });
 
+  it('saves each checkpoint once and in order, the last one with the file’s error', async () => {
+    // A checkpoint run twice (knex runs a query builder again for every `then` on it) let a stale
+    // copy land after the final one and drop the file's error: CI saw the message missing.
+    const saves: { processed: unknown; errors: string }[] = [];
+    const record = (q: { sql: string; bindings?: unknown[] }) => {
+      if (/^update "?import_jobs"? set "?processed_rows"?/i.test(q.sql)) {
+        const b = q.bindings ?? [];
+        saves.push({ processed: b[0], errors: String(b.find((v) => /^\[/.test(String(v)))) });
+      }
+    };
+    core.db.knex.on('query', record);
+    let job: Awaited<ReturnType<typeof run>>;
+    try {
+      job = await run(
+        [
+          'email,name',
+          ...Array.from({ length: 4500 }, (_, i) => `${uniqueEmail('once')},Person ${i}`),
+          `${uniqueEmail('once')},Bad "quote here`,
+        ].join('\n'),
+      );
+    } finally {
+      core.db.knex.off('query', record);
+    }
+    expect(job.status).to.equal('failed');
+    // one save a batch as it commits (2,000, 4,000, then the 500 read before the bad line), and
+    // the final one with the file's error
+    expect(saves.map((s) => Number(s.processed))).to.deep.equal([2000, 4000, 4500, 4500]);
+    expect(saves.at(-1)?.errors).to.match(/line 4502/);
+    expect(job.errors.at(-1)?.message).to.match(/line 4502/);
+  });
+
   it('places a stray quote by the file’s own lines, past a value broken over two, and says what to mend', async () => {
     // Windows line ends throughout: csv-parse alone counts the quoted one twice and says line 6
     const job = await run(
