@@ -46,9 +46,10 @@ export class NumberedCsvParser extends Parser {
   /** Bytes counted so far, and the line ends among them. */
   private counted = 0;
   private lineEnds = 0;
-  /** The last record's line, and this count less csv-parse's there (it counts a quoted CRLF twice). */
+  /** The last record's line, where it ends (`info.bytes`) and csv-parse's line count there. */
   private lastLine = 0;
-  private drift = 0;
+  private lastEnd = 0;
+  private lastParseLine = 1;
 
   constructor(options: Omit<Options, 'columns' | 'info' | 'raw' | 'objname' | 'on_record'>) {
     super(options);
@@ -87,16 +88,16 @@ export class NumberedCsvParser extends Parser {
     this.countTo(this.info.bytes - 1);
     const out: NumberedRecord = { fields: record as string[], line: this.lineEnds + 1 };
     this.lastLine = out.line;
-    this.drift = out.line - this.info.lines;
+    this.lastEnd = this.info.bytes;
+    this.lastParseLine = this.info.lines;
     return super.push(out);
   }
 
   /**
    * csv-parse's error, given the line of the file it is on. A record of the wrong length has been
    * read to its end (`info.bytes`), so its line is counted as a record's is. Any other refusal
-   * comes part way through a record, where csv-parse gives no byte offset: its own line count
-   * there, moved by how far it had drifted from this count at the last record (a quoted CRLF
-   * in the refused record itself, before the refusal, still counts twice).
+   * comes part way through a record, where csv-parse gives no byte offset, only its own count of
+   * lines: that is read back into this count from the last record's end (`inRefusedRecord`).
    */
   private located(e: Error & Partial<LocatedCsvError> & { lines?: unknown }): LocatedCsvError {
     if (e.code === 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH') {
@@ -109,10 +110,41 @@ export class NumberedCsvParser extends Parser {
       this.countTo(Number.POSITIVE_INFINITY);
       e.fileLine = this.lineEnds + (lastByte === LF || lastByte === CR ? 0 : 1);
     } else {
-      e.fileLine = (e.lines as number) + this.drift;
+      e.fileLine = this.inRefusedRecord(e.lines as number);
     }
     e.afterLine = this.lastLine;
     return e as LocatedCsvError;
+  }
+
+  /**
+   * The line of the file csv-parse's line `parseLine` is, for a refusal inside the record after
+   * the last one handed out. After that record's end, the line ends before the next record's
+   * first character are blank lines, which csv-parse counts once each, as
+   * this count does. Every line end after it, up to the refusal, is inside quotes (one outside
+   * would have ended the record), where csv-parse counts a CRLF as two lines. So the bytes are
+   * walked until csv-parse's count reaches `parseLine`, counting lines both ways.
+   */
+  private inRefusedRecord(parseLine: number): number {
+    // `lastEnd` is past the last record's own line end, which csv-parse counts at the next byte;
+    // before any record, line 1 by both counts from the file's first byte
+    let line = this.lastLine ? this.lastLine + 1 : 1;
+    let parsed = this.lastLine ? this.lastParseLine + 1 : 1;
+    let inRecord = false;
+    for (let at = this.lastEnd; parsed < parseLine; at++) {
+      const b = this.byteAt(at);
+      if (b === -1) break;
+      if (b !== LF && b !== CR) {
+        inRecord = true;
+        continue;
+      }
+      line++;
+      parsed++;
+      if (b === CR && this.byteAt(at + 1) === LF) {
+        at++;
+        if (inRecord) parsed++;
+      }
+    }
+    return line;
   }
 
   /** Counts the line ends that begin before byte `end`. */

@@ -9,17 +9,7 @@ import { migrateLatest } from '../../db/migrate.ts';
 import { CHECK_RULES } from '../../db/migrations/20261128000300_checks_without_counted_repeats.ts';
 import { TEST_HASH_SECRET } from '../support/app.ts';
 import { type FreshDb, freshDb } from '../support/db.ts';
-
-/** A small deterministic generator (mulberry32), so a failure names values that come back. */
-function randomOf(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { randomOf } from '../support/seeded.ts';
 
 /** `count` strings over `alphabet` (code points), of lengths around `lengths`. */
 function strings(seed: number, count: number, alphabet: string[], lengths: number[]) {

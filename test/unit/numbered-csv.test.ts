@@ -7,6 +7,7 @@ import {
   type NumberedRecord,
   recordOf,
 } from '../../server/imports/csv.ts';
+import { randomOf } from '../support/seeded.ts';
 
 /** Each record's first field and line, the file given to the parser in `size`-byte pieces. */
 async function lines(text: string, size = Number.POSITIVE_INFINITY): Promise<string[]> {
@@ -96,6 +97,38 @@ describe('the import’s CSV reader', () => {
       3,
     ],
     ['a quote never closed', 'email,name\r\na,"A\r\nB"\r\nb,"x\r\nc,z\r\n', 'CSV_QUOTE_NOT_CLOSED', 5, 3],
+    // the refused row itself broken over lines before its fault (placed a line late per quoted
+    // CRLF until session 25)
+    [
+      'a stray quote in a row broken over lines before it',
+      'email,name,note\r\na,"A\r\nB",bad "q\r\nd,y,z\r\n',
+      'INVALID_OPENING_QUOTE',
+      3,
+      1,
+    ],
+    [
+      'a stray quote after two quoted CRLFs in its row',
+      'email,name,note\r\nok,1,2\r\na,"A\r\nB\r\nC",bad "q\r\n',
+      'INVALID_OPENING_QUOTE',
+      5,
+      2,
+    ],
+    [
+      'text after a closing quote, the value over two lines, after blank lines',
+      'email,name\r\n\r\n\r\na,"A\r\nB"x\r\n',
+      'CSV_INVALID_CLOSING_QUOTE',
+      5,
+      1,
+    ],
+    [
+      'a stray quote after a quoted LF and a quoted CRLF in its row',
+      'email,name,note\n"a\r\nb","c\nd",bad "q\n',
+      'INVALID_OPENING_QUOTE',
+      4,
+      1,
+    ],
+    ['a stray quote in the first line', 'email,na"me\r\na,b\r\n', 'INVALID_OPENING_QUOTE', 1, 0],
+    ['a stray quote in a first line broken over two', '"em\r\nail",na"me\r\n', 'INVALID_OPENING_QUOTE', 2, 0],
   ];
   for (const [name, text, code, line, after] of faults)
     it(`places csv-parse's refusal by its own count of lines: ${name}`, async () => {
@@ -106,6 +139,46 @@ describe('the import’s CSV reader', () => {
         expect(err?.afterLine, `pieces of ${size}`).to.equal(after);
       }
     });
+
+  it('places a stray quote on its own line in generated files, however the values break lines', async () => {
+    // Files of quoted values holding LF, CR, CRLF and doubled quotes, blank lines between rows,
+    // LF or CRLF line ends; one row has a quote in the middle of an unquoted value. Its line is
+    // counted here from the text before the quote (a CRLF, an LF or a lone CR ends a line once).
+    const rnd = randomOf(2511);
+    const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+    for (let file = 0; file < 300; file++) {
+      const eol = pick(['\n', '\r\n']);
+      const value = () =>
+        pick([
+          () => 'plain',
+          () => `"${pick(['a\nb', 'a\r\nb', 'a\rb', 'x""y', 'a\r\n\r\nb', ''])}"`,
+          () => '',
+        ])();
+      const rows = ['email,name,note'];
+      const rowCount = 1 + Math.floor(rnd() * 6);
+      const bad = Math.floor(rnd() * rowCount);
+      const badColumn = Math.floor(rnd() * 3);
+      let text = '';
+      let faultAt = -1;
+      for (let r = 0; r < rowCount; r++) {
+        const fields = [value(), value(), value()];
+        if (r === bad) fields[badColumn] = 'ab"c';
+        rows.push(fields.join(','));
+        if (rnd() < 0.2) rows.push('');
+      }
+      for (const [i, row] of rows.entries()) {
+        if (faultAt === -1 && row.includes('ab"c')) faultAt = text.length + row.indexOf('ab"c') + 2;
+        text += row + (i < rows.length - 1 || rnd() < 0.5 ? eol : '');
+      }
+      const before = text.slice(0, faultAt);
+      const line = 1 + (before.match(/\r\n|\n|\r/g)?.length ?? 0);
+      for (const size of [undefined, 1, 7]) {
+        const err = await refusal(text, size);
+        expect(err?.code, JSON.stringify(text)).to.equal('INVALID_OPENING_QUOTE');
+        expect(err?.fileLine, `${JSON.stringify(text)} in pieces of ${size}`).to.equal(line);
+      }
+    }
+  });
 
   it('hands on every record before a refusal, then the refusal, from one piece or many', async () => {
     const text = 'email,name\na,1\nb,2\nc,bad "q\nd,4\n';
