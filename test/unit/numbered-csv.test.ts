@@ -127,6 +127,13 @@ describe('the import’s CSV reader', () => {
       4,
       1,
     ],
+    [
+      'a stray quote after a byte-order mark and a quoted CRLF in its row',
+      '\ufeffemail,name,note\r\na,"A\r\nB",bad "q\r\n',
+      'INVALID_OPENING_QUOTE',
+      3,
+      1,
+    ],
     ['a stray quote in the first line', 'email,na"me\r\na,b\r\n', 'INVALID_OPENING_QUOTE', 1, 0],
     ['a stray quote in a first line broken over two', '"em\r\nail",na"me\r\n', 'INVALID_OPENING_QUOTE', 2, 0],
   ];
