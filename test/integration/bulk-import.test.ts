@@ -258,11 +258,11 @@ describe('bulk import', () => {
   it('saves each checkpoint once and in order, the last one with the file’s error', async () => {
     // A checkpoint run twice (knex runs a query builder again for every `then` on it) let a stale
     // copy land after the final one and drop the file's error: CI saw the message missing.
-    const saves: { processed: unknown; errors: string }[] = [];
+    const saves: { job: unknown; processed: unknown; errors: string }[] = [];
     const record = (q: { sql: string; bindings?: unknown[] }) => {
       if (/^update "?import_jobs"? set "?processed_rows"?/i.test(q.sql)) {
         const b = q.bindings ?? [];
-        saves.push({ processed: b[0], errors: String(b.find((v) => /^\[/.test(String(v)))) });
+        saves.push({ job: b.at(-1), processed: b[0], errors: String(b.find((v) => /^\[/.test(String(v)))) });
       }
     };
     core.db.knex.on('query', record);
@@ -281,8 +281,9 @@ describe('bulk import', () => {
     expect(job.status).to.equal('failed');
     // one save a batch as it commits (2,000, 4,000, then the 500 read before the bad line), and
     // the final one with the file's error
-    expect(saves.map((s) => Number(s.processed))).to.deep.equal([2000, 4000, 4500, 4500]);
-    expect(saves.at(-1)?.errors).to.match(/line 4502/);
+    const mine = saves.filter((s) => s.job === job.id);
+    expect(mine.map((s) => Number(s.processed))).to.deep.equal([2000, 4000, 4500, 4500]);
+    expect(mine.at(-1)?.errors).to.match(/line 4502/);
     expect(job.errors.at(-1)?.message).to.match(/line 4502/);
   });
 
