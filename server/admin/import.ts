@@ -17,6 +17,7 @@ import {
   importJob,
   progressOf,
   recentImports,
+  storedList,
   uploadKept,
 } from '../imports/service.ts';
 import { QUEUES } from '../jobs/jobs.ts';
@@ -176,12 +177,12 @@ export function importRoutes(ctx: AppContext) {
   r.get('/admin/import/:id', can('owner', 'staff', 'customer_admin'), async (req: Request, res: Response) => {
     const id = String(req.params.id);
     const job = await jobFor(req, id);
-    const all = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+    const all = storedList<ImportError>(job.errors);
     // a problem with no line is the file's own (not CSV past a line, not UTF-8, no email column):
     // shown apart, with what to do, since the rows after it were never read
     const errors = all.filter((e) => e.line);
     const stopped = all.find((e) => !e.line) ?? null;
-    const preview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
+    const preview = storedList(job.preview);
     const kept = job.status === 'checked' && (await uploadKept(ctx.db.knex, id));
     render(req, res, 'import-job', `${job.check_only ? 'Check' : 'Import'} of ${job.filename ?? 'a file'}`, {
       job,
@@ -222,7 +223,7 @@ export function importRoutes(ctx: AppContext) {
     async (req: Request, res: Response) => {
       const id = String(req.params.id);
       const job = await jobFor(req, id);
-      const errors = (typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors) as ImportError[];
+      const errors = storedList<ImportError>(job.errors);
       const extra = new Set<string>();
       for (const e of errors)
         for (const k of Object.keys(e.record ?? {})) if (!IMPORT_COLUMNS.includes(k)) extra.add(k);

@@ -119,10 +119,10 @@ export class NumberedCsvParser extends Parser {
   /**
    * The line of the file csv-parse's line `parseLine` is, for a refusal inside the record after
    * the last one handed out. After that record's end, the line ends before the next record's
-   * first character are blank lines, which csv-parse counts once each, as
-   * this count does. Every line end after it, up to the refusal, is inside quotes (one outside
-   * would have ended the record), where csv-parse counts a CRLF as two lines. So the bytes are
-   * walked until csv-parse's count reaches `parseLine`, counting lines both ways.
+   * first character are blank lines, which csv-parse counts once each, as this count does.
+   * Every line end after it, up to the refusal, is inside quotes (one outside would have ended
+   * the record), where csv-parse counts a CRLF as two lines. So the bytes are walked until
+   * csv-parse's count reaches `parseLine`, counting lines both ways.
    */
   private inRefusedRecord(parseLine: number): number {
     // `lastEnd` is past the last record's own line end, which csv-parse counts at the next byte;

@@ -36,6 +36,7 @@ import {
   importJob,
   markRunning,
   saveCheckpoint,
+  storedList,
   uploadParts,
 } from './queries.ts';
 import { SeenAddresses } from './seen.ts';
@@ -293,10 +294,8 @@ export async function runImportJob(core: Core, jobId: string) {
   if (!job || job.status === 'done' || job.status === 'failed') return;
   const origin: Origin = { actor: `import:${jobId}` };
   const checkOnly = Boolean(job.check_only);
-  const stored = typeof job.errors === 'string' ? JSON.parse(job.errors) : job.errors;
-  const errors: ImportError[] = Array.isArray(stored) ? stored : [];
-  const storedPreview = typeof job.preview === 'string' ? JSON.parse(job.preview) : job.preview;
-  const preview: PreviewRow[] = Array.isArray(storedPreview) ? storedPreview : [];
+  const errors = storedList<ImportError>(job.errors);
+  const preview = storedList<PreviewRow>(job.preview);
   // Each address's first line: a later row for the same person is reported, not written (it
   // used to overwrite the earlier one silently). Rebuilt from the file on a resumed run.
   const firstLine = new SeenAddresses();

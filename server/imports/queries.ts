@@ -205,6 +205,12 @@ export async function uploadKept(knex: Knex, importId: string): Promise<boolean>
   return Boolean(await knex('import_uploads').where({ import_id: importId }).first('part'));
 }
 
+/** A job's stored list (its errors, its preview), as text or as parsed JSON, whichever the driver hands back. */
+export function storedList<T>(value: unknown): T[] {
+  const parsed = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(parsed) ? parsed : [];
+}
+
 /** A job starts (or resumes: its first start stays): running, with its file's size. */
 export async function markRunning(knex: Knex, id: string, startedAt: Date) {
   await knex('import_jobs')

@@ -7,5 +7,6 @@ export {
   importJob,
   pruneCheckedUploads,
   recentImports,
+  storedList,
   uploadKept,
 } from './queries.ts';
