@@ -1002,6 +1002,8 @@ describe('admin console', () => {
       const page = await s.agent.get('/admin/import').expect(200);
       expect(page.text).to.include('Every row goes into your account');
       expect(page.text).not.to.include('name="account"');
+      // a new account has no imports: the list says so rather than showing bare headings
+      expect(page.text).to.include('No imports yet');
       const fresh = uniqueEmail('own');
       const csv = [
         'email,name,account',
@@ -1028,6 +1030,7 @@ describe('admin console', () => {
       const list = await s.agent.get('/admin/import').expect(200);
       expect(list.text).to.include(`/admin/import/${job.id}`);
       expect(list.text).not.to.include(`/admin/import/${other.job.id}`);
+      expect(list.text).not.to.include('No imports yet');
     });
 
     it('refuses an upload without the CSRF field', async () => {
