@@ -202,6 +202,11 @@ export async function queryIn<T>(trx: Knex.Transaction, text: string, values: un
   return (await conn.query(text, values)).rows;
 }
 
+/** A jsonb column's value, parsed: the drivers hand back either the parsed JSON or its text. */
+export function jsonColumn<T = unknown>(value: unknown): T {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
+
 /** knex-pglite answers `.del()`/`.update()` with a result object where pg gives a count. */
 export function affectedRows(result: unknown): number {
   if (typeof result === 'number') return result;

@@ -5,7 +5,7 @@
 import type { Knex } from 'knex';
 import { type Column, insertRows } from '../bulk-insert.ts';
 import type { ContactRow } from '../contacts/service.ts';
-import { affectedRows } from '../db.ts';
+import { affectedRows, jsonColumn } from '../db.ts';
 import type { Channel } from '../domain.ts';
 import { uuidV7 } from '../ids.ts';
 
@@ -205,9 +205,9 @@ export async function uploadKept(knex: Knex, importId: string): Promise<boolean>
   return Boolean(await knex('import_uploads').where({ import_id: importId }).first('part'));
 }
 
-/** A job's stored list (its errors, its preview), as text or as parsed JSON, whichever the driver hands back. */
+/** A job's stored list (its errors, its preview); none when the column holds no list. */
 export function storedList<T>(value: unknown): T[] {
-  const parsed = typeof value === 'string' ? JSON.parse(value) : value;
+  const parsed = jsonColumn(value);
   return Array.isArray(parsed) ? parsed : [];
 }
 

@@ -7,6 +7,7 @@ import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { Knex } from 'knex';
 import { type Reader, sql } from '../core.ts';
+import { jsonColumn } from '../db.ts';
 import { drained } from '../streams.ts';
 
 export interface EventFilter {
@@ -120,7 +121,7 @@ export function eventJson(r: Record<string, unknown>) {
     actor: r.actor,
     ip: r.ip,
     userAgent: r.user_agent,
-    data: typeof r.data === 'string' ? JSON.parse(r.data) : r.data,
+    data: jsonColumn(r.data),
   };
 }
 

@@ -7,6 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { type Reader, sql } from '../core.ts';
+import { jsonColumn } from '../db.ts';
 import { DomainError } from '../errors.ts';
 import {
   claimKey,
@@ -104,7 +105,7 @@ export async function withIdempotency(
         `A request with this Idempotency-Key is still being processed. Retry in ${wait} s at the latest.`,
       );
     }
-    const body = typeof existing.response === 'string' ? JSON.parse(existing.response) : existing.response;
+    const body = jsonColumn(existing.response);
     return { status: existing.status_code, body, replayed: true };
   }
   throw new DomainError('conflict', 'This Idempotency-Key is busy. Retry shortly.');

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { type Brand, currentBrand } from '../brand/service.ts';
 import { type Core, type Reader, sql } from '../core.ts';
+import { jsonColumn } from '../db.ts';
 import { DomainError } from '../errors.ts';
 import { escapeHtml } from '../html.ts';
 import { checkOne, normaliseRecipient, unknownTopic } from '../permission/service.ts';
@@ -268,7 +269,7 @@ export function messageJson(m: MessageRow) {
     status: m.status,
     reason: m.reason,
     transport: m.transport,
-    headers: typeof m.headers === 'string' ? JSON.parse(m.headers) : m.headers,
+    headers: jsonColumn<Record<string, string>>(m.headers),
     html: m.html,
     text: m.text,
     providerMessageId: m.provider_message_id,
